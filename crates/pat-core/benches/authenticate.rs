@@ -1,0 +1,112 @@
+//! `authenticate` (parse + HMAC + in-memory lookup + checks) against one bare
+//! HMAC-SHA256 of the same token string, in the same run.
+//!
+//! Run: `cargo bench -p pat-core --bench authenticate`
+
+#![allow(clippy::unwrap_used)] // tests say what they expect by failing
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+use hmac::{Hmac, KeyInit, Mac};
+use pat_core::model::{Actor, Role};
+use pat_core::ports::ManualClock;
+use pat_core::{CreateTokenRequest, NewUser, PatService, ServerKey};
+use pat_store_memory::{MemoryStore, RecordingNotifier};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sha2::Sha256;
+
+const KEY: [u8; 32] = [42; 32];
+
+/// Polls a future that the in-memory store completes at once, without an executor's
+/// overhead in the figure.
+fn ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the in-memory store never waits"),
+    }
+}
+
+fn service() -> PatService {
+    let store = Arc::new(MemoryStore::new());
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date");
+    PatService::builder()
+        .tokens(store.clone())
+        .users(store.clone())
+        .settings(store.clone())
+        .audit(store)
+        .notifier(Arc::new(RecordingNotifier::default()))
+        .clock(Arc::new(ManualClock::new(start)))
+        .rng(StdRng::seed_from_u64(1))
+        .server_key(ServerKey::new(KEY.to_vec()).expect("key"))
+        .build()
+        .expect("service")
+}
+
+fn bench(c: &mut Criterion) {
+    let service = service();
+    // Many users each at the active limit, so the lookup is not in a tiny map.
+    let mut secret = String::new();
+    for u in 0..2_000 {
+        let user = ready(service.create_user(
+            None,
+            NewUser {
+                email: format!("user{u}@example.com"),
+                name: format!("User {u}"),
+                role: Role::Member,
+            },
+            None,
+        ))
+        .expect("user");
+        let actor = Actor::session(user, None);
+        for t in 0..5 {
+            let issued = ready(service.create_token(
+                &actor,
+                CreateTokenRequest {
+                    name: format!("t{t}"),
+                    expires_in_days: 90,
+                    scopes: vec!["jobs:list".into(), "channels:publish:c1,c2".into()],
+                    ..Default::default()
+                },
+            ))
+            .expect("token");
+            secret = issued.secret.expose().to_owned();
+        }
+    }
+    ready(service.authenticate(&secret, None)).expect("the token authenticates");
+
+    let mut group = c.benchmark_group("verify");
+    group.bench_function("hmac_sha256_bare", |b| {
+        b.iter(|| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(black_box(&KEY)).expect("any key length");
+            mac.update(black_box(secret.as_bytes()));
+            black_box(mac.finalize().into_bytes())
+        })
+    });
+    let prekeyed = Hmac::<Sha256>::new_from_slice(&KEY).expect("any key length");
+    group.bench_function("hmac_sha256_prekeyed", |b| {
+        b.iter(|| {
+            let mut mac = prekeyed.clone();
+            mac.update(black_box(secret.as_bytes()));
+            black_box(mac.finalize().into_bytes())
+        })
+    });
+    group.bench_function("parse_only", |b| {
+        b.iter(|| black_box(service.codec().parse(black_box(&secret)).is_ok()))
+    });
+    group.bench_function("authenticate_memory_10k", |b| {
+        b.iter(|| black_box(ready(service.authenticate(black_box(&secret), None)).is_ok()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,389 @@
+//! The outbound ports: what the service needs from the world, as traits.
+//!
+//! Each method's `# Errors` section is a contract every adapter MUST keep; the
+//! `pat-testkit` conformance suite checks it.
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::model::{
+    AuditEvent, AuditQuery, DueReminder, Notice, Page, PageRequest, ReminderKind, Role, ScopeId,
+    Token, TokenId, TokenQuery, User, UserId,
+};
+use crate::policy::{Description, Settings, TokenName};
+use crate::scope::Scope;
+use crate::token::SecretHash;
+
+/// What a store could not do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The owner already has a token with this name (ignoring case).
+    #[error("a token with this name already exists for this user; choose another name")]
+    DuplicateName,
+    /// A user with this email (ignoring case) exists.
+    #[error("a user with this email already exists")]
+    DuplicateEmail,
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The owner already has `limit` active tokens.
+    #[error("the user already has {limit} active tokens, the most allowed")]
+    ActiveLimit {
+        /// The limit in force.
+        limit: u32,
+    },
+    /// The token would hold more than `limit` scopes.
+    #[error("a token holds at most {limit} scopes")]
+    ScopeLimit {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The backing store cannot be reached; retrying later may work.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the adapter could not translate (a bug or corrupt data).
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+/// A new secret for an existing token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Regeneration {
+    /// Which token.
+    pub id: TokenId,
+    /// Hash of the new secret.
+    pub secret_hash: SecretHash,
+    /// Hint of the new secret.
+    pub hint: String,
+    /// Expiry of the new secret.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Tokens and their scopes.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Inserts `token` unless its owner already has `active_limit` tokens active at `now`.
+    /// The check and the insert are one atomic step: N concurrent inserts for one owner
+    /// leave at most `active_limit` active.
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::ActiveLimit`] at the limit and
+    /// [`StoreError::DuplicateName`] when the owner has a token of the same name
+    /// (ignoring case), whatever its status.
+    async fn insert(
+        &self,
+        token: &Token,
+        active_limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The token with this id.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`]; absence is `Ok(None)`.
+    async fn get(&self, id: TokenId) -> Result<Option<Token>, StoreError>;
+
+    /// The token whose secret hash is `hash`.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`]; absence is `Ok(None)`.
+    async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<Token>, StoreError>;
+
+    /// One page of an owner's tokens, newest first (by `created_at`, then id).
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn list(&self, query: &TokenQuery) -> Result<Page<Token>, StoreError>;
+
+    /// How many of the owner's tokens are active at `now`.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn count_active(&self, owner: UserId, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Sets name and description; sets `updated_at = now`. Returns the updated token.
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] for an unknown id and
+    /// [`StoreError::DuplicateName`] when another token of the owner has the name.
+    async fn update_details(
+        &self,
+        id: TokenId,
+        name: &TokenName,
+        description: &Description,
+        now: DateTime<Utc>,
+    ) -> Result<Token, StoreError>;
+
+    /// Sets `revoked_at = now` unless already revoked (the first time is kept).
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] for an unknown id.
+    async fn revoke(&self, id: TokenId, now: DateTime<Utc>) -> Result<Token, StoreError>;
+
+    /// Gives the token a new secret and expiry, clears `revoked_at`, resets the
+    /// reminder state and adds 1 to its generation — unless its owner already has
+    /// `active_limit` *other* active tokens at `now` (atomic, as for [`TokenStore::insert`]).
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] for an unknown id and
+    /// [`StoreError::ActiveLimit`] at the limit.
+    async fn regenerate(
+        &self,
+        regeneration: &Regeneration,
+        active_limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Token, StoreError>;
+
+    /// Adds the scopes whose spec the token does not already hold (an existing spec is
+    /// a no-op).
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] for an unknown id and
+    /// [`StoreError::ScopeLimit`] when the token would exceed `max_scopes`.
+    async fn add_scopes(
+        &self,
+        id: TokenId,
+        scopes: &[Scope],
+        max_scopes: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Token, StoreError>;
+
+    /// Removes one scope.
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] when the token or the scope is unknown.
+    async fn remove_scope(
+        &self,
+        id: TokenId,
+        scope: ScopeId,
+        now: DateTime<Utc>,
+    ) -> Result<Token, StoreError>;
+
+    /// Removes every scope; the token then authorizes nothing.
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] for an unknown id.
+    async fn clear_scopes(&self, id: TokenId, now: DateTime<Utc>) -> Result<Token, StoreError>;
+
+    /// Deletes the token and its scopes.
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] for an unknown id.
+    async fn delete(&self, id: TokenId) -> Result<(), StoreError>;
+
+    /// Deletes every token of `owner`; returns the deleted ids.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn delete_all(&self, owner: UserId) -> Result<Vec<TokenId>, StoreError>;
+
+    /// Records a use at `at` from `ip` only if the last recorded use is older than
+    /// `not_since` (or absent). Returns whether it wrote.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`]; an unknown id is
+    /// `Ok(false)`.
+    async fn record_use(
+        &self,
+        id: TokenId,
+        at: DateTime<Utc>,
+        ip: Option<IpAddr>,
+        not_since: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Up to `limit` reminders due at `now`, oldest expiry first:
+    /// [`ReminderKind::ExpiringSoon`] for active tokens with
+    /// `now >= expires_at - warning` not yet reminded in their generation, and
+    /// [`ReminderKind::Expired`] for unrevoked tokens with `now >= expires_at` not yet
+    /// reminded in their generation.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn due_reminders(
+        &self,
+        now: DateTime<Utc>,
+        warning: Duration,
+        limit: u32,
+    ) -> Result<Vec<DueReminder>, StoreError>;
+
+    /// Marks a reminder sent for `generation`. Returns `false` (and changes nothing)
+    /// when the token is gone or has moved on to another generation.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn mark_reminded(
+        &self,
+        id: TokenId,
+        kind: ReminderKind,
+        generation: u32,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A user and their password hash (PHC string), for login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCredentials {
+    /// The user.
+    pub user: User,
+    /// PHC-format password hash, if the user can log in with a password.
+    pub password_hash: Option<String>,
+}
+
+/// The people who own tokens.
+#[async_trait]
+pub trait UserDirectory: Send + Sync {
+    /// Adds a user.
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::DuplicateEmail`] when the email exists (ignoring case).
+    async fn insert(&self, user: &User, password_hash: Option<&str>) -> Result<(), StoreError>;
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`]; absence is `Ok(None)`.
+    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// The user with this email (ignoring case) and their password hash.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`]; absence is `Ok(None)`.
+    async fn find_by_email(&self, email: &str) -> Result<Option<UserCredentials>, StoreError>;
+
+    /// Changes role and/or active flag; `None` leaves a field as is.
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] for an unknown id.
+    async fn update(
+        &self,
+        id: UserId,
+        role: Option<Role>,
+        active: Option<bool>,
+    ) -> Result<User, StoreError>;
+
+    /// Replaces the password hash.
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] for an unknown id.
+    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<(), StoreError>;
+
+    /// One page of users, ordered by email.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn list(&self, page: PageRequest) -> Result<Page<User>, StoreError>;
+
+    /// How many active admins exist.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn count_active_admins(&self) -> Result<u64, StoreError>;
+}
+
+/// The admin settings.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The settings in force; [`Settings::default`] when none were saved.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn get(&self) -> Result<Settings, StoreError>;
+
+    /// Replaces the settings.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn put(&self, settings: &Settings) -> Result<(), StoreError>;
+}
+
+/// The append-only record of what happened.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends an event.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// One page of events matching `query`, newest first (by time, then id).
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn list(&self, query: &AuditQuery) -> Result<Page<AuditEvent>, StoreError>;
+}
+
+/// Why a notice was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// Try again later (connection refused, 4xx).
+    #[error("temporary delivery failure: {0}")]
+    Temporary(String),
+    /// Will never succeed (bad address, 5xx).
+    #[error("permanent delivery failure: {0}")]
+    Permanent(String),
+}
+
+/// Delivers notices to token owners (mail, log, …).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Delivers one notice; `Ok` only once the transport accepted it.
+    ///
+    /// # Errors
+    /// [`NotifyError::Temporary`] when a retry may work, else [`NotifyError::Permanent`].
+    async fn notify(&self, notice: &Notice) -> Result<(), NotifyError>;
+}
+
+/// The time. Injected so tests can move it.
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that stands still until moved: for tests.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(Mutex::new(start))
+    }
+
+    /// Moves the clock forward (or back, with a negative duration).
+    pub fn advance(&self, by: Duration) {
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now += by;
+    }
+
+    /// Sets the clock.
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,1424 @@
+//! `PatService`: every use case, over the ports.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use rand_core::TryCryptoRng;
+use uuid::Uuid;
+
+use crate::model::{
+    Actor, AuditAction, AuditEvent, AuditQuery, AuthFailure, Credential, EventId, Notice,
+    NoticeKind, Page, PageError, PageRequest, Principal, ReminderKind, Role, ScopeId, StatusFilter,
+    Token, TokenId, TokenQuery, TokenStatus, User, UserId,
+};
+use crate::policy::{
+    Description, DescriptionError, ExpiryError, LAST_USED_WRITE_INTERVAL, Lifetime,
+    MAX_SCOPES_PER_TOKEN, NameError, Settings, SettingsError, TokenName,
+};
+use crate::ports::{
+    AuditLog, Clock, Notifier, Regeneration, SettingsStore, StoreError, SystemClock, TokenStore,
+    UserDirectory,
+};
+use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
+use crate::token::{BODY_BYTES, ServerKey, TokenCodec, TokenHasher, TokenSecret};
+
+/// Why an authentication failed. Over HTTP every variant is the same 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// Not a well-formed token (length, prefix, alphabet or checksum).
+    #[error("the token is malformed")]
+    Malformed,
+    /// Well-formed but unknown.
+    #[error("the token is unknown")]
+    Unknown,
+    /// Expired.
+    #[error("the token has expired")]
+    Expired,
+    /// Revoked.
+    #[error("the token has been revoked")]
+    Revoked,
+    /// Personal access tokens are switched off.
+    #[error("personal access tokens are disabled by the administrator")]
+    PatsDisabled,
+    /// The owner is deactivated.
+    #[error("the token's owner is deactivated")]
+    UserInactive,
+    /// The store could not answer.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+impl AuthError {
+    /// The audit reason, for the failures that are the caller's.
+    pub fn failure(&self) -> Option<AuthFailure> {
+        match self {
+            AuthError::Malformed => Some(AuthFailure::Malformed),
+            AuthError::Unknown => Some(AuthFailure::Unknown),
+            AuthError::Expired => Some(AuthFailure::Expired),
+            AuthError::Revoked => Some(AuthFailure::Revoked),
+            AuthError::PatsDisabled => Some(AuthFailure::PatsDisabled),
+            AuthError::UserInactive => Some(AuthFailure::UserInactive),
+            AuthError::Storage(_) => None,
+        }
+    }
+}
+
+/// Why a management operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    /// Bad token name.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// Bad description.
+    #[error(transparent)]
+    InvalidDescription(#[from] DescriptionError),
+    /// Bad `expires_in_days`.
+    #[error(transparent)]
+    InvalidExpiry(#[from] ExpiryError),
+    /// Bad scope text.
+    #[error(transparent)]
+    InvalidScope(#[from] ScopeError),
+    /// A new token needs at least one scope.
+    #[error("a token needs at least one scope, e.g. \"jobs:list\" or \"*:*\" for full access")]
+    NoScopes,
+    /// Over the per-token scope limit.
+    #[error("a token holds at most {max} scopes, got {got}")]
+    TooManyScopes {
+        /// The limit.
+        max: usize,
+        /// Scopes the token would hold.
+        got: usize,
+    },
+    /// Bad paging.
+    #[error(transparent)]
+    InvalidPage(#[from] PageError),
+    /// Bad settings.
+    #[error(transparent)]
+    InvalidSettings(#[from] SettingsError),
+    /// Bad user fields.
+    #[error("{0}")]
+    InvalidUser(String),
+    /// The owner is at the active limit.
+    #[error("you already have {limit} active tokens, the most allowed; revoke or delete one first")]
+    ActiveLimit {
+        /// The limit in force.
+        limit: u32,
+    },
+    /// The owner has a token of this name.
+    #[error("you already have a token named {name:?}; names are unique ignoring case")]
+    DuplicateName {
+        /// The name.
+        name: String,
+    },
+    /// A user with this email exists.
+    #[error("a user with this email already exists")]
+    DuplicateEmail,
+    /// Token creation is switched off.
+    #[error("personal access tokens are disabled by the administrator")]
+    PatsDisabled,
+    /// The caller's role may not do this.
+    #[error("the {role} role may not {action}")]
+    ForbiddenRole {
+        /// The caller's role.
+        role: Role,
+        /// What was refused.
+        action: &'static str,
+    },
+    /// Admins only.
+    #[error("only administrators may do this")]
+    Forbidden,
+    /// The presenting token lacks the scope this needs.
+    #[error("the token lacks the scope {required} this needs")]
+    MissingScope {
+        /// The scope needed, e.g. `tokens:create`.
+        required: String,
+    },
+    /// A token may not grant what it does not hold, nor outlive itself.
+    #[error("{0}")]
+    ScopeEscalation(String),
+    /// No such token (or not the caller's: existence is not revealed).
+    #[error("no such token")]
+    NotFound,
+    /// No such user.
+    #[error("no such user")]
+    UserNotFound,
+    /// No such scope on the token.
+    #[error("no such scope on this token")]
+    ScopeNotFound,
+    /// The randomness source failed.
+    #[error("the random number generator failed: {0}")]
+    Randomness(String),
+    /// The store could not answer.
+    #[error(transparent)]
+    Storage(StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::DuplicateEmail => ServiceError::DuplicateEmail,
+            StoreError::ActiveLimit { limit } => ServiceError::ActiveLimit { limit },
+            StoreError::ScopeLimit { limit } => ServiceError::TooManyScopes {
+                max: limit,
+                got: limit + 1,
+            },
+            other => ServiceError::Storage(other),
+        }
+    }
+}
+
+/// Why [`PatServiceBuilder::build`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("PatService needs a {0}; call the builder method of that name")]
+pub struct BuildError(&'static str);
+
+/// A token secret just issued, and its token. The only value holding a secret.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The stored token.
+    pub token: Token,
+    /// The secret: show it once.
+    pub secret: TokenSecret,
+}
+
+/// What a create asks for, as given by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateTokenRequest {
+    /// Name (1–64 characters).
+    pub name: String,
+    /// Description (0–500 characters).
+    pub description: String,
+    /// Lifetime in days (1..=max).
+    pub expires_in_days: i64,
+    /// Scopes in text form.
+    pub scopes: Vec<String>,
+}
+
+/// A listing request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListTokensRequest {
+    /// Whose tokens: `None` for the caller's own; another user's needs admin.
+    pub owner: Option<UserId>,
+    /// Status filter.
+    pub status: StatusFilter,
+    /// Case-insensitive name substring.
+    pub name_contains: Option<String>,
+    /// Page.
+    pub page: PageRequest,
+}
+
+/// A new user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// What a reminder run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReminderRun {
+    /// Delivered and marked.
+    pub sent: usize,
+    /// Delivery failed; they stay due.
+    pub failed: usize,
+    /// Owner inactive or gone: marked without sending.
+    pub skipped: usize,
+}
+
+/// An injected CSPRNG, object-safe.
+trait SecretRng: Send {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String>;
+}
+
+impl<R: TryCryptoRng + Send> SecretRng for R {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        self.try_fill_bytes(buf).map_err(|e| e.to_string())
+    }
+}
+
+/// Assembles a [`PatService`].
+#[derive(Default)]
+pub struct PatServiceBuilder {
+    tokens: Option<Arc<dyn TokenStore>>,
+    users: Option<Arc<dyn UserDirectory>>,
+    settings: Option<Arc<dyn SettingsStore>>,
+    audit: Option<Arc<dyn AuditLog>>,
+    notifier: Option<Arc<dyn Notifier>>,
+    clock: Option<Arc<dyn Clock>>,
+    rng: Option<Box<dyn SecretRng>>,
+    key: Option<ServerKey>,
+    previous_keys: Vec<ServerKey>,
+    codec: TokenCodec,
+    catalog: ResourceCatalog,
+}
+
+impl PatServiceBuilder {
+    /// The token store (required).
+    pub fn tokens(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.tokens = Some(store);
+        self
+    }
+
+    /// The user directory (required).
+    pub fn users(mut self, users: Arc<dyn UserDirectory>) -> Self {
+        self.users = Some(users);
+        self
+    }
+
+    /// The settings store (required).
+    pub fn settings(mut self, settings: Arc<dyn SettingsStore>) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// The audit log (required).
+    pub fn audit(mut self, audit: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// The notifier (required).
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The CSPRNG secrets and ids are drawn from (required), e.g. `rand::rngs::SysRng`.
+    pub fn rng(mut self, rng: impl TryCryptoRng + Send + 'static) -> Self {
+        self.rng = Some(Box::new(rng));
+        self
+    }
+
+    /// The server key new tokens are hashed with (required).
+    pub fn server_key(mut self, key: ServerKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Older keys whose tokens still authenticate (key rotation).
+    pub fn previous_keys(mut self, keys: Vec<ServerKey>) -> Self {
+        self.previous_keys = keys;
+        self
+    }
+
+    /// The token codec (default: prefix `pat`).
+    pub fn codec(mut self, codec: TokenCodec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The resource catalog scopes are checked against (default: open).
+    pub fn catalog(mut self, catalog: ResourceCatalog) -> Self {
+        self.catalog = catalog;
+        self
+    }
+
+    /// Builds the service.
+    ///
+    /// # Errors
+    /// [`BuildError`] naming the first missing required part.
+    pub fn build(self) -> Result<PatService, BuildError> {
+        let key = self.key.ok_or(BuildError("server_key"))?;
+        Ok(PatService {
+            tokens: self.tokens.ok_or(BuildError("tokens"))?,
+            users: self.users.ok_or(BuildError("users"))?,
+            settings: self.settings.ok_or(BuildError("settings"))?,
+            audit: self.audit.ok_or(BuildError("audit"))?,
+            notifier: self.notifier.ok_or(BuildError("notifier"))?,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            rng: Mutex::new(self.rng.ok_or(BuildError("rng"))?),
+            last_id: Mutex::new(0),
+            hasher: TokenHasher::new(&key, &self.previous_keys),
+            codec: self.codec,
+            catalog: self.catalog,
+        })
+    }
+}
+
+/// Every personal-access-token use case. Hosts call only this.
+pub struct PatService {
+    tokens: Arc<dyn TokenStore>,
+    users: Arc<dyn UserDirectory>,
+    settings: Arc<dyn SettingsStore>,
+    audit: Arc<dyn AuditLog>,
+    notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
+    rng: Mutex<Box<dyn SecretRng>>,
+    last_id: Mutex<u128>,
+    hasher: TokenHasher,
+    codec: TokenCodec,
+    catalog: ResourceCatalog,
+}
+
+/// What a token-authenticated caller needs, as a `tokens:<operation>` scope.
+#[derive(Debug, Clone, Copy)]
+enum TokenOp {
+    Create,
+    Read,
+    List,
+    Update,
+    Delete,
+}
+
+impl TokenOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenOp::Create => "create",
+            TokenOp::Read => "read",
+            TokenOp::List => "list",
+            TokenOp::Update => "update",
+            TokenOp::Delete => "delete",
+        }
+    }
+}
+
+/// The token an authentication failure concerns, for its audit record.
+#[derive(Debug, Clone, Copy)]
+struct FailedToken {
+    id: TokenId,
+    owner: UserId,
+}
+
+/// Who may act on another user's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Only the owner.
+    OwnerOnly,
+    /// The owner, or an admin (list, read, revoke, delete).
+    OwnerOrAdmin,
+}
+
+impl PatService {
+    /// Starts a builder.
+    pub fn builder() -> PatServiceBuilder {
+        PatServiceBuilder::default()
+    }
+
+    /// The codec (prefix) tokens are written with.
+    pub fn codec(&self) -> &TokenCodec {
+        &self.codec
+    }
+
+    /// The resource catalog.
+    pub fn catalog(&self) -> &ResourceCatalog {
+        &self.catalog
+    }
+
+    /// The time now, by the injected clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Checks a presented token: format first, then store lookup, revocation, expiry,
+    /// the admin switch and the owner. Failures are audited with their reason.
+    ///
+    /// # Errors
+    /// [`AuthError`] naming why the token was refused.
+    pub async fn authenticate(
+        &self,
+        raw: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
+        let now = self.clock.now();
+        match self.verify(raw, ip, now).await {
+            Ok(principal) => Ok(principal),
+            Err((err, token)) => {
+                if let Some(reason) = err.failure() {
+                    // Boxed: keeps the audit write's state out of the success path's future.
+                    Box::pin(self.record(
+                        now,
+                        AuditAction::AuthFailed(reason),
+                        None,
+                        token.map(|t| t.owner),
+                        token.map(|t| t.id),
+                        ip,
+                        reason.as_str().to_owned(),
+                    ))
+                    .await?;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn verify(
+        &self,
+        raw: &str,
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, (AuthError, Option<FailedToken>)> {
+        let well_formed = self
+            .codec
+            .parse(raw)
+            .map_err(|_| (AuthError::Malformed, None))?;
+        let mut found = None;
+        for hash in self.hasher.candidates(well_formed.as_str()) {
+            if let Some(token) = self
+                .tokens
+                .find_by_hash(&hash)
+                .await
+                .map_err(|e| (e.into(), None))?
+            {
+                // The store matched on the hash; confirm in constant time.
+                if token.secret_hash == hash {
+                    found = Some(token);
+                    break;
+                }
+            }
+        }
+        let token = found.ok_or((AuthError::Unknown, None))?;
+        let settings = self.settings.get().await.map_err(|e| (e.into(), None))?;
+        let refusal = if !settings.pats_enabled {
+            Some(AuthError::PatsDisabled)
+        } else {
+            match token.status(now) {
+                TokenStatus::Revoked => Some(AuthError::Revoked),
+                TokenStatus::Expired => Some(AuthError::Expired),
+                TokenStatus::Active => None,
+            }
+        };
+        let failed = FailedToken {
+            id: token.id,
+            owner: token.owner,
+        };
+        if let Some(err) = refusal {
+            return Err((err, Some(failed)));
+        }
+        let user = match self.users.get(token.owner).await {
+            Ok(Some(user)) if user.active => user,
+            Ok(_) => return Err((AuthError::UserInactive, Some(failed))),
+            Err(e) => return Err((e.into(), None)),
+        };
+        let stale = token
+            .last_used_at
+            .is_none_or(|at| now - at > LAST_USED_WRITE_INTERVAL);
+        if stale {
+            self.tokens
+                .record_use(token.id, now, ip, now - LAST_USED_WRITE_INTERVAL)
+                .await
+                .map_err(|e| (e.into(), None))?;
+        }
+        Ok(Principal {
+            user,
+            token_id: token.id,
+            scopes: token.scopes,
+            expires_at: token.expires_at,
+        })
+    }
+
+    /// Creates a token for the actor.
+    ///
+    /// # Errors
+    /// Validation errors for name, description, expiry and scopes; `PatsDisabled`,
+    /// `ForbiddenRole` (collaborators), `MissingScope`/`ScopeEscalation` (token
+    /// callers), `ActiveLimit`, `DuplicateName`.
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        request: CreateTokenRequest,
+    ) -> Result<IssuedToken, ServiceError> {
+        require_token_scope(actor, TokenOp::Create)?;
+        refuse_collaborator(actor, "create tokens")?;
+        let settings = self.enabled_settings().await?;
+        let name = TokenName::new(&request.name)?;
+        let description = Description::new(&request.description)?;
+        let lifetime = Lifetime::new(request.expires_in_days, settings.max_lifetime_days)?;
+        let specs = self.parse_scopes(&request.scopes)?;
+        if specs.is_empty() {
+            return Err(ServiceError::NoScopes);
+        }
+        if specs.len() > MAX_SCOPES_PER_TOKEN {
+            return Err(ServiceError::TooManyScopes {
+                max: MAX_SCOPES_PER_TOKEN,
+                got: specs.len(),
+            });
+        }
+        let now = self.clock.now();
+        let expires_at = lifetime.expires_at(now);
+        refuse_escalation(actor, &specs, expires_at)?;
+        let scopes = self.new_scopes(specs, now)?;
+        let secret = self.new_secret()?;
+        let token = Token {
+            id: TokenId(self.new_uuid(now)?),
+            owner: actor.user.id,
+            name,
+            description,
+            scopes: scopes.into(),
+            created_at: now,
+            updated_at: now,
+            expires_at,
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+            generation: 1,
+            secret_hash: self.hasher.hash(secret.expose()),
+            hint: secret.hint(),
+            reminders: Default::default(),
+        };
+        self.tokens
+            .insert(&token, settings.max_active_per_user, now)
+            .await
+            .map_err(|e| duplicate_to_name(e, &token.name))?;
+        self.record_token(
+            actor,
+            now,
+            AuditAction::TokenCreated,
+            &token,
+            describe_scopes(&token.scopes),
+        )
+        .await?;
+        // Best effort: the created-token notice must not fail the create.
+        let _ = self
+            .notifier
+            .notify(&notice(NoticeKind::Created, actor.user.clone(), &token))
+            .await;
+        Ok(IssuedToken { token, secret })
+    }
+
+    /// Lists the caller's tokens, or (admins) another user's.
+    ///
+    /// # Errors
+    /// `Forbidden` for a non-admin asking for another user's; `MissingScope` for a
+    /// token caller without `tokens:list`.
+    pub async fn list_tokens(
+        &self,
+        actor: &Actor,
+        request: ListTokensRequest,
+    ) -> Result<Page<Token>, ServiceError> {
+        require_token_scope(actor, TokenOp::List)?;
+        let owner = match request.owner {
+            Some(owner) if owner != actor.user.id => {
+                require_admin(actor)?;
+                owner
+            }
+            _ => actor.user.id,
+        };
+        let query = TokenQuery {
+            owner,
+            status: request.status,
+            name_contains: request
+                .name_contains
+                .map(|q| q.trim().to_owned())
+                .filter(|q| !q.is_empty()),
+            now: self.clock.now(),
+            page: request.page,
+        };
+        Ok(self.tokens.list(&query).await?)
+    }
+
+    /// How many active tokens the caller has, and the limit (for "at the limit" UIs).
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn active_count(&self, actor: &Actor) -> Result<(u64, u32), ServiceError> {
+        let settings = self.settings.get().await?;
+        let count = self
+            .tokens
+            .count_active(actor.user.id, self.clock.now())
+            .await?;
+        Ok((count, settings.max_active_per_user))
+    }
+
+    /// One token of the caller's (or, for admins, anyone's).
+    ///
+    /// # Errors
+    /// `NotFound` when it does not exist or is another user's.
+    pub async fn get_token(&self, actor: &Actor, id: TokenId) -> Result<Token, ServiceError> {
+        self.load(actor, id, TokenOp::Read, Reach::OwnerOrAdmin)
+            .await
+    }
+
+    /// Renames and/or re-describes a token; `None` keeps a field.
+    ///
+    /// # Errors
+    /// `NotFound`, `InvalidName`, `InvalidDescription`, `DuplicateName`.
+    pub async fn update_token(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<Token, ServiceError> {
+        let token = self
+            .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
+            .await?;
+        let name = name.map(TokenName::new).transpose()?.unwrap_or(token.name);
+        let description = description
+            .map(Description::new)
+            .transpose()?
+            .unwrap_or(token.description);
+        let now = self.clock.now();
+        let updated = self
+            .tokens
+            .update_details(id, &name, &description, now)
+            .await
+            .map_err(|e| duplicate_to_name(e, &name))
+            .map_err(not_found)?;
+        self.record_token(
+            actor,
+            now,
+            AuditAction::TokenUpdated,
+            &updated,
+            format!("name={:?}", updated.name.as_str()),
+        )
+        .await?;
+        Ok(updated)
+    }
+
+    /// Revokes a token at once. Revoking a revoked token changes nothing.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<Token, ServiceError> {
+        let token = self
+            .load(actor, id, TokenOp::Update, Reach::OwnerOrAdmin)
+            .await?;
+        if token.revoked_at.is_some() {
+            return Ok(token);
+        }
+        let now = self.clock.now();
+        let revoked = self.tokens.revoke(id, now).await.map_err(not_found)?;
+        self.record_token(
+            actor,
+            now,
+            AuditAction::TokenRevoked,
+            &revoked,
+            String::new(),
+        )
+        .await?;
+        Ok(revoked)
+    }
+
+    /// Gives a token (of any status) a new secret and lifetime; same name,
+    /// description and scopes; the old secret stops working at once.
+    ///
+    /// # Errors
+    /// `NotFound`, `InvalidExpiry`, `PatsDisabled`, `ForbiddenRole`, `ActiveLimit`,
+    /// `MissingScope`/`ScopeEscalation` (token callers).
+    pub async fn regenerate_token(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        expires_in_days: i64,
+    ) -> Result<IssuedToken, ServiceError> {
+        refuse_collaborator(actor, "regenerate tokens")?;
+        let token = self
+            .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
+            .await?;
+        let settings = self.enabled_settings().await?;
+        let lifetime = Lifetime::new(expires_in_days, settings.max_lifetime_days)?;
+        let now = self.clock.now();
+        let expires_at = lifetime.expires_at(now);
+        let specs: Vec<ScopeSpec> = token.scopes.iter().map(|s| s.spec.clone()).collect();
+        refuse_escalation(actor, &specs, expires_at)?;
+        let secret = self.new_secret()?;
+        let regeneration = Regeneration {
+            id,
+            secret_hash: self.hasher.hash(secret.expose()),
+            hint: secret.hint(),
+            expires_at,
+        };
+        let token = self
+            .tokens
+            .regenerate(&regeneration, settings.max_active_per_user, now)
+            .await
+            .map_err(not_found)?;
+        self.record_token(
+            actor,
+            now,
+            AuditAction::TokenRegenerated,
+            &token,
+            format!("generation={}", token.generation),
+        )
+        .await?;
+        Ok(IssuedToken { token, secret })
+    }
+
+    /// Adds scopes (ones the token already holds are skipped).
+    ///
+    /// # Errors
+    /// `NotFound`, `InvalidScope`, `TooManyScopes`, `ScopeEscalation` (token callers).
+    pub async fn add_scopes(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        scopes: &[String],
+    ) -> Result<Token, ServiceError> {
+        let token = self
+            .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
+            .await?;
+        let specs = self.parse_scopes(scopes)?;
+        if specs.is_empty() {
+            return Err(ServiceError::NoScopes);
+        }
+        refuse_escalation(actor, &specs, token.expires_at)?;
+        let now = self.clock.now();
+        let scopes = self.new_scopes(specs, now)?;
+        let updated = self
+            .tokens
+            .add_scopes(id, &scopes, MAX_SCOPES_PER_TOKEN, now)
+            .await
+            .map_err(not_found)?;
+        self.record_token(
+            actor,
+            now,
+            AuditAction::ScopesAdded,
+            &updated,
+            describe_scopes(&scopes),
+        )
+        .await?;
+        Ok(updated)
+    }
+
+    /// Removes one scope.
+    ///
+    /// # Errors
+    /// `NotFound` (token), `ScopeNotFound`.
+    pub async fn remove_scope(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        scope: ScopeId,
+    ) -> Result<Token, ServiceError> {
+        let token = self
+            .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
+            .await?;
+        let Some(removed) = token.scopes.iter().find(|s| s.id == scope) else {
+            return Err(ServiceError::ScopeNotFound);
+        };
+        let detail = removed.spec.to_string();
+        let now = self.clock.now();
+        let updated = self
+            .tokens
+            .remove_scope(id, scope, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ServiceError::ScopeNotFound,
+                other => other.into(),
+            })?;
+        self.record_token(actor, now, AuditAction::ScopeRemoved, &updated, detail)
+            .await?;
+        Ok(updated)
+    }
+
+    /// Removes every scope: the token then authorizes nothing.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn clear_scopes(&self, actor: &Actor, id: TokenId) -> Result<Token, ServiceError> {
+        self.load(actor, id, TokenOp::Update, Reach::OwnerOnly)
+            .await?;
+        let now = self.clock.now();
+        let updated = self.tokens.clear_scopes(id, now).await.map_err(not_found)?;
+        self.record_token(
+            actor,
+            now,
+            AuditAction::ScopesCleared,
+            &updated,
+            String::new(),
+        )
+        .await?;
+        Ok(updated)
+    }
+
+    /// Deletes a token for good (its history stays in the audit log).
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn delete_token(&self, actor: &Actor, id: TokenId) -> Result<(), ServiceError> {
+        let token = self
+            .load(actor, id, TokenOp::Delete, Reach::OwnerOrAdmin)
+            .await?;
+        self.tokens.delete(id).await.map_err(not_found)?;
+        let now = self.clock.now();
+        self.record_token(
+            actor,
+            now,
+            AuditAction::TokenDeleted,
+            &token,
+            format!("name={:?}", token.name.as_str()),
+        )
+        .await
+    }
+
+    /// Deletes every token of the caller; returns how many.
+    ///
+    /// # Errors
+    /// `MissingScope` for a token caller without `tokens:delete`.
+    pub async fn delete_all_tokens(&self, actor: &Actor) -> Result<usize, ServiceError> {
+        require_token_scope(actor, TokenOp::Delete)?;
+        let deleted = self.tokens.delete_all(actor.user.id).await?;
+        let now = self.clock.now();
+        for id in &deleted {
+            self.record(
+                now,
+                AuditAction::TokenDeleted,
+                Some(actor.user.id),
+                Some(actor.user.id),
+                Some(*id),
+                actor.ip,
+                "delete all".to_owned(),
+            )
+            .await?;
+        }
+        Ok(deleted.len())
+    }
+
+    /// A token's history, newest first.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn token_events(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, ServiceError> {
+        let mut query = AuditQuery {
+            token_id: Some(id),
+            page,
+            ..AuditQuery::default()
+        };
+        match self
+            .load(actor, id, TokenOp::Read, Reach::OwnerOrAdmin)
+            .await
+        {
+            Ok(_) => {}
+            // A deleted token's history stays readable by its owner and by admins.
+            Err(ServiceError::NotFound) => {
+                if actor.user.role != Role::Admin {
+                    query.owner = Some(actor.user.id);
+                }
+                let page = self.audit.list(&query).await?;
+                if page.total_items == 0 {
+                    return Err(ServiceError::NotFound);
+                }
+                return Ok(page);
+            }
+            Err(other) => return Err(other),
+        }
+        Ok(self.audit.list(&query).await?)
+    }
+
+    /// Reports leaked secrets: each valid one is revoked, audited and its owner told.
+    /// Returns how many were revoked; unknown or malformed strings are ignored.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn report_leaks(
+        &self,
+        credentials: &[String],
+        ip: Option<IpAddr>,
+    ) -> Result<usize, ServiceError> {
+        let now = self.clock.now();
+        let mut revoked = 0;
+        for raw in credentials {
+            let Ok(well_formed) = self.codec.parse(raw.trim()) else {
+                continue;
+            };
+            let mut found = None;
+            for hash in self.hasher.candidates(well_formed.as_str()) {
+                if let Some(token) = self.tokens.find_by_hash(&hash).await? {
+                    found = Some(token);
+                    break;
+                }
+            }
+            let Some(token) = found else { continue };
+            if token.status(now) != TokenStatus::Active {
+                continue;
+            }
+            let token = self.tokens.revoke(token.id, now).await?;
+            revoked += 1;
+            self.record(
+                now,
+                AuditAction::LeakReported,
+                None,
+                Some(token.owner),
+                Some(token.id),
+                ip,
+                "revoked after a leak report".to_owned(),
+            )
+            .await?;
+            if let Some(owner) = self.users.get(token.owner).await? {
+                let _ = self
+                    .notifier
+                    .notify(&notice(NoticeKind::LeakRevoked, owner, &token))
+                    .await;
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// The settings in force (anyone may read them: forms show the limits).
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn current_settings(&self) -> Result<Settings, ServiceError> {
+        Ok(self.settings.get().await?)
+    }
+
+    /// Replaces the admin settings.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `InvalidSettings` for values out of range.
+    pub async fn update_settings(
+        &self,
+        actor: &Actor,
+        settings: Settings,
+    ) -> Result<Settings, ServiceError> {
+        require_admin(actor)?;
+        let settings = settings.validate()?;
+        self.settings.put(&settings).await?;
+        self.record(
+            self.clock.now(),
+            AuditAction::SettingsChanged,
+            Some(actor.user.id),
+            None,
+            None,
+            actor.ip,
+            format!(
+                "pats_enabled={} max_lifetime_days={} max_active_per_user={} expiry_warning_days={}",
+                settings.pats_enabled,
+                settings.max_lifetime_days,
+                settings.max_active_per_user,
+                settings.expiry_warning_days
+            ),
+        )
+        .await?;
+        Ok(settings)
+    }
+
+    /// The whole audit log (admins).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins.
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        query: AuditQuery,
+    ) -> Result<Page<AuditEvent>, ServiceError> {
+        require_admin(actor)?;
+        Ok(self.audit.list(&query).await?)
+    }
+
+    /// Adds a user (admins; or `None` for the trusted bootstrap/CLI path).
+    ///
+    /// # Errors
+    /// `Forbidden`, `InvalidUser`, `DuplicateEmail`.
+    pub async fn create_user(
+        &self,
+        actor: Option<&Actor>,
+        new: NewUser,
+        password_hash: Option<&str>,
+    ) -> Result<User, ServiceError> {
+        if let Some(actor) = actor {
+            require_admin(actor)?;
+        }
+        let email = new.email.trim().to_owned();
+        let valid_email = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            });
+        if !valid_email {
+            return Err(ServiceError::InvalidUser(format!(
+                "email {email:?} is invalid: give an address like someone@example.com"
+            )));
+        }
+        let name = new.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ServiceError::InvalidUser(
+                "name must be 1 to 100 characters without control characters".to_owned(),
+            ));
+        }
+        let now = self.clock.now();
+        let user = User {
+            id: UserId(self.new_uuid(now)?),
+            email,
+            name,
+            role: new.role,
+            active: true,
+        };
+        self.users.insert(&user, password_hash).await?;
+        self.record(
+            now,
+            AuditAction::UserCreated,
+            actor.map(|a| a.user.id),
+            Some(user.id),
+            None,
+            actor.and_then(|a| a.ip),
+            format!("role={}", user.role),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    /// Changes a user's role and/or active flag (admins; `None` for the CLI path).
+    ///
+    /// # Errors
+    /// `Forbidden`, `UserNotFound`, `InvalidUser` when it would leave no active admin.
+    pub async fn update_user(
+        &self,
+        actor: Option<&Actor>,
+        id: UserId,
+        role: Option<Role>,
+        active: Option<bool>,
+    ) -> Result<User, ServiceError> {
+        if let Some(actor) = actor {
+            require_admin(actor)?;
+        }
+        let current = self
+            .users
+            .get(id)
+            .await?
+            .ok_or(ServiceError::UserNotFound)?;
+        let demotes_admin = current.role == Role::Admin
+            && current.active
+            && (role.is_some_and(|r| r != Role::Admin) || active == Some(false));
+        if demotes_admin && self.users.count_active_admins().await? <= 1 {
+            return Err(ServiceError::InvalidUser(
+                "this is the last active administrator; promote another user first".to_owned(),
+            ));
+        }
+        let user = self
+            .users
+            .update(id, role, active)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ServiceError::UserNotFound,
+                other => other.into(),
+            })?;
+        self.record(
+            self.clock.now(),
+            AuditAction::UserUpdated,
+            actor.map(|a| a.user.id),
+            Some(id),
+            None,
+            actor.and_then(|a| a.ip),
+            format!("role={} active={}", user.role, user.active),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    /// One page of users (admins; `None` for the CLI path).
+    ///
+    /// # Errors
+    /// `Forbidden`.
+    pub async fn list_users(
+        &self,
+        actor: Option<&Actor>,
+        page: PageRequest,
+    ) -> Result<Page<User>, ServiceError> {
+        if let Some(actor) = actor {
+            require_admin(actor)?;
+        }
+        Ok(self.users.list(page).await?)
+    }
+
+    /// Reminders due now (at most `limit`), without sending them.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn due_reminders(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::model::DueReminder>, ServiceError> {
+        let settings = self.settings.get().await?;
+        Ok(self
+            .tokens
+            .due_reminders(self.clock.now(), settings.warning_window(), limit)
+            .await?)
+    }
+
+    /// Sends up to `limit` due reminders through the notifier, marking each sent only
+    /// after the notifier accepted it. Failed ones stay due for the next run.
+    ///
+    /// # Errors
+    /// Storage errors only; delivery failures are counted in the result.
+    pub async fn send_due_reminders(&self, limit: u32) -> Result<ReminderRun, ServiceError> {
+        let mut run = ReminderRun::default();
+        for due in self.due_reminders(limit).await? {
+            let owner = self.users.get(due.token.owner).await?;
+            let delivered = match owner.filter(|u| u.active) {
+                None => {
+                    run.skipped += 1;
+                    true
+                }
+                Some(owner) => {
+                    let notice = notice(due.kind.notice_kind(), owner, &due.token);
+                    match self.notifier.notify(&notice).await {
+                        Ok(()) => {
+                            run.sent += 1;
+                            true
+                        }
+                        Err(_) => {
+                            run.failed += 1;
+                            false
+                        }
+                    }
+                }
+            };
+            if delivered {
+                self.tokens
+                    .mark_reminded(due.token.id, due.kind, due.token.generation)
+                    .await?;
+            }
+        }
+        Ok(run)
+    }
+
+    async fn enabled_settings(&self) -> Result<Settings, ServiceError> {
+        let settings = self.settings.get().await?;
+        if !settings.pats_enabled {
+            return Err(ServiceError::PatsDisabled);
+        }
+        Ok(settings)
+    }
+
+    async fn load(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        op: TokenOp,
+        reach: Reach,
+    ) -> Result<Token, ServiceError> {
+        require_token_scope(actor, op)?;
+        let token = self.tokens.get(id).await?.ok_or(ServiceError::NotFound)?;
+        let admin_reach = reach == Reach::OwnerOrAdmin && actor.user.role == Role::Admin;
+        if token.owner != actor.user.id && !admin_reach {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(token)
+    }
+
+    fn parse_scopes(&self, texts: &[String]) -> Result<Vec<ScopeSpec>, ServiceError> {
+        let mut specs: Vec<ScopeSpec> = Vec::with_capacity(texts.len());
+        for text in texts {
+            let spec = ScopeSpec::parse(text, &self.catalog)?;
+            if !specs.contains(&spec) {
+                specs.push(spec);
+            }
+        }
+        Ok(specs)
+    }
+
+    fn new_scopes(
+        &self,
+        specs: Vec<ScopeSpec>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Scope>, ServiceError> {
+        specs
+            .into_iter()
+            .map(|spec| {
+                Ok(Scope {
+                    id: ScopeId(self.new_uuid(now)?),
+                    spec,
+                })
+            })
+            .collect()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), ServiceError> {
+        self.rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fill(buf)
+            .map_err(ServiceError::Randomness)
+    }
+
+    fn new_secret(&self) -> Result<TokenSecret, ServiceError> {
+        let mut body = zeroize::Zeroizing::new([0_u8; BODY_BYTES]);
+        self.fill_random(body.as_mut())?;
+        Ok(self.codec.encode(&body))
+    }
+
+    fn new_uuid(&self, now: DateTime<Utc>) -> Result<Uuid, ServiceError> {
+        let mut random = [0_u8; 10];
+        self.fill_random(&mut random)?;
+        Ok(self.monotonic_uuid(now, &random))
+    }
+
+    /// UUID v7 that sorts after every id this service issued before, even within one
+    /// millisecond, so "newest first" listings keep the order things happened in.
+    fn monotonic_uuid(&self, now: DateTime<Utc>, random: &[u8; 10]) -> Uuid {
+        let millis = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+        let candidate = uuid::Builder::from_unix_timestamp_millis(millis, random)
+            .into_uuid()
+            .as_u128();
+        let mut last = self.last_id.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = if candidate > *last {
+            candidate
+        } else {
+            uuid::Builder::from_u128(*last + 1)
+                .with_version(uuid::Version::SortRand)
+                .with_variant(uuid::Variant::RFC4122)
+                .into_uuid()
+                .as_u128()
+        };
+        *last = next;
+        Uuid::from_u128(next)
+    }
+
+    async fn record_token(
+        &self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        action: AuditAction,
+        token: &Token,
+        detail: String,
+    ) -> Result<(), ServiceError> {
+        self.record(
+            now,
+            action,
+            Some(actor.user.id),
+            Some(token.owner),
+            Some(token.id),
+            actor.ip,
+            detail,
+        )
+        .await
+        .map_err(ServiceError::from)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &self,
+        at: DateTime<Utc>,
+        action: AuditAction,
+        actor: Option<UserId>,
+        owner: Option<UserId>,
+        token_id: Option<TokenId>,
+        ip: Option<IpAddr>,
+        detail: String,
+    ) -> Result<(), StoreError> {
+        let mut random = [0_u8; 10];
+        // An audit id needs uniqueness, not secrecy; fall back to the token id bits.
+        if self.fill_random(&mut random).is_err() {
+            random.copy_from_slice(&token_id.map(|t| t.0.into_bytes()).unwrap_or_default()[6..]);
+        }
+        let event = AuditEvent {
+            id: EventId(self.monotonic_uuid(at, &random)),
+            at,
+            action,
+            actor,
+            owner,
+            token_id,
+            ip,
+            detail,
+        };
+        self.audit.record(&event).await
+    }
+}
+
+fn notice(kind: NoticeKind, recipient: User, token: &Token) -> Notice {
+    Notice {
+        kind,
+        recipient,
+        token_id: token.id,
+        token_name: token.name.as_str().to_owned(),
+        expires_at: token.expires_at,
+        generation: token.generation,
+    }
+}
+
+fn describe_scopes(scopes: &[Scope]) -> String {
+    let texts: Vec<String> = scopes.iter().map(|s| s.spec.to_string()).collect();
+    format!("scopes={}", texts.join(" "))
+}
+
+fn duplicate_to_name(err: StoreError, name: &TokenName) -> ServiceError {
+    match err {
+        StoreError::DuplicateName => ServiceError::DuplicateName {
+            name: name.as_str().to_owned(),
+        },
+        other => other.into(),
+    }
+}
+
+fn not_found(err: impl Into<ServiceError>) -> ServiceError {
+    match err.into() {
+        ServiceError::Storage(StoreError::NotFound) => ServiceError::NotFound,
+        other => other,
+    }
+}
+
+fn require_admin(actor: &Actor) -> Result<(), ServiceError> {
+    if actor.user.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden)
+    }
+}
+
+fn refuse_collaborator(actor: &Actor, action: &'static str) -> Result<(), ServiceError> {
+    if actor.user.role == Role::Collaborator {
+        return Err(ServiceError::ForbiddenRole {
+            role: Role::Collaborator,
+            action,
+        });
+    }
+    Ok(())
+}
+
+fn require_token_scope(actor: &Actor, op: TokenOp) -> Result<(), ServiceError> {
+    if let Credential::Token { scopes, .. } = &actor.credential
+        && !crate::scope::any_allows(scopes, "tokens", op.as_str(), None)
+    {
+        return Err(ServiceError::MissingScope {
+            required: format!("tokens:{}", op.as_str()),
+        });
+    }
+    Ok(())
+}
+
+fn refuse_escalation(
+    actor: &Actor,
+    specs: &[ScopeSpec],
+    expires_at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let Credential::Token {
+        scopes,
+        expires_at: own_expiry,
+        ..
+    } = &actor.credential
+    else {
+        return Ok(());
+    };
+    if let Some(spec) = specs
+        .iter()
+        .find(|spec| !scopes.iter().any(|held| held.spec.covers(spec)))
+    {
+        return Err(ServiceError::ScopeEscalation(format!(
+            "the presenting token does not hold the scope {spec}, so it cannot grant it"
+        )));
+    }
+    if expires_at > *own_expiry {
+        return Err(ServiceError::ScopeEscalation(format!(
+            "a token may not outlive the token that creates it (expires {})",
+            own_expiry.to_rfc3339()
+        )));
+    }
+    Ok(())
+}
+
+impl ReminderKind {
+    fn notice_kind(self) -> NoticeKind {
+        match self {
+            ReminderKind::ExpiringSoon => NoticeKind::ExpiringSoon,
+            ReminderKind::Expired => NoticeKind::Expired,
+        }
+    }
+}
