@@ -6,6 +6,17 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "system packages (PostgreSQL server and libpq for the Diesel adapter)"
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+[ -e /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${need[@]}"
+fi
+
 step "toolchain components"
 for component in rustfmt clippy; do
   if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
@@ -27,5 +38,13 @@ fi
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test (unit, property, conformance, integration, doc tests)"
-cargo test --workspace --locked
+step "throwaway PostgreSQL"
+pg_dir=$(mktemp -d)/pg
+trap 'scripts/pg-throwaway.sh stop "$pg_dir"' EXIT
+PAT_TEST_POSTGRES_URL=$(scripts/pg-throwaway.sh start "$pg_dir")
+export PAT_TEST_POSTGRES_URL
+echo "PostgreSQL at $PAT_TEST_POSTGRES_URL"
+
+step "cargo test (unit, property, conformance on memory/SQLite/PostgreSQL, integration, doc tests)"
+# The PostgreSQL tests are #[ignore]d for a plain `cargo test`; here the server exists.
+cargo test --workspace --locked -- --include-ignored

@@ -509,6 +509,61 @@ pub enum AuthFailure {
     UserInactive,
 }
 
+impl AuditAction {
+    /// Every action without a payload, for parsing stored names.
+    const PLAIN: [AuditAction; 12] = [
+        AuditAction::TokenCreated,
+        AuditAction::TokenRegenerated,
+        AuditAction::TokenRevoked,
+        AuditAction::TokenDeleted,
+        AuditAction::TokenUpdated,
+        AuditAction::ScopesAdded,
+        AuditAction::ScopeRemoved,
+        AuditAction::ScopesCleared,
+        AuditAction::SettingsChanged,
+        AuditAction::LeakReported,
+        AuditAction::UserCreated,
+        AuditAction::UserUpdated,
+    ];
+
+    /// The authentication failure reason, for `auth.failed`.
+    pub fn reason(&self) -> Option<AuthFailure> {
+        match self {
+            AuditAction::AuthFailed(reason) => Some(*reason),
+            _ => None,
+        }
+    }
+
+    /// Rebuilds an action from its stored name and reason (the inverse of
+    /// [`AuditAction::as_str`] and [`AuditAction::reason`]); `None` if unknown.
+    pub fn from_stored(name: &str, reason: Option<&str>) -> Option<Self> {
+        if name == "auth.failed" {
+            return reason?.parse().ok().map(AuditAction::AuthFailed);
+        }
+        Self::PLAIN
+            .into_iter()
+            .find(|action| action.as_str() == name)
+    }
+}
+
+impl FromStr for AuthFailure {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            AuthFailure::Malformed,
+            AuthFailure::Unknown,
+            AuthFailure::Expired,
+            AuthFailure::Revoked,
+            AuthFailure::PatsDisabled,
+            AuthFailure::UserInactive,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == s)
+        .ok_or_else(|| format!("unknown authentication failure reason {s:?}"))
+    }
+}
+
 impl AuthFailure {
     /// The text form, e.g. `revoked`.
     pub fn as_str(self) -> &'static str {
@@ -577,6 +632,21 @@ mod tests {
         assert_eq!(Page::<u8>::new(vec![], request, 0).total_pages(), 0);
         assert_eq!(Page::<u8>::new(vec![], request, 20).total_pages(), 1);
         assert_eq!(Page::<u8>::new(vec![], request, 21).total_pages(), 2);
+    }
+
+    #[test]
+    fn stored_audit_actions_round_trip() {
+        let mut all = AuditAction::PLAIN.to_vec();
+        all.push(AuditAction::AuthFailed(AuthFailure::Revoked));
+        for action in all {
+            let reason = action.reason().map(AuthFailure::as_str);
+            assert_eq!(
+                AuditAction::from_stored(action.as_str(), reason),
+                Some(action)
+            );
+        }
+        assert_eq!(AuditAction::from_stored("auth.failed", None), None);
+        assert_eq!(AuditAction::from_stored("nope", None), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `pat-testkit` conformance suite checks it.
 
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -16,6 +16,40 @@ use crate::model::{
 use crate::policy::{Description, Settings, TokenName};
 use crate::scope::Scope;
 use crate::token::SecretHash;
+
+/// The four storage ports of one store, as a host picks them at run time.
+#[derive(Clone)]
+pub struct Storage {
+    /// Tokens and their scopes.
+    pub tokens: Arc<dyn TokenStore>,
+    /// Users.
+    pub users: Arc<dyn UserDirectory>,
+    /// Admin settings.
+    pub settings: Arc<dyn SettingsStore>,
+    /// Audit log.
+    pub audit: Arc<dyn AuditLog>,
+}
+
+impl Storage {
+    /// All four ports from one value that implements them all.
+    pub fn from_store<S>(store: Arc<S>) -> Self
+    where
+        S: TokenStore + UserDirectory + SettingsStore + AuditLog + 'static,
+    {
+        Self {
+            tokens: store.clone(),
+            users: store.clone(),
+            settings: store.clone(),
+            audit: store,
+        }
+    }
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Storage { .. }")
+    }
+}
 
 /// What a store could not do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -17,8 +17,8 @@ use crate::policy::{
     MAX_SCOPES_PER_TOKEN, NameError, Settings, SettingsError, TokenName,
 };
 use crate::ports::{
-    AuditLog, Clock, Notifier, Regeneration, SettingsStore, StoreError, SystemClock, TokenStore,
-    UserDirectory,
+    AuditLog, Clock, Notifier, Regeneration, SettingsStore, Storage, StoreError, SystemClock,
+    TokenStore, UserDirectory,
 };
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
 use crate::token::{BODY_BYTES, ServerKey, TokenCodec, TokenHasher, TokenSecret};
@@ -258,6 +258,14 @@ pub struct PatServiceBuilder {
 }
 
 impl PatServiceBuilder {
+    /// All four storage ports at once (see [`Storage::from_store`]).
+    pub fn storage(self, storage: Storage) -> Self {
+        self.tokens(storage.tokens)
+            .users(storage.users)
+            .settings(storage.settings)
+            .audit(storage.audit)
+    }
+
     /// The token store (required).
     pub fn tokens(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.tokens = Some(store);

@@ -36,10 +36,6 @@ mod support;
 mod tokens;
 mod users;
 
-use std::sync::Arc;
-
-use pat_core::ports::{AuditLog, SettingsStore, TokenStore, UserDirectory};
-
 pub use audit::*;
 pub use fixtures::{token, user};
 pub use races::*;
@@ -47,39 +43,8 @@ pub use reminders::*;
 pub use tokens::*;
 pub use users::*;
 
-/// The four storage ports of one fresh, empty store.
-#[derive(Clone)]
-pub struct Stores {
-    /// Tokens and their scopes.
-    pub tokens: Arc<dyn TokenStore>,
-    /// Users.
-    pub users: Arc<dyn UserDirectory>,
-    /// Admin settings.
-    pub settings: Arc<dyn SettingsStore>,
-    /// Audit log.
-    pub audit: Arc<dyn AuditLog>,
-}
-
-impl Stores {
-    /// All four ports from one value that implements them all.
-    pub fn from_store<S>(store: Arc<S>) -> Self
-    where
-        S: TokenStore + UserDirectory + SettingsStore + AuditLog + 'static,
-    {
-        Self {
-            tokens: store.clone(),
-            users: store.clone(),
-            settings: store.clone(),
-            audit: store,
-        }
-    }
-}
-
-impl std::fmt::Debug for Stores {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Stores { .. }")
-    }
-}
+/// The four storage ports of one fresh, empty store (`pat_core::ports::Storage`).
+pub use pat_core::ports::Storage as Stores;
 
 /// What the macros expand to; not a public API.
 #[doc(hidden)]
@@ -114,10 +79,12 @@ pub mod __private {
 /// ```
 ///
 /// The tests go where the macro is invoked; wrap it in a `mod` to group them.
+/// `conformance_suite!(factory, ignore = "why")` marks every test ignored with that
+/// reason, for backends that need a server the plain `cargo test` may not have.
 #[macro_export]
 macro_rules! conformance_suite {
-    ($factory:expr $(,)?) => {
-        $crate::__conformance_tests! { ($factory)
+    (@attr [$attr:meta] $factory:expr) => {
+        $crate::__conformance_tests! { [$attr] ($factory)
             // checks:begin
             insert_then_get_round_trips,
             duplicate_name_is_refused_ignoring_case,
@@ -180,15 +147,23 @@ macro_rules! conformance_suite {
             // checks:end
         }
     };
+    ($factory:expr, ignore = $reason:literal $(,)?) => {
+        $crate::conformance_suite!(@attr [ignore = $reason] $factory);
+    };
+    ($factory:expr $(,)?) => {
+        // A no-op attribute keeps one expansion path for both forms.
+        $crate::conformance_suite!(@attr [allow(unused_attributes)] $factory);
+    };
 }
 
 /// Writes one test per check name; used by [`conformance_suite!`].
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
-    (($factory:expr) $($check:ident,)*) => {
+    ([$attr:meta] ($factory:expr) $($check:ident,)*) => {
         $(
             #[test]
+            #[$attr]
             fn $check() {
                 $crate::__private::run(async {
                     let stores: $crate::Stores = ($factory)().await;

@@ -1,0 +1,401 @@
+//! Rows ↔ domain types, driver errors → `StoreError`, and the locked write transaction.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::Text;
+use pat_core::model::{
+    AuditAction, AuditEvent, EventId, ReminderState, Role, ScopeId, Token, TokenId, User, UserId,
+};
+use pat_core::policy::{Description, Settings, TokenName};
+use pat_core::ports::StoreError;
+use pat_core::scope::{ResourceCatalog, Scope, ScopeSpec};
+use pat_core::token::SecretHash;
+use uuid::Uuid;
+
+use crate::AnyConnection;
+use crate::schema::{audit_events, settings, token_scopes, tokens, users};
+
+/// How many times a transaction that lost a serialization race or a deadlock is retried.
+const TRANSIENT_RETRIES: usize = 3;
+
+pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("timestamp", &micros.to_string()))
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Other(format!("stored {what} {value:?} cannot be read back"))
+}
+
+fn uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|_| corrupt("id", text))
+}
+
+fn ip(text: Option<String>) -> Result<Option<IpAddr>, StoreError> {
+    text.map(|t| IpAddr::from_str(&t).map_err(|_| corrupt("ip address", &t)))
+        .transpose()
+}
+
+fn generation(value: i32) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| corrupt("generation", &value.to_string()))
+}
+
+pub(crate) fn hash_text(hash: &SecretHash) -> String {
+    hex::encode(hash.as_bytes())
+}
+
+pub(crate) fn to_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// A `tokens` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tokens)]
+pub(crate) struct TokenRow {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub name_folded: String,
+    pub description: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+    pub generation: i32,
+    pub secret_hash: String,
+    pub hint: String,
+    pub expiring_soon_sent_for: Option<i32>,
+    pub expired_sent_for: Option<i32>,
+}
+
+impl TokenRow {
+    pub(crate) fn from_token(token: &Token) -> Self {
+        Self {
+            id: token.id.to_string(),
+            owner_id: token.owner.to_string(),
+            name: token.name.as_str().to_owned(),
+            name_folded: token.name.folded(),
+            description: token.description.as_str().to_owned(),
+            created_at: micros(token.created_at),
+            updated_at: micros(token.updated_at),
+            expires_at: micros(token.expires_at),
+            revoked_at: token.revoked_at.map(micros),
+            last_used_at: token.last_used_at.map(micros),
+            last_used_ip: token.last_used_ip.map(|ip| ip.to_string()),
+            generation: to_i32(token.generation),
+            secret_hash: hash_text(&token.secret_hash),
+            hint: token.hint.clone(),
+            expiring_soon_sent_for: token.reminders.expiring_soon_sent_for.map(to_i32),
+            expired_sent_for: token.reminders.expired_sent_for.map(to_i32),
+        }
+    }
+
+    pub(crate) fn into_token(self, scopes: Vec<ScopeRow>) -> Result<Token, StoreError> {
+        let mut hash = [0_u8; 32];
+        hex::decode_to_slice(&self.secret_hash, &mut hash)
+            .map_err(|_| corrupt("secret hash", "<hidden>"))?;
+        let scopes = scopes
+            .into_iter()
+            .map(ScopeRow::into_scope)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Token {
+            id: TokenId(uuid(&self.id)?),
+            owner: UserId(uuid(&self.owner_id)?),
+            name: TokenName::new(&self.name).map_err(|_| corrupt("token name", &self.name))?,
+            description: Description::new(&self.description)
+                .map_err(|_| corrupt("description", &self.description))?,
+            scopes: scopes.into(),
+            created_at: time(self.created_at)?,
+            updated_at: time(self.updated_at)?,
+            expires_at: time(self.expires_at)?,
+            revoked_at: self.revoked_at.map(time).transpose()?,
+            last_used_at: self.last_used_at.map(time).transpose()?,
+            last_used_ip: ip(self.last_used_ip)?,
+            generation: generation(self.generation)?,
+            secret_hash: SecretHash::from_bytes(hash),
+            hint: self.hint,
+            reminders: ReminderState {
+                expiring_soon_sent_for: self.expiring_soon_sent_for.map(generation).transpose()?,
+                expired_sent_for: self.expired_sent_for.map(generation).transpose()?,
+            },
+        })
+    }
+}
+
+/// A `token_scopes` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = token_scopes)]
+pub(crate) struct ScopeRow {
+    pub id: String,
+    pub token_id: String,
+    pub position: i32,
+    pub scope: String,
+}
+
+impl ScopeRow {
+    pub(crate) fn from_scope(token: TokenId, position: usize, scope: &Scope) -> Self {
+        Self {
+            id: scope.id.to_string(),
+            token_id: token.to_string(),
+            position: i32::try_from(position).unwrap_or(i32::MAX),
+            scope: scope.spec.to_string(),
+        }
+    }
+
+    fn into_scope(self) -> Result<Scope, StoreError> {
+        // Stored scopes were checked against the catalog when granted; read them back
+        // even if the catalog has changed since.
+        let spec = ScopeSpec::parse(&self.scope, &ResourceCatalog::open())
+            .map_err(|_| corrupt("scope", &self.scope))?;
+        Ok(Scope {
+            id: ScopeId(uuid(&self.id)?),
+            spec,
+        })
+    }
+}
+
+/// A `users` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub(crate) struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub email_folded: String,
+    pub name: String,
+    pub role: String,
+    pub active: i32,
+    pub password_hash: Option<String>,
+}
+
+impl UserRow {
+    pub(crate) fn from_user(user: &User, password_hash: Option<&str>) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.clone(),
+            email_folded: fold_email(&user.email),
+            name: user.name.clone(),
+            role: user.role.as_str().to_owned(),
+            active: i32::from(user.active),
+            password_hash: password_hash.map(str::to_owned),
+        }
+    }
+
+    pub(crate) fn into_user(self) -> Result<User, StoreError> {
+        Ok(User {
+            id: UserId(uuid(&self.id)?),
+            role: Role::from_str(&self.role).map_err(|_| corrupt("role", &self.role))?,
+            email: self.email,
+            name: self.name,
+            active: self.active != 0,
+        })
+    }
+}
+
+pub(crate) fn fold_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The `settings` row.
+#[derive(Debug, Clone, Copy, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = settings)]
+pub(crate) struct SettingsRow {
+    pub id: i32,
+    pub pats_enabled: i32,
+    pub max_lifetime_days: i32,
+    pub max_active_per_user: i32,
+    pub expiry_warning_days: i32,
+}
+
+impl SettingsRow {
+    pub(crate) fn from_settings(s: &Settings) -> Self {
+        Self {
+            id: 1,
+            pats_enabled: i32::from(s.pats_enabled),
+            max_lifetime_days: to_i32(s.max_lifetime_days),
+            max_active_per_user: to_i32(s.max_active_per_user),
+            expiry_warning_days: to_i32(s.expiry_warning_days),
+        }
+    }
+
+    pub(crate) fn into_settings(self) -> Result<Settings, StoreError> {
+        let days = |v: i32, what: &str| u32::try_from(v).map_err(|_| corrupt(what, &v.to_string()));
+        Ok(Settings {
+            pats_enabled: self.pats_enabled != 0,
+            max_lifetime_days: days(self.max_lifetime_days, "max_lifetime_days")?,
+            max_active_per_user: days(self.max_active_per_user, "max_active_per_user")?,
+            expiry_warning_days: days(self.expiry_warning_days, "expiry_warning_days")?,
+        })
+    }
+}
+
+/// An `audit_events` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub(crate) struct AuditRow {
+    pub id: String,
+    pub at: i64,
+    pub action: String,
+    pub reason: Option<String>,
+    pub actor_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub token_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+impl AuditRow {
+    pub(crate) fn from_event(event: &AuditEvent) -> Self {
+        Self {
+            id: event.id.to_string(),
+            at: micros(event.at),
+            action: event.action.as_str().to_owned(),
+            reason: event.action.reason().map(|r| r.as_str().to_owned()),
+            actor_id: event.actor.map(|id| id.to_string()),
+            owner_id: event.owner.map(|id| id.to_string()),
+            token_id: event.token_id.map(|id| id.to_string()),
+            ip: event.ip.map(|ip| ip.to_string()),
+            detail: event.detail.clone(),
+        }
+    }
+
+    pub(crate) fn into_event(self) -> Result<AuditEvent, StoreError> {
+        let action = AuditAction::from_stored(&self.action, self.reason.as_deref())
+            .ok_or_else(|| corrupt("audit action", &self.action))?;
+        let user = |id: Option<String>| id.map(|t| uuid(&t).map(UserId)).transpose();
+        Ok(AuditEvent {
+            id: EventId(uuid(&self.id)?),
+            at: time(self.at)?,
+            action,
+            actor: user(self.actor_id)?,
+            owner: user(self.owner_id)?,
+            token_id: self.token_id.map(|t| uuid(&t).map(TokenId)).transpose()?,
+            ip: ip(self.ip)?,
+            detail: self.detail,
+        })
+    }
+}
+
+/// Maps a driver error that no caller translated more specifically.
+pub(crate) fn store_error(err: DieselError) -> StoreError {
+    match &err {
+        DieselError::NotFound => StoreError::NotFound,
+        DieselError::DatabaseError(kind, info) => {
+            let message = info.message().to_lowercase();
+            let unreachable = matches!(kind, DatabaseErrorKind::ClosedConnection)
+                || message.contains("terminating connection")
+                || message.contains("server closed the connection")
+                || message.contains("no connection to the server")
+                || message.contains("connection refused")
+                || message.contains("database is locked");
+            if unreachable {
+                StoreError::Unavailable(info.message().to_owned())
+            } else {
+                StoreError::Other(err.to_string())
+            }
+        }
+        DieselError::BrokenTransactionManager => StoreError::Unavailable(err.to_string()),
+        _ => StoreError::Other(err.to_string()),
+    }
+}
+
+/// True for errors a retry of the same transaction can cure.
+fn is_transient(err: &DieselError) -> bool {
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DieselError::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}
+
+/// A unique-index violation, with the index (or SQLite's column list) it names.
+pub(crate) fn unique_violation(err: &DieselError) -> Option<String> {
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Some(
+            info.constraint_name()
+                .map(str::to_owned)
+                .unwrap_or_else(|| info.message().to_owned()),
+        ),
+        _ => None,
+    }
+}
+
+/// An error inside a transaction: a domain refusal, or the driver's.
+#[derive(Debug)]
+pub(crate) enum TxError {
+    Store(StoreError),
+    Db(DieselError),
+}
+
+impl From<DieselError> for TxError {
+    fn from(err: DieselError) -> Self {
+        TxError::Db(err)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(err: StoreError) -> Self {
+        TxError::Store(err)
+    }
+}
+
+impl From<TxError> for StoreError {
+    fn from(err: TxError) -> Self {
+        match err {
+            TxError::Store(e) => e,
+            TxError::Db(e) => store_error(e),
+        }
+    }
+}
+
+/// The row a write transaction locks first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lock<'a> {
+    /// A user's row: serializes limit-checked writes for one owner.
+    Owner(&'a str),
+    /// A token's row: serializes changes to one token.
+    Token(&'a str),
+}
+
+/// Runs `work` in a transaction whose first statement locks `lock`'s row, retrying
+/// serialization failures and deadlocks. `work` may run more than once.
+pub(crate) fn write_tx<T>(
+    conn: &mut AnyConnection,
+    lock: Lock<'_>,
+    mut work: impl FnMut(&mut AnyConnection) -> Result<T, TxError>,
+) -> Result<T, TxError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = conn.transaction(|conn| {
+            take_lock(conn, lock)?;
+            work(conn)
+        });
+        match result {
+            Err(TxError::Db(err)) if is_transient(&err) && attempt < TRANSIENT_RETRIES => continue,
+            other => return other,
+        }
+    }
+}
+
+fn take_lock(conn: &mut AnyConnection, lock: Lock<'_>) -> Result<(), TxError> {
+    let postgres = matches!(conn, AnyConnection::Postgres(_));
+    let (sql, id) = match (lock, postgres) {
+        (Lock::Owner(id), true) => ("SELECT id FROM users WHERE id = $1 FOR UPDATE", id),
+        (Lock::Token(id), true) => ("SELECT id FROM tokens WHERE id = $1 FOR UPDATE", id),
+        // SQLite locks the whole database for a writer; a write as the first statement
+        // takes that lock under the busy timeout instead of upgrading a read later.
+        (Lock::Owner(id), false) => ("UPDATE users SET id = id WHERE id = ?", id),
+        (Lock::Token(id), false) => ("UPDATE tokens SET id = id WHERE id = ?", id),
+    };
+    diesel::sql_query(sql).bind::<Text, _>(id).execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! # pat-store-diesel
+//!
+//! Every pat-core storage port on Diesel 2, for **SQLite** (the embedded default) and
+//! **PostgreSQL** (for scale), written once against a [`diesel::MultiConnection`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = pat_store_diesel::connect("sqlite://data/patd.db")?;
+//! store.migrate().await?;
+//! let storage = store.storage(); // four `Arc<dyn …>` ports for `PatService::builder()`
+//! # Ok(()) }
+//! ```
+//!
+//! - Blocking Diesel calls run on tokio's blocking pool, never on the executor threads.
+//! - Every write is one transaction that takes its lock first: on SQLite the first
+//!   statement is a write (so the busy timeout applies and no read ever upgrades); on
+//!   PostgreSQL it is a `SELECT … FOR UPDATE` of the owner's (or the token's) row, which
+//!   makes the active-limit check race-free. Serialization failures and deadlocks are
+//!   retried a bounded number of times.
+//! - Times are stored as microseconds since the Unix epoch (UTC), ids as UUID text,
+//!   booleans as 0/1: the subset of types both backends share.
+
+mod convert;
+mod schema;
+mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use pat_core::ports::{Storage, StoreError};
+
+/// Migrations for SQLite, embedded in the binary.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// Migrations for PostgreSQL, embedded in the binary.
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+mod any {
+    // The derive writes public helper items without docs.
+    #![allow(missing_docs)]
+
+    use diesel::{PgConnection, SqliteConnection};
+
+    /// A connection to either backend; queries are written once against it.
+    #[derive(diesel::MultiConnection)]
+    pub enum AnyConnection {
+        /// PostgreSQL.
+        Postgres(PgConnection),
+        /// SQLite.
+        Sqlite(SqliteConnection),
+    }
+}
+
+pub use any::AnyConnection;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (file or in-memory).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Why a database URL could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Neither `sqlite://…` nor `postgres://…`.
+    #[error(
+        "database URL must start with sqlite:// (e.g. sqlite://data/patd.db or \
+         sqlite::memory:) or postgres:// (e.g. postgres://user:pass@host/db)"
+    )]
+    UnsupportedUrl,
+    /// The SQLite file's folder could not be created.
+    #[error("cannot create the folder for the SQLite database {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Pool settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Most open connections (SQLite in-memory always uses 1).
+    pub max_size: u32,
+    /// How long a caller waits for a connection before `StoreError::Unavailable`.
+    pub connection_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 8,
+            connection_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+/// Opens connections for the pool and sets each SQLite connection up.
+#[derive(Debug)]
+struct Manager {
+    target: Target,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<AnyConnection, ConnectionError> {
+        match &self.target {
+            Target::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgres),
+            Target::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)?;
+                let journal = if path == ":memory:" { "MEMORY" } else { "WAL" };
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = {journal}; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Every storage port on one pooled database. Cheap to clone.
+#[derive(Clone)]
+pub struct DieselStore {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for DieselStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DieselStore({:?})", self.backend)
+    }
+}
+
+/// Opens a pool for `url` with default [`PoolOptions`]. No connection is made yet.
+///
+/// URLs: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite::memory:`,
+/// `postgres://…` or `postgresql://…`.
+///
+/// # Errors
+/// [`ConnectError`] for an unsupported URL or an SQLite folder that cannot be made.
+pub fn connect(url: &str) -> Result<DieselStore, ConnectError> {
+    connect_with(url, PoolOptions::default())
+}
+
+/// [`connect`] with explicit pool settings.
+///
+/// # Errors
+/// As [`connect`].
+pub fn connect_with(url: &str, options: PoolOptions) -> Result<DieselStore, ConnectError> {
+    let (target, max_size) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        (Target::Postgres(url.to_owned()), options.max_size)
+    } else if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path == ":memory:" {
+            // Each in-memory connection is its own database: keep exactly one.
+            (Target::Sqlite(path.to_owned()), 1)
+        } else {
+            if let Some(folder) = Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(folder).map_err(|source| ConnectError::Folder {
+                    path: folder.display().to_string(),
+                    source,
+                })?;
+            }
+            (Target::Sqlite(path.to_owned()), options.max_size)
+        }
+    } else {
+        return Err(ConnectError::UnsupportedUrl);
+    };
+    let backend = match target {
+        Target::Sqlite(_) => Backend::Sqlite,
+        Target::Postgres(_) => Backend::Postgres,
+    };
+    let pool = r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(0))
+        .connection_timeout(options.connection_timeout)
+        .test_on_check_out(true)
+        .build_unchecked(Manager { target });
+    Ok(DieselStore { pool, backend })
+}
+
+impl DieselStore {
+    /// The backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every pending embedded migration; returns the versions applied (empty
+    /// when the schema is current, so running it twice is a no-op).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the database cannot be reached,
+    /// [`StoreError::Other`] when a migration fails.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|conn| {
+            let applied = match conn {
+                AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+                AnyConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+            }
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            Ok(applied.into_iter().map(|v| v.to_string()).collect())
+        })
+        .await
+    }
+
+    /// Applies only the next pending migration (for upgrade tests and careful operators).
+    ///
+    /// # Errors
+    /// As [`DieselStore::migrate`].
+    pub async fn migrate_one(&self) -> Result<Option<String>, StoreError> {
+        fn next<DB: diesel::backend::Backend>(
+            conn: &mut impl MigrationHarness<DB>,
+            source: EmbeddedMigrations,
+        ) -> Result<Option<String>, StoreError> {
+            let pending = conn
+                .pending_migrations(source)
+                .map_err(|e| StoreError::Other(format!("cannot read migrations: {e}")))?;
+            let Some(migration) = pending.into_iter().next() else {
+                return Ok(None);
+            };
+            let version = conn
+                .run_migration(&*migration)
+                .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            Ok(Some(version.to_string()))
+        }
+        self.run(|conn| match conn {
+            AnyConnection::Sqlite(c) => next(c, SQLITE_MIGRATIONS),
+            AnyConnection::Postgres(c) => next(c, POSTGRES_MIGRATIONS),
+        })
+        .await
+    }
+
+    /// The four ports as `Arc<dyn …>`, for `PatService::builder().storage(…)`.
+    pub fn storage(&self) -> Storage {
+        Storage::from_store(Arc::new(self.clone()))
+    }
+
+    /// Runs blocking database work on tokio's blocking pool with a pooled connection.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
+    }
+}

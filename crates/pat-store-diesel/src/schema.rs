@@ -1,0 +1,71 @@
+//! Diesel table definitions, shared by both backends (see the migrations).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        email_folded -> Text,
+        name -> Text,
+        role -> Text,
+        active -> Integer,
+        password_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tokens (id) {
+        id -> Text,
+        owner_id -> Text,
+        name -> Text,
+        name_folded -> Text,
+        description -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        last_used_ip -> Nullable<Text>,
+        generation -> Integer,
+        secret_hash -> Text,
+        hint -> Text,
+        expiring_soon_sent_for -> Nullable<Integer>,
+        expired_sent_for -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    token_scopes (id) {
+        id -> Text,
+        token_id -> Text,
+        position -> Integer,
+        scope -> Text,
+    }
+}
+
+diesel::table! {
+    settings (id) {
+        id -> Integer,
+        pats_enabled -> Integer,
+        max_lifetime_days -> Integer,
+        max_active_per_user -> Integer,
+        expiry_warning_days -> Integer,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> BigInt,
+        action -> Text,
+        reason -> Nullable<Text>,
+        actor_id -> Nullable<Text>,
+        owner_id -> Nullable<Text>,
+        token_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::joinable!(tokens -> users (owner_id));
+diesel::joinable!(token_scopes -> tokens (token_id));
+diesel::allow_tables_to_appear_in_same_query!(users, tokens, token_scopes, settings, audit_events);
