@@ -17,18 +17,9 @@ fn ports_chosen_at_run_time(kind: &str) -> Stores {
 
 #[test]
 fn a_host_embeds_the_service_with_dyn_ports() {
-    let Stores {
-        tokens,
-        users,
-        settings,
-        audit,
-    } = ports_chosen_at_run_time("memory");
     let notifier: Arc<dyn Notifier> = Arc::new(RecordingNotifier::default());
     let service = PatService::builder()
-        .tokens(tokens)
-        .users(users)
-        .settings(settings)
-        .audit(audit)
+        .storage(ports_chosen_at_run_time("memory"))
         .notifier(notifier)
         .rng(rand::rngs::SysRng)
         .server_key(ServerKey::new(vec![9; 32]).expect("key"))

@@ -17,9 +17,11 @@ use crate::policy::{Description, Settings, TokenName};
 use crate::scope::Scope;
 use crate::token::SecretHash;
 
-/// The four storage ports of one store, as a host picks them at run time.
+/// The storage ports of one store, as a host picks them at run time.
 #[derive(Clone)]
 pub struct Storage {
+    /// The authentication read (token, owner, switch) in one round trip.
+    pub credentials: Arc<dyn CredentialLookup>,
     /// Tokens and their scopes.
     pub tokens: Arc<dyn TokenStore>,
     /// Users.
@@ -31,12 +33,13 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// All four ports from one value that implements them all.
+    /// All ports from one value that implements them all.
     pub fn from_store<S>(store: Arc<S>) -> Self
     where
-        S: TokenStore + UserDirectory + SettingsStore + AuditLog + 'static,
+        S: CredentialLookup + TokenStore + UserDirectory + SettingsStore + AuditLog + 'static,
     {
         Self {
+            credentials: store.clone(),
             tokens: store.clone(),
             users: store.clone(),
             settings: store.clone(),
@@ -254,6 +257,56 @@ pub trait TokenStore: Send + Sync {
         kind: ReminderKind,
         generation: u32,
     ) -> Result<bool, StoreError>;
+}
+
+/// Everything authentication reads about a presented token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRecord {
+    /// The token whose secret hash matched.
+    pub token: Token,
+    /// Its owner, if the user still exists.
+    pub owner: Option<User>,
+    /// The admin switch: off means no authentication by token.
+    pub pats_enabled: bool,
+}
+
+/// The hot path's one read: a token by its secret hash, with its owner and the admin
+/// switch. Stores that hold all three answer in one round trip; [`ComposedLookup`]
+/// builds it from the other ports for stores that cannot.
+#[async_trait]
+pub trait CredentialLookup: Send + Sync {
+    /// The token whose secret hash is `hash`, its owner and `pats_enabled`.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`]; an unknown hash is
+    /// `Ok(None)`.
+    async fn lookup(&self, hash: &SecretHash) -> Result<Option<CredentialRecord>, StoreError>;
+}
+
+/// [`CredentialLookup`] from three separate ports (e.g. users in another system).
+pub struct ComposedLookup {
+    /// Where tokens are.
+    pub tokens: Arc<dyn TokenStore>,
+    /// Where users are.
+    pub users: Arc<dyn UserDirectory>,
+    /// Where settings are.
+    pub settings: Arc<dyn SettingsStore>,
+}
+
+#[async_trait]
+impl CredentialLookup for ComposedLookup {
+    async fn lookup(&self, hash: &SecretHash) -> Result<Option<CredentialRecord>, StoreError> {
+        let Some(token) = self.tokens.find_by_hash(hash).await? else {
+            return Ok(None);
+        };
+        let owner = self.users.get(token.owner).await?;
+        let pats_enabled = self.settings.get().await?.pats_enabled;
+        Ok(Some(CredentialRecord {
+            token,
+            owner,
+            pats_enabled,
+        }))
+    }
 }
 
 /// A user and their password hash (PHC string), for login.

@@ -17,8 +17,8 @@ use crate::policy::{
     MAX_SCOPES_PER_TOKEN, NameError, Settings, SettingsError, TokenName,
 };
 use crate::ports::{
-    AuditLog, Clock, Notifier, Regeneration, SettingsStore, Storage, StoreError, SystemClock,
-    TokenStore, UserDirectory,
+    AuditLog, Clock, ComposedLookup, CredentialLookup, CredentialRecord, Notifier, Regeneration,
+    SettingsStore, Storage, StoreError, SystemClock, TokenStore, UserDirectory,
 };
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
 use crate::token::{BODY_BYTES, ServerKey, TokenCodec, TokenHasher, TokenSecret};
@@ -244,6 +244,7 @@ impl<R: TryCryptoRng + Send> SecretRng for R {
 /// Assembles a [`PatService`].
 #[derive(Default)]
 pub struct PatServiceBuilder {
+    credentials: Option<Arc<dyn CredentialLookup>>,
     tokens: Option<Arc<dyn TokenStore>>,
     users: Option<Arc<dyn UserDirectory>>,
     settings: Option<Arc<dyn SettingsStore>>,
@@ -260,10 +261,18 @@ pub struct PatServiceBuilder {
 impl PatServiceBuilder {
     /// All four storage ports at once (see [`Storage::from_store`]).
     pub fn storage(self, storage: Storage) -> Self {
-        self.tokens(storage.tokens)
+        self.credentials(storage.credentials)
+            .tokens(storage.tokens)
             .users(storage.users)
             .settings(storage.settings)
             .audit(storage.audit)
+    }
+
+    /// The authentication read (default: [`ComposedLookup`] over tokens, users and
+    /// settings).
+    pub fn credentials(mut self, lookup: Arc<dyn CredentialLookup>) -> Self {
+        self.credentials = Some(lookup);
+        self
     }
 
     /// The token store (required).
@@ -338,10 +347,21 @@ impl PatServiceBuilder {
     /// [`BuildError`] naming the first missing required part.
     pub fn build(self) -> Result<PatService, BuildError> {
         let key = self.key.ok_or(BuildError("server_key"))?;
+        let tokens = self.tokens.ok_or(BuildError("tokens"))?;
+        let users = self.users.ok_or(BuildError("users"))?;
+        let settings = self.settings.ok_or(BuildError("settings"))?;
+        let credentials = self.credentials.unwrap_or_else(|| {
+            Arc::new(ComposedLookup {
+                tokens: tokens.clone(),
+                users: users.clone(),
+                settings: settings.clone(),
+            })
+        });
         Ok(PatService {
-            tokens: self.tokens.ok_or(BuildError("tokens"))?,
-            users: self.users.ok_or(BuildError("users"))?,
-            settings: self.settings.ok_or(BuildError("settings"))?,
+            credentials,
+            tokens,
+            users,
+            settings,
             audit: self.audit.ok_or(BuildError("audit"))?,
             notifier: self.notifier.ok_or(BuildError("notifier"))?,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
@@ -356,6 +376,7 @@ impl PatServiceBuilder {
 
 /// Every personal-access-token use case. Hosts call only this.
 pub struct PatService {
+    credentials: Arc<dyn CredentialLookup>,
     tokens: Arc<dyn TokenStore>,
     users: Arc<dyn UserDirectory>,
     settings: Arc<dyn SettingsStore>,
@@ -472,22 +493,29 @@ impl PatService {
             .map_err(|_| (AuthError::Malformed, None))?;
         let mut found = None;
         for hash in self.hasher.candidates(well_formed.as_str()) {
-            if let Some(token) = self
-                .tokens
-                .find_by_hash(&hash)
+            if let Some(record) = self
+                .credentials
+                .lookup(&hash)
                 .await
                 .map_err(|e| (e.into(), None))?
             {
                 // The store matched on the hash; confirm in constant time.
-                if token.secret_hash == hash {
-                    found = Some(token);
+                if record.token.secret_hash == hash {
+                    found = Some(record);
                     break;
                 }
             }
         }
-        let token = found.ok_or((AuthError::Unknown, None))?;
-        let settings = self.settings.get().await.map_err(|e| (e.into(), None))?;
-        let refusal = if !settings.pats_enabled {
+        let CredentialRecord {
+            token,
+            owner,
+            pats_enabled,
+        } = found.ok_or((AuthError::Unknown, None))?;
+        let failed = FailedToken {
+            id: token.id,
+            owner: token.owner,
+        };
+        let refusal = if !pats_enabled {
             Some(AuthError::PatsDisabled)
         } else {
             match token.status(now) {
@@ -496,17 +524,11 @@ impl PatService {
                 TokenStatus::Active => None,
             }
         };
-        let failed = FailedToken {
-            id: token.id,
-            owner: token.owner,
-        };
         if let Some(err) = refusal {
             return Err((err, Some(failed)));
         }
-        let user = match self.users.get(token.owner).await {
-            Ok(Some(user)) if user.active => user,
-            Ok(_) => return Err((AuthError::UserInactive, Some(failed))),
-            Err(e) => return Err((e.into(), None)),
+        let Some(user) = owner.filter(|user| user.active) else {
+            return Err((AuthError::UserInactive, Some(failed)));
         };
         let stale = token
             .last_used_at

@@ -204,7 +204,8 @@ pub fn connect_with(url: &str, options: PoolOptions) -> Result<DieselStore, Conn
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(options.connection_timeout)
-        .test_on_check_out(true)
+        // A server can drop PostgreSQL connections; a local SQLite file cannot.
+        .test_on_check_out(backend == Backend::Postgres)
         .build_unchecked(Manager { target });
     Ok(DieselStore { pool, backend })
 }
@@ -258,6 +259,22 @@ impl DieselStore {
             AnyConnection::Postgres(c) => next(c, POSTGRES_MIGRATIONS),
         })
         .await
+    }
+
+    /// Inserts users and tokens in bulk, in one transaction, without the per-token
+    /// policy checks (active limit, name rules): for seeding benchmarks and importing
+    /// from another system whose data already obeys them.
+    ///
+    /// # Errors
+    /// [`StoreError::DuplicateName`] / [`StoreError::DuplicateEmail`] as for single
+    /// inserts; nothing is written then.
+    pub async fn import(
+        &self,
+        users: Vec<pat_core::model::User>,
+        tokens: Vec<pat_core::model::Token>,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| store::import(conn, &users, &tokens))
+            .await
     }
 
     /// The four ports as `Arc<dyn …>`, for `PatService::builder().storage(…)`.

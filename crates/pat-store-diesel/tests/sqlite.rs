@@ -107,3 +107,55 @@ async fn a_database_at_the_first_migration_upgrades_in_place() {
         .expect("user kept");
     assert_eq!(owner.user.email, "Old@Example.com");
 }
+
+/// SQLite's plan for the hot and periodic queries names the index built for each.
+#[tokio::test]
+async fn hot_queries_use_their_indexes() {
+    use diesel::{Connection, QueryableByName, RunQueryDsl, sql_types::Text};
+
+    #[derive(QueryableByName)]
+    struct PlanRow {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    let folder = tempfile::tempdir().expect("temp dir");
+    let path = folder.path().join("plan.db");
+    let store = connect(&format!("sqlite://{}", path.display())).expect("sqlite url");
+    store.migrate().await.expect("migrations");
+    let mut raw =
+        diesel::SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
+    for (sql, index) in [
+        (
+            "SELECT * FROM tokens LEFT JOIN users ON users.id = tokens.owner_id WHERE tokens.secret_hash = 'x' LIMIT 1",
+            "tokens_secret_hash",
+        ),
+        (
+            "SELECT * FROM token_scopes WHERE token_id = 'x' ORDER BY position",
+            "token_scopes_token_position",
+        ),
+        (
+            "SELECT * FROM tokens WHERE owner_id = 'x' ORDER BY created_at DESC, id DESC LIMIT 20 OFFSET 0",
+            "tokens_owner_created",
+        ),
+        (
+            "SELECT * FROM tokens WHERE revoked_at IS NULL AND expired_sent_for IS NULL \
+             AND expires_at <= 10 AND (expires_at <= 5 OR expiring_soon_sent_for IS NULL) \
+             ORDER BY expires_at ASC, id ASC LIMIT 100",
+            "tokens_reminder_queue",
+        ),
+    ] {
+        let plan: Vec<PlanRow> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load(&mut raw)
+            .expect("explain");
+        let details: Vec<String> = plan.into_iter().map(|r| r.detail).collect();
+        assert!(
+            details.iter().any(|d| d.contains(index)),
+            "{sql}\nshould use {index}, plan: {details:?}"
+        );
+        assert!(
+            !details.iter().any(|d| d.starts_with("SCAN tokens")),
+            "{sql}\nmust not scan tokens: {details:?}"
+        );
+    }
+}

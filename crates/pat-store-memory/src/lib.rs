@@ -19,8 +19,8 @@ use pat_core::model::{
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::{
-    AuditLog, Notifier, NotifyError, Regeneration, SettingsStore, StoreError, TokenStore,
-    UserCredentials, UserDirectory,
+    AuditLog, CredentialLookup, CredentialRecord, Notifier, NotifyError, Regeneration,
+    SettingsStore, StoreError, TokenStore, UserCredentials, UserDirectory,
 };
 use pat_core::scope::Scope;
 use pat_core::token::SecretHash;
@@ -102,6 +102,25 @@ fn page_of<T: Clone>(items: Vec<&T>, request: PageRequest) -> Page<T> {
         .cloned()
         .collect();
     Page::new(chosen, request, total)
+}
+
+#[async_trait]
+impl CredentialLookup for MemoryStore {
+    async fn lookup(&self, hash: &SecretHash) -> Result<Option<CredentialRecord>, StoreError> {
+        let state = self.read();
+        let Some(token) = state
+            .by_hash
+            .get(hash.as_bytes())
+            .and_then(|id| state.tokens.get(id))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(CredentialRecord {
+            token: token.clone(),
+            owner: state.users.get(&token.owner).map(|c| c.user.clone()),
+            pats_enabled: state.settings.unwrap_or_default().pats_enabled,
+        }))
+    }
 }
 
 #[async_trait]

@@ -32,6 +32,7 @@ mod audit;
 pub mod fixtures;
 mod races;
 mod reminders;
+pub mod seed;
 mod support;
 mod tokens;
 mod users;
@@ -93,6 +94,7 @@ macro_rules! conformance_suite {
             insert_at_active_limit_is_refused,
             expired_and_revoked_tokens_do_not_count_against_limit,
             count_active_counts_only_the_owners_active_tokens,
+            credential_lookup_returns_token_owner_and_switch,
             find_by_hash_finds_only_exact_hash,
             list_pages_newest_first,
             list_breaks_creation_time_ties_by_id_newest_first,

@@ -287,6 +287,66 @@ pub async fn count_active_counts_only_the_owners_active_tokens(stores: Stores) {
     }
 }
 
+/// `CredentialLookup::lookup` returns the token with its owner and the admin switch,
+/// follows settings changes at once, and is `None` for an unknown hash.
+pub async fn credential_lookup_returns_token_owner_and_switch(stores: Stores) {
+    let owner = user(&stores, Role::Member).await;
+    let stored = token(owner.id, "ci", base_time(), MONTH);
+    insert(&stores, &stored).await;
+
+    let record = stores
+        .credentials
+        .lookup(&stored.secret_hash)
+        .await
+        .expect("lookup must succeed")
+        .expect("lookup must find the token by its hash");
+    assert_same_token(&record.token, &stored, "lookup");
+    assert_eq!(
+        record.owner.as_ref(),
+        Some(&owner),
+        "lookup must return the owner"
+    );
+    assert!(record.pats_enabled, "tokens are enabled by default");
+
+    let mut off = stores.settings.get().await.expect("settings");
+    off.pats_enabled = false;
+    stores.settings.put(&off).await.expect("settings saved");
+    let record = stores
+        .credentials
+        .lookup(&stored.secret_hash)
+        .await
+        .expect("lookup must succeed")
+        .expect("found");
+    assert!(
+        !record.pats_enabled,
+        "lookup must see the switch turned off at once"
+    );
+
+    stores
+        .users
+        .update(owner.id, None, Some(false))
+        .await
+        .expect("deactivate");
+    let record = stores
+        .credentials
+        .lookup(&stored.secret_hash)
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(
+        record.owner.map(|u| u.active),
+        Some(false),
+        "lookup must return the owner as stored now"
+    );
+
+    let unknown = stores
+        .credentials
+        .lookup(&SecretHash::from_bytes([7; 32]))
+        .await
+        .expect("lookup must succeed");
+    assert!(unknown.is_none(), "an unknown hash must be Ok(None)");
+}
+
 /// `find_by_hash` finds a token by its exact hash only.
 pub async fn find_by_hash_finds_only_exact_hash(stores: Stores) {
     let owner = user(&stores, Role::Member).await;
