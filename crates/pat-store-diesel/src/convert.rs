@@ -399,3 +399,81 @@ fn take_lock(conn: &mut AnyConnection, lock: Lock<'_>) -> Result<(), TxError> {
     diesel::sql_query(sql).bind::<Text, _>(id).execute(conn)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::Connection;
+
+    use super::*;
+
+    fn db_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    fn memory() -> AnyConnection {
+        let mut conn = diesel::SqliteConnection::establish(":memory:").expect("in-memory sqlite");
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "CREATE TABLE users (id TEXT PRIMARY KEY); INSERT INTO users VALUES ('u');",
+        )
+        .expect("schema");
+        AnyConnection::Sqlite(conn)
+    }
+
+    #[test]
+    fn serialization_failures_and_deadlocks_are_retried_a_bounded_number_of_times() {
+        let mut conn = memory();
+        let mut calls = 0;
+        let result = write_tx(&mut conn, Lock::Owner("u"), |_| {
+            calls += 1;
+            if calls == 1 {
+                Err(db_error(
+                    DatabaseErrorKind::SerializationFailure,
+                    "could not serialize",
+                )
+                .into())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(result.expect("second attempt succeeds"), 2);
+
+        let mut calls = 0;
+        let result: Result<(), TxError> = write_tx(&mut conn, Lock::Owner("u"), |_| {
+            calls += 1;
+            Err(db_error(DatabaseErrorKind::Unknown, "deadlock detected").into())
+        });
+        assert!(result.is_err());
+        assert_eq!(
+            calls, TRANSIENT_RETRIES,
+            "gives up after {TRANSIENT_RETRIES} attempts"
+        );
+
+        let mut calls = 0;
+        let result: Result<(), TxError> = write_tx(&mut conn, Lock::Owner("u"), |_| {
+            calls += 1;
+            Err(StoreError::NotFound.into())
+        });
+        assert!(matches!(result, Err(TxError::Store(StoreError::NotFound))));
+        assert_eq!(calls, 1, "domain refusals are not retried");
+    }
+
+    #[test]
+    fn lost_connections_map_to_unavailable() {
+        for err in [
+            db_error(DatabaseErrorKind::ClosedConnection, "closed"),
+            db_error(
+                DatabaseErrorKind::Unknown,
+                "server closed the connection unexpectedly",
+            ),
+            db_error(DatabaseErrorKind::Unknown, "database is locked"),
+        ] {
+            assert!(matches!(store_error(err), StoreError::Unavailable(_)));
+        }
+        assert!(matches!(
+            store_error(db_error(DatabaseErrorKind::CheckViolation, "check")),
+            StoreError::Other(_)
+        ));
+        assert_eq!(store_error(DieselError::NotFound), StoreError::NotFound);
+    }
+}
