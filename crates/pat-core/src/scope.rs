@@ -21,8 +21,8 @@ use crate::model::ScopeId;
 pub const MAX_TARGETS: usize = 100;
 /// Longest target id.
 pub const MAX_TARGET_LEN: usize = 128;
-/// Resources every catalog contains: token management and introspection.
-pub const BUILT_IN_RESOURCES: [&str; 2] = ["tokens", "introspection"];
+/// Resources every catalog contains: token management, introspection and admin.
+pub const BUILT_IN_RESOURCES: [&str; 3] = ["tokens", "introspection", "admin"];
 
 /// Why a scope string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

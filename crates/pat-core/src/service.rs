@@ -18,7 +18,7 @@ use crate::policy::{
 };
 use crate::ports::{
     AuditLog, Clock, ComposedLookup, CredentialLookup, CredentialRecord, Notifier, Regeneration,
-    SettingsStore, Storage, StoreError, SystemClock, TokenStore, UserDirectory,
+    SettingsStore, Storage, StoreError, SystemClock, TokenStore, UserCredentials, UserDirectory,
 };
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
 use crate::token::{BODY_BYTES, ServerKey, TokenCodec, TokenHasher, TokenSecret};
@@ -547,6 +547,80 @@ impl PatService {
         })
     }
 
+    /// The token the caller presented (needs no scope).
+    ///
+    /// # Errors
+    /// `NotFound` when the caller did not authenticate with a token (or it is gone).
+    pub async fn presented_token(&self, actor: &Actor) -> Result<Token, ServiceError> {
+        let Credential::Token { token_id, .. } = &actor.credential else {
+            return Err(ServiceError::NotFound);
+        };
+        self.tokens
+            .get(*token_id)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// Revokes the token the caller presented (needs no scope).
+    ///
+    /// # Errors
+    /// `NotFound` when the caller did not authenticate with a token (or it is gone).
+    pub async fn revoke_presented_token(&self, actor: &Actor) -> Result<Token, ServiceError> {
+        let token = self.presented_token(actor).await?;
+        let now = self.clock.now();
+        let revoked = self.tokens.revoke(token.id, now).await.map_err(not_found)?;
+        self.record_token(
+            actor,
+            now,
+            AuditAction::TokenRevoked,
+            &revoked,
+            "self".to_owned(),
+        )
+        .await?;
+        Ok(revoked)
+    }
+
+    /// A user by id (for session adapters re-checking that a user is still active).
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, ServiceError> {
+        Ok(self.users.get(id).await?)
+    }
+
+    /// A user and their password hash by email, for a login adapter to verify.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn login_credentials(
+        &self,
+        email: &str,
+    ) -> Result<Option<UserCredentials>, ServiceError> {
+        Ok(self.users.find_by_email(email).await?)
+    }
+
+    /// Replaces a user's password hash (admins; `None` for the CLI path).
+    ///
+    /// # Errors
+    /// `Forbidden`, `UserNotFound`.
+    pub async fn set_password_hash(
+        &self,
+        actor: Option<&Actor>,
+        id: UserId,
+        hash: &str,
+    ) -> Result<(), ServiceError> {
+        if let Some(actor) = actor {
+            require_admin(actor, "update")?;
+        }
+        self.users
+            .set_password_hash(id, hash)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ServiceError::UserNotFound,
+                other => other.into(),
+            })
+    }
+
     /// Creates a token for the actor.
     ///
     /// # Errors
@@ -629,7 +703,7 @@ impl PatService {
         require_token_scope(actor, TokenOp::List)?;
         let owner = match request.owner {
             Some(owner) if owner != actor.user.id => {
-                require_admin(actor)?;
+                require_admin(actor, "read")?;
                 owner
             }
             _ => actor.user.id,
@@ -998,6 +1072,33 @@ impl PatService {
         Ok(self.settings.get().await?)
     }
 
+    /// The settings, for the admin pages (admins only).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins.
+    pub async fn admin_settings(&self, actor: &Actor) -> Result<Settings, ServiceError> {
+        require_admin(actor, "read")?;
+        Ok(self.settings.get().await?)
+    }
+
+    /// Revokes any user's token (admins only).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `NotFound`.
+    pub async fn admin_revoke_token(&self, actor: &Actor, id: TokenId) -> Result<Token, ServiceError> {
+        require_admin(actor, "update")?;
+        self.revoke_token(actor, id).await
+    }
+
+    /// Deletes any user's token (admins only).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `NotFound`.
+    pub async fn admin_delete_token(&self, actor: &Actor, id: TokenId) -> Result<(), ServiceError> {
+        require_admin(actor, "delete")?;
+        self.delete_token(actor, id).await
+    }
+
     /// Replaces the admin settings.
     ///
     /// # Errors
@@ -1007,7 +1108,7 @@ impl PatService {
         actor: &Actor,
         settings: Settings,
     ) -> Result<Settings, ServiceError> {
-        require_admin(actor)?;
+        require_admin(actor, "update")?;
         let settings = settings.validate()?;
         self.settings.put(&settings).await?;
         self.record(
@@ -1038,7 +1139,7 @@ impl PatService {
         actor: &Actor,
         query: AuditQuery,
     ) -> Result<Page<AuditEvent>, ServiceError> {
-        require_admin(actor)?;
+        require_admin(actor, "read")?;
         Ok(self.audit.list(&query).await?)
     }
 
@@ -1053,7 +1154,7 @@ impl PatService {
         password_hash: Option<&str>,
     ) -> Result<User, ServiceError> {
         if let Some(actor) = actor {
-            require_admin(actor)?;
+            require_admin(actor, "create")?;
         }
         let email = new.email.trim().to_owned();
         let valid_email = email.len() <= 254
@@ -1107,7 +1208,7 @@ impl PatService {
         active: Option<bool>,
     ) -> Result<User, ServiceError> {
         if let Some(actor) = actor {
-            require_admin(actor)?;
+            require_admin(actor, "update")?;
         }
         let current = self
             .users
@@ -1153,7 +1254,7 @@ impl PatService {
         page: PageRequest,
     ) -> Result<Page<User>, ServiceError> {
         if let Some(actor) = actor {
-            require_admin(actor)?;
+            require_admin(actor, "read")?;
         }
         Ok(self.users.list(page).await?)
     }
@@ -1385,12 +1486,19 @@ fn not_found(err: impl Into<ServiceError>) -> ServiceError {
     }
 }
 
-fn require_admin(actor: &Actor) -> Result<(), ServiceError> {
-    if actor.user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden)
+/// Admins only; a token-authenticated admin also needs `admin:<operation>`.
+fn require_admin(actor: &Actor, operation: &str) -> Result<(), ServiceError> {
+    if actor.user.role != Role::Admin {
+        return Err(ServiceError::Forbidden);
     }
+    if let Credential::Token { scopes, .. } = &actor.credential
+        && !crate::scope::any_allows(scopes, "admin", operation, None)
+    {
+        return Err(ServiceError::MissingScope {
+            required: format!("admin:{operation}"),
+        });
+    }
+    Ok(())
 }
 
 fn refuse_collaborator(actor: &Actor, action: &'static str) -> Result<(), ServiceError> {

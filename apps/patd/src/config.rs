@@ -1,0 +1,218 @@
+//! Layered configuration: defaults < `patd.toml` < `PATD_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration cannot be used. Every message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or environment could not be read into the expected types.
+    #[error("configuration error: {0}")]
+    Read(String),
+    /// A value is out of its allowed range or form.
+    #[error("configuration key {key} = {value:?} is invalid: {allowed}")]
+    Invalid {
+        /// The key, as in patd.toml (env: `PATD_` + upper case).
+        key: &'static str,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
+}
+
+/// Every configuration key, as in patd.toml (env: `PATD_` + upper case).
+pub const KEYS: [&str; 14] = [
+    "listen",
+    "data_dir",
+    "database_url",
+    "token_key",
+    "token_key_file",
+    "previous_token_keys",
+    "token_prefix",
+    "smtp_url",
+    "mail_from",
+    "public_url",
+    "notify_interval_secs",
+    "log_format",
+    "scope_resources",
+    "secure_cookies",
+];
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting of patd.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`PATD_LISTEN`).
+    pub listen: String,
+    /// Folder for the SQLite database and the generated key file (`PATD_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `sqlite://path` or `postgres://…`; default `sqlite://<data_dir>/patd.db`.
+    pub database_url: Option<String>,
+    /// The server key, base64 (`PATD_TOKEN_KEY`); else `token_key_file`.
+    pub token_key: Option<String>,
+    /// File holding the base64 server key; default `<data_dir>/token.key`, generated
+    /// (mode 0600) when absent.
+    pub token_key_file: Option<PathBuf>,
+    /// Older keys (base64, comma-separated) whose tokens still authenticate.
+    pub previous_token_keys: Option<String>,
+    /// Token prefix, `[a-z][a-z0-9]{1,7}` (`PATD_TOKEN_PREFIX`).
+    pub token_prefix: String,
+    /// `smtp://user:pass@host:port` or `smtps://…`; none = notices go to the log.
+    pub smtp_url: Option<String>,
+    /// Sender address for mail.
+    pub mail_from: String,
+    /// Public base URL, for links in mail.
+    pub public_url: String,
+    /// Seconds between reminder runs (1..=86400).
+    pub notify_interval_secs: u64,
+    /// `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// Allowed scope resources, comma-separated; none = any well-formed name.
+    pub scope_resources: Option<String>,
+    /// Mark session cookies `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            token_key: None,
+            token_key_file: None,
+            previous_token_keys: None,
+            token_prefix: pat_core::token::DEFAULT_PREFIX.to_owned(),
+            smtp_url: None,
+            mail_from: "patd@localhost".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            notify_interval_secs: 300,
+            log_format: LogFormat::Pretty,
+            scope_resources: None,
+            secure_cookies: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads defaults, then `file` (if it exists), then `PATD_*` variables, and checks
+    /// every value.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key and what is allowed.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            // Only known keys: other PATD_* variables (admin bootstrap, tooling) are not config.
+            .merge(Env::prefixed("PATD_").filter(|key| KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))))
+            .extract()
+            .map_err(|e| ConfigError::Read(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.listen.parse::<SocketAddr>().map_err(|_| ConfigError::Invalid {
+            key: "listen",
+            value: self.listen.clone(),
+            allowed: "an IP address and port, e.g. 127.0.0.1:8080".to_owned(),
+        })?;
+        pat_core::TokenCodec::new(&self.token_prefix).map_err(|e| ConfigError::Invalid {
+            key: "token_prefix",
+            value: self.token_prefix.clone(),
+            allowed: e.to_string(),
+        })?;
+        if !(1..=86_400).contains(&self.notify_interval_secs) {
+            return Err(ConfigError::Invalid {
+                key: "notify_interval_secs",
+                value: self.notify_interval_secs.to_string(),
+                allowed: "a whole number of seconds from 1 to 86400".to_owned(),
+            });
+        }
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid {
+                key: "database_url",
+                value: url,
+                allowed: "sqlite://path/to/file.db, sqlite::memory: or postgres://user:pass@host/db".to_owned(),
+            });
+        }
+        if let Some(resources) = &self.scope_resources {
+            pat_core::scope::ResourceCatalog::listed(resources.split(',').filter(|r| !r.trim().is_empty()))
+                .map_err(|e| ConfigError::Invalid {
+                    key: "scope_resources",
+                    value: resources.clone(),
+                    allowed: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("patd.db").display()))
+    }
+
+    /// The key file in force.
+    pub fn key_file(&self) -> PathBuf {
+        self.token_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("token.key"))
+    }
+
+    /// The listen address (validated by [`Config::load`]).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(change: impl FnOnce(&mut Config)) -> Result<(), ConfigError> {
+        let mut config = Config::default();
+        change(&mut config);
+        config.validate()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(with(|_| {}).is_ok());
+        assert_eq!(Config::default().database_url(), "sqlite://data/patd.db");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: [(&str, Box<dyn FnOnce(&mut Config)>); 5] = [
+            ("listen", Box::new(|c| c.listen = "nope".into())),
+            ("token_prefix", Box::new(|c| c.token_prefix = "Bad_".into())),
+            ("notify_interval_secs", Box::new(|c| c.notify_interval_secs = 0)),
+            ("database_url", Box::new(|c| c.database_url = Some("mysql://x".into()))),
+            ("scope_resources", Box::new(|c| c.scope_resources = Some("jobs,Bad Name".into()))),
+        ];
+        for (key, change) in cases {
+            let message = with(change).expect_err(key).to_string();
+            assert!(message.contains(key), "{message}");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `patd serve`: the HTTP server and the reminder loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use pat_actix::{ApiConfig, ApiState};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Config;
+use crate::wiring::{self, WiringError};
+
+/// Reminders sent per pass of the loop, at most.
+const REMINDER_BATCH: u32 = 500;
+
+/// Serves until SIGTERM/SIGINT; in-flight requests finish first.
+///
+/// # Errors
+/// [`WiringError`] when start-up fails (database, key, address in use).
+pub async fn serve(config: Config) -> Result<(), WiringError> {
+    let store = wiring::open_store(&config).await?;
+    let service = Arc::new(wiring::service(&config, &store)?);
+    wiring::bootstrap_admin(&service, &store).await?;
+    let api = ApiConfig {
+        secure_cookies: config.secure_cookies,
+        ..ApiConfig::default()
+    };
+    let state = web::Data::new(ApiState::new(service.clone(), api));
+    let service_data = web::Data::from(service.clone());
+    let addr = config.listen_addr();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(service_data.clone())
+            .wrap(from_fn(pat_actix::record_metrics))
+            .wrap(TracingLogger::default())
+            .configure(pat_actix::configure)
+    })
+    .shutdown_timeout(30)
+    .bind(addr)
+    .map_err(|e| WiringError::Setup(format!("listen: cannot bind {addr}: {e}")))?
+    .run();
+    tracing::info!(%addr, database = %redacted(&config.database_url()), "patd listening");
+
+    let reminders = tokio::spawn(reminder_loop(service, Duration::from_secs(config.notify_interval_secs)));
+    let result = server.await;
+    reminders.abort();
+    result.map_err(|e| WiringError::Setup(format!("server: {e}")))
+}
+
+/// Sends due reminders every `interval`, logging (never panicking on) failures.
+async fn reminder_loop(service: Arc<pat_core::PatService>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        loop {
+            match service.send_due_reminders(REMINDER_BATCH).await {
+                Ok(run) => {
+                    if run.sent + run.failed + run.skipped > 0 {
+                        tracing::info!(sent = run.sent, failed = run.failed, skipped = run.skipped, "reminders");
+                    }
+                    if run.sent + run.skipped < REMINDER_BATCH as usize {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reminder pass failed; retrying next interval");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The URL without its password, for the log.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_are_hidden_in_logged_urls() {
+        assert_eq!(redacted("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redacted("sqlite://data/patd.db"), "sqlite://data/patd.db");
+    }
+}

@@ -1,0 +1,314 @@
+//! Who is calling: a personal access token (Bearer or Basic) or a server-side session
+//! cookie with its CSRF token. Also the extractor and middleware host services use.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use futures_util::future::LocalBoxFuture;
+use pat_core::model::{Actor, Principal, User, UserId};
+use pat_core::{AuthError, PatService};
+use rand::TryRng;
+
+use crate::problem::ApiError;
+use crate::state::ApiState;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "patd_session";
+/// The header cookie-authenticated writes must carry.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
+/// The presented token from `Authorization`, if the header is there.
+///
+/// `Bearer <token>`, or `Basic base64(<anything>:<token>)` so tools that only speak
+/// Basic (git, package managers) can send a token as the password.
+///
+/// # Errors
+/// `invalid_token` for a header of another scheme or a malformed Basic value.
+pub fn presented_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| ApiError::invalid_token())?.trim();
+    let (scheme, rest) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Some(rest.to_owned()));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = STANDARD.decode(rest).map_err(|_| ApiError::invalid_token())?;
+        let text = String::from_utf8(decoded).map_err(|_| ApiError::invalid_token())?;
+        let (_, password) = text.split_once(':').ok_or_else(ApiError::invalid_token)?;
+        return Ok(Some(password.to_owned()));
+    }
+    Err(ApiError::invalid_token())
+}
+
+/// The client address (the TCP peer; put a proxy's address handling in front if needed).
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    req.peer_addr().map(|addr| addr.ip())
+}
+
+/// Authenticates the presented token with the service, mapping failures to the one
+/// `invalid_token` answer.
+async fn authenticate_token(service: &PatService, token: &str, ip: Option<IpAddr>) -> Result<Principal, AuthError> {
+    service.authenticate(token, ip).await
+}
+
+/// A request authenticated by a personal access token: the extractor host services
+/// use. Reuses the principal [`require_scope`] already found, if any.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            if let Some(principal) = req.extensions().get::<Principal>() {
+                return Ok(Authenticated(principal.clone()));
+            }
+            let service = service_of(&req)?;
+            let token = presented_token(&req)?.ok_or_else(ApiError::unauthenticated)?;
+            let principal = authenticate_token(&service, &token, client_ip(&req)).await?;
+            Ok(Authenticated(principal))
+        })
+    }
+}
+
+fn service_of(req: &HttpRequest) -> Result<Arc<PatService>, ApiError> {
+    if let Some(state) = req.app_data::<web::Data<ApiState>>() {
+        return Ok(state.service.clone());
+    }
+    req.app_data::<web::Data<PatService>>()
+        .map(|data| data.clone().into_inner())
+        .ok_or_else(|| {
+            ApiError::internal(&std::io::Error::other(
+                "no web::Data<PatService> registered: call App::app_data(web::Data::from(service))",
+            ))
+        })
+}
+
+/// Middleware for host services: authenticates the PAT and requires it to allow
+/// `resource:operation` (on the target named by the `target_param` path segment, if
+/// given), answering 401/403 problem+json otherwise.
+///
+/// ```ignore
+/// web::resource("/api/v1/jobs")
+///     .wrap(actix_web::middleware::from_fn(pat_actix::require_scope("jobs", "list")))
+///     .route(web::get().to(list_jobs))
+/// ```
+pub fn require_scope(
+    resource: &'static str,
+    operation: &'static str,
+) -> impl Fn(ServiceRequest, Next<BoxBody>) -> LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>
++ Clone
++ 'static {
+    move |req: ServiceRequest, next: Next<BoxBody>| {
+        Box::pin(async move {
+            let principal = match check_scope(req.request(), resource, operation).await {
+                Ok(principal) => principal,
+                Err(err) => return Err(err.into()),
+            };
+            req.extensions_mut().insert(principal);
+            next.call(req).await
+        })
+    }
+}
+
+async fn check_scope(req: &HttpRequest, resource: &str, operation: &str) -> Result<Principal, ApiError> {
+    let service = service_of(req)?;
+    let token = presented_token(req)?.ok_or_else(ApiError::unauthenticated)?;
+    let principal = authenticate_token(&service, &token, client_ip(req)).await?;
+    if !principal.allows(resource, operation, None) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "missing_scope",
+            format!("the token lacks the scope {resource}:{operation}"),
+        ));
+    }
+    Ok(principal)
+}
+
+/// One signed-in browser session, kept on the server.
+#[derive(Debug, Clone)]
+struct Session {
+    user_id: UserId,
+    csrf_token: String,
+    expires: Instant,
+}
+
+/// Server-side sessions: logout or deactivation ends them at once.
+#[derive(Debug)]
+pub struct SessionStore {
+    ttl: Duration,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+/// A session just created: the cookie value and the CSRF token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The cookie value.
+    pub id: String,
+    /// What writes must send as `X-CSRF-Token`.
+    pub csrf_token: String,
+}
+
+fn random_token() -> Result<String, ApiError> {
+    let mut bytes = [0_u8; 32];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+impl SessionStore {
+    /// Sessions that last `ttl` after login.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a session for `user`.
+    ///
+    /// # Errors
+    /// `internal` if the OS random number generator fails.
+    pub fn start(&self, user: UserId) -> Result<NewSession, ApiError> {
+        let session = NewSession {
+            id: random_token()?,
+            csrf_token: random_token()?,
+        };
+        let now = Instant::now();
+        let mut sessions = self.lock();
+        sessions.retain(|_, s| s.expires > now);
+        sessions.insert(
+            session.id.clone(),
+            Session {
+                user_id: user,
+                csrf_token: session.csrf_token.clone(),
+                expires: now + self.ttl,
+            },
+        );
+        Ok(session)
+    }
+
+    fn find(&self, id: &str) -> Option<Session> {
+        let mut sessions = self.lock();
+        match sessions.get(id) {
+            Some(session) if session.expires > Instant::now() => Some(session.clone()),
+            Some(_) => {
+                sessions.remove(id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Ends one session.
+    pub fn end(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    /// Ends every session of `user` (deactivation).
+    pub fn end_all_for(&self, user: UserId) {
+        self.lock().retain(|_, s| s.user_id != user);
+    }
+}
+
+/// How the caller of the REST API authenticated.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// A session cookie.
+    Session {
+        /// The cookie value, to end it on logout.
+        id: String,
+    },
+    /// A personal access token.
+    Token(Principal),
+}
+
+/// The caller of a REST API endpoint: a PAT or a session (CSRF-checked for writes).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who, as the domain sees them.
+    pub actor: Actor,
+    /// How they authenticated.
+    pub via: Via,
+}
+
+impl Caller {
+    /// The user.
+    pub fn user(&self) -> &User {
+        &self.actor.user
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<ApiState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal(&std::io::Error::other("ApiState is not registered")))?;
+            let ip = client_ip(&req);
+            if let Some(token) = presented_token(&req)? {
+                let result = authenticate_token(&state.service, &token, ip).await;
+                state.metrics.auth_outcome(match &result {
+                    Ok(_) => "success",
+                    Err(err) => err.failure().map_or("error", |f| f.as_str()),
+                });
+                let principal = result?;
+                return Ok(Caller {
+                    actor: Actor::from_principal(&principal, ip),
+                    via: Via::Token(principal),
+                });
+            }
+            let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+                return Err(ApiError::unauthenticated());
+            };
+            let id = cookie.value().to_owned();
+            let session = state.sessions.find(&id).ok_or_else(ApiError::unauthenticated)?;
+            let user = state.service.user(session.user_id).await?;
+            let Some(user) = user.filter(|u| u.active) else {
+                state.sessions.end(&id);
+                return Err(ApiError::unauthenticated());
+            };
+            let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+            if !safe {
+                let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let matches = subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), session.csrf_token.as_bytes());
+                if !bool::from(matches) {
+                    return Err(ApiError::new(
+                        actix_web::http::StatusCode::FORBIDDEN,
+                        "csrf",
+                        format!("cookie-authenticated writes must send the session's {CSRF_HEADER} header"),
+                    ));
+                }
+            }
+            Ok(Caller {
+                actor: Actor::session(user, ip),
+                via: Via::Session { id },
+            })
+        })
+    }
+}

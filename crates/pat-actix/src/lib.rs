@@ -1,0 +1,39 @@
+//! # pat-actix
+//!
+//! actix-web adapter for `pat-core`:
+//! - the REST API of `../../docs/api.md` ([`configure`]), with RFC 9457 problem+json
+//!   errors, session login with CSRF protection, and PAT authentication by
+//!   `Authorization: Bearer` or `Basic` (the token as the password);
+//! - for host services, the [`Authenticated`] extractor and the [`require_scope`]
+//!   middleware, so any actix app can accept PATs and guard routes by scope
+//!   (see `examples/jobs.rs`).
+//!
+//! Only this crate knows HTTP and JSON; every rule is `PatService`'s.
+
+mod api;
+mod caller;
+mod openapi;
+mod ops;
+mod problem;
+mod state;
+pub mod views;
+
+pub use api::MAX_LEAK_REPORT;
+pub use caller::{Authenticated, CSRF_HEADER, Caller, SESSION_COOKIE, SessionStore, Via, require_scope};
+pub use openapi::ApiDoc;
+pub use ops::record_metrics;
+pub use problem::{ApiError, Problem};
+pub use state::{ApiConfig, ApiState, Metrics, check_password_rules, hash_password, verify_password};
+
+use actix_web::web;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Registers the whole API on an app: `/api/v1/…`, the OpenAPI document and Swagger UI,
+/// `/healthz`, `/readyz` and `/metrics`. Register `state` with `App::app_data` and wrap
+/// the app in `actix_web::middleware::from_fn(pat_actix::record_metrics)` for metrics.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()));
+    ops::routes(cfg);
+    api::routes(cfg);
+}

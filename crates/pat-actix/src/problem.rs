@@ -1,0 +1,212 @@
+//! RFC 9457 problem details: every refusal the API gives, with a stable `code`.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use pat_core::ports::StoreError;
+use pat_core::{AuthError, ServiceError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response (`application/problem+json`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `https://pat.dev/problems/<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short, fixed summary of the problem type.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What is wrong in this request, and what is allowed.
+    pub detail: String,
+    /// The stable machine-readable code, e.g. `invalid_expiry`.
+    pub code: String,
+}
+
+/// An API refusal: status, stable code and a message the caller can act on.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// A refusal with this status, code and detail.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 401 `invalid_token`: one body for every kind of bad token (no oracle).
+    pub fn invalid_token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the personal access token is invalid, expired or revoked",
+        )
+    }
+
+    /// 401 `unauthenticated`: no credentials at all.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "sign in, or send a personal access token as `Authorization: Bearer <token>`",
+        )
+    }
+
+    /// 422 with a field-specific code.
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    /// 429 `rate_limited` with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests; retry after {retry_after_secs} seconds"),
+            )
+        }
+    }
+
+    /// 500 `internal`; the cause goes to the log, never to the caller.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to handle this request; the details are in its log",
+        )
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    fn from_store(err: &StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(cause) => {
+                tracing::error!(%cause, "storage unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the token store is unavailable; retry shortly",
+                )
+            }
+            other => Self::internal(other),
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self.code {
+            "unauthenticated" => "Authentication required",
+            "invalid_token" => "Invalid token",
+            "invalid_credentials" => "Invalid credentials",
+            "forbidden" => "Administrators only",
+            "forbidden_role" => "Not allowed for this role",
+            "pats_disabled" => "Personal access tokens are disabled",
+            "missing_scope" => "Missing scope",
+            "scope_escalation" => "Scope escalation",
+            "csrf" => "Missing or wrong CSRF token",
+            "not_found" => "Not found",
+            "duplicate_name" => "Duplicate name",
+            "duplicate_email" => "Duplicate email",
+            "active_token_limit" => "Active token limit reached",
+            "rate_limited" => "Too many requests",
+            "unavailable" => "Service unavailable",
+            "internal" => "Internal error",
+            _ if self.status.is_client_error() => "Invalid request",
+            _ => "Error",
+        }
+    }
+
+    /// The body.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("https://pat.dev/problems/{}", self.code),
+            title: self.title().to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        use ServiceError as E;
+        let detail = err.to_string();
+        match &err {
+            E::InvalidName(_) => Self::unprocessable("invalid_name", detail),
+            E::InvalidDescription(_) => Self::unprocessable("invalid_description", detail),
+            E::InvalidExpiry(_) => Self::unprocessable("invalid_expiry", detail),
+            E::InvalidScope(_) | E::NoScopes => Self::unprocessable("invalid_scope", detail),
+            E::TooManyScopes { .. } => Self::unprocessable("too_many_scopes", detail),
+            E::InvalidPage(_) => Self::unprocessable("invalid_page", detail),
+            E::InvalidSettings(_) => Self::unprocessable("invalid_settings", detail),
+            E::InvalidUser(_) => Self::unprocessable("invalid_user", detail),
+            E::ActiveLimit { .. } => Self::new(StatusCode::CONFLICT, "active_token_limit", detail),
+            E::DuplicateName { .. } => Self::new(StatusCode::CONFLICT, "duplicate_name", detail),
+            E::DuplicateEmail => Self::new(StatusCode::CONFLICT, "duplicate_email", detail),
+            E::PatsDisabled => Self::new(StatusCode::FORBIDDEN, "pats_disabled", detail),
+            E::ForbiddenRole { .. } => Self::new(StatusCode::FORBIDDEN, "forbidden_role", detail),
+            E::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            E::MissingScope { .. } => Self::new(StatusCode::FORBIDDEN, "missing_scope", detail),
+            E::ScopeEscalation(_) => Self::new(StatusCode::FORBIDDEN, "scope_escalation", detail),
+            E::NotFound | E::UserNotFound | E::ScopeNotFound => Self::new(StatusCode::NOT_FOUND, "not_found", detail),
+            E::Randomness(_) => Self::internal(&err),
+            E::Storage(store) => Self::from_store(store),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Storage(store) => Self::from_store(&store),
+            _ => Self::invalid_token(),
+        }
+    }
+}

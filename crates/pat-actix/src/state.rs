@@ -1,0 +1,222 @@
+//! What the REST API shares across requests: the service, sessions, rate limits,
+//! metrics and password hashing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use pat_core::PatService;
+
+use crate::caller::SessionStore;
+use crate::problem::ApiError;
+
+/// API settings a host chooses.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiConfig {
+    /// Mark the session cookie `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+    /// How long a session lasts after login.
+    pub session_ttl: Duration,
+    /// Leak reports accepted per client address per minute.
+    pub leak_reports_per_minute: u32,
+    /// Login attempts accepted per client address per minute.
+    pub logins_per_minute: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(12 * 3600),
+            leak_reports_per_minute: 30,
+            logins_per_minute: 30,
+        }
+    }
+}
+
+/// Shared state of the REST API.
+pub struct ApiState {
+    /// The domain service.
+    pub service: Arc<PatService>,
+    /// Browser sessions.
+    pub sessions: SessionStore,
+    /// Request and authentication counters.
+    pub metrics: Metrics,
+    /// Settings.
+    pub config: ApiConfig,
+    pub(crate) leak_limiter: RateLimiter,
+    pub(crate) login_limiter: RateLimiter,
+}
+
+impl ApiState {
+    /// State over `service` with `config`.
+    pub fn new(service: Arc<PatService>, config: ApiConfig) -> Self {
+        Self {
+            service,
+            sessions: SessionStore::new(config.session_ttl),
+            metrics: Metrics::default(),
+            leak_limiter: RateLimiter::new(config.leak_reports_per_minute, Duration::from_secs(60)),
+            login_limiter: RateLimiter::new(config.logins_per_minute, Duration::from_secs(60)),
+            config,
+        }
+    }
+}
+
+/// Fixed-window request counting per client address.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    max: u32,
+    window: Duration,
+    hits: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(max: u32, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            hits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a request from `ip`.
+    ///
+    /// # Errors
+    /// `rate_limited` with the seconds until the window ends.
+    pub(crate) fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let Some(ip) = ip else { return Ok(()) };
+        let now = Instant::now();
+        let mut hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
+        if hits.len() > 100_000 {
+            hits.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        let entry = hits.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 > self.max {
+            let left = self.window.saturating_sub(now.duration_since(entry.0));
+            return Err(ApiError::rate_limited(left.as_secs().max(1)));
+        }
+        Ok(())
+    }
+}
+
+const LATENCY_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+
+#[derive(Debug, Default)]
+struct MetricsData {
+    requests: BTreeMap<(String, String, u16), u64>,
+    latency_buckets: [u64; LATENCY_BUCKETS.len()],
+    latency_sum: f64,
+    latency_count: u64,
+    auth: BTreeMap<&'static str, u64>,
+}
+
+/// Prometheus counters: requests by route and status, latency, authentication outcomes.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    data: Mutex<MetricsData>,
+}
+
+impl Metrics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MetricsData> {
+        self.data.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one finished request.
+    pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let mut data = self.lock();
+        *data
+            .requests
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+        for (bucket, bound) in data.latency_buckets.iter_mut().zip(LATENCY_BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        data.latency_sum += seconds;
+        data.latency_count += 1;
+    }
+
+    /// Counts one token authentication by outcome (`success` or the failure reason).
+    pub fn auth_outcome(&self, outcome: &'static str) {
+        *self.lock().auth.entry(outcome).or_default() += 1;
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let data = self.lock();
+        let mut out = String::new();
+        out.push_str("# HELP patd_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str("# TYPE patd_http_requests_total counter\n");
+        for ((method, route, status), count) in &data.requests {
+            let _ = writeln!(
+                out,
+                "patd_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP patd_http_request_duration_seconds HTTP request latency.\n");
+        out.push_str("# TYPE patd_http_request_duration_seconds histogram\n");
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(data.latency_buckets) {
+            let _ = writeln!(out, "patd_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "patd_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            data.latency_count
+        );
+        let _ = writeln!(out, "patd_http_request_duration_seconds_sum {}", data.latency_sum);
+        let _ = writeln!(out, "patd_http_request_duration_seconds_count {}", data.latency_count);
+        out.push_str("# HELP patd_token_authentications_total Token authentications by outcome.\n");
+        out.push_str("# TYPE patd_token_authentications_total counter\n");
+        for (outcome, count) in &data.auth {
+            let _ = writeln!(out, "patd_token_authentications_total{{outcome=\"{outcome}\"}} {count}");
+        }
+        out
+    }
+}
+
+/// Hashes a password with argon2id (PHC string).
+///
+/// # Errors
+/// `internal` if hashing fails.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let mut salt = [0_u8; 16];
+    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut salt)
+        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))
+}
+
+/// Checks a password against a PHC hash; a malformed hash never matches.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
+}
+
+/// Checks a new password's length.
+///
+/// # Errors
+/// `invalid_user` naming the rule.
+pub fn check_password_rules(password: &str) -> Result<(), ApiError> {
+    let chars = password.chars().count();
+    if !(8..=256).contains(&chars) {
+        return Err(ApiError::unprocessable(
+            "invalid_user",
+            format!("password must be 8 to 256 characters, got {chars}"),
+        ));
+    }
+    Ok(())
+}
