@@ -38,6 +38,9 @@ fi
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "build patd (the black-box tests start the real binary)"
+cargo build -p patd --locked
+
 step "throwaway PostgreSQL"
 pg_dir=$(mktemp -d)/pg
 trap 'scripts/pg-throwaway.sh stop "$pg_dir"' EXIT

@@ -140,8 +140,12 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), WiringErr
                     .read_to_string(&mut password)
                     .map_err(|e| WiringError::Setup(format!("cannot read the password: {e}")))?;
                 let password = password.trim_end_matches(['\r', '\n']);
-                pat_actix::check_password_rules(password).map_err(|e| WiringError::Setup(e.to_string()))?;
-                Some(pat_actix::hash_password(password).map_err(|e| WiringError::Setup(e.to_string()))?)
+                pat_actix::check_password_rules(password)
+                    .map_err(|e| WiringError::Setup(e.to_string()))?;
+                Some(
+                    pat_actix::hash_password(password)
+                        .map_err(|e| WiringError::Setup(e.to_string()))?,
+                )
             } else {
                 None
             };
@@ -156,9 +160,17 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), WiringErr
         UserCommand::List => {
             let mut page = 1;
             loop {
-                let users = service.list_users(None, PageRequest::new(page, 100)?).await?;
+                let users = service
+                    .list_users(None, PageRequest::new(page, 100)?)
+                    .await?;
                 for u in &users.items {
-                    println!("{}\t{}\t{}\t{}", u.id, u.email, u.role, if u.active { "active" } else { "disabled" });
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        u.id,
+                        u.email,
+                        u.role,
+                        if u.active { "active" } else { "disabled" }
+                    );
                 }
                 if u64::from(page) >= users.total_pages() {
                     break;
@@ -166,14 +178,21 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), WiringErr
                 page += 1;
             }
         }
-        UserCommand::SetRole { email, role: role_text } => {
+        UserCommand::SetRole {
+            email,
+            role: role_text,
+        } => {
             let user = user_by_email(&service, &email).await?;
-            service.update_user(None, user.id, Some(role(&role_text)?), None).await?;
+            service
+                .update_user(None, user.id, Some(role(&role_text)?), None)
+                .await?;
             println!("{email} is now {role_text}");
         }
         UserCommand::Disable { email } => {
             let user = user_by_email(&service, &email).await?;
-            service.update_user(None, user.id, None, Some(false)).await?;
+            service
+                .update_user(None, user.id, None, Some(false))
+                .await?;
             println!("{email} is disabled");
         }
         UserCommand::Enable { email } => {
@@ -186,7 +205,8 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), WiringErr
 }
 
 fn token_id(text: &str) -> Result<TokenId, WiringError> {
-    TokenId::from_str(text).map_err(|_| WiringError::Setup(format!("{text:?} is not a token id (a UUID)")))
+    TokenId::from_str(text)
+        .map_err(|_| WiringError::Setup(format!("{text:?} is not a token id (a UUID)")))
 }
 
 /// `patd token …`.
@@ -269,7 +289,10 @@ pub async fn notify(config: &Config, once: bool) -> Result<(), WiringError> {
     let (service, _) = open(config).await?;
     loop {
         let run = service.send_due_reminders(500).await?;
-        println!("sent {}, failed {}, skipped {}", run.sent, run.failed, run.skipped);
+        println!(
+            "sent {}, failed {}, skipped {}",
+            run.sent, run.failed, run.skipped
+        );
         if once {
             return Ok(());
         }

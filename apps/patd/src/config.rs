@@ -119,7 +119,10 @@ impl Config {
         let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
             // Only known keys: other PATD_* variables (admin bootstrap, tooling) are not config.
-            .merge(Env::prefixed("PATD_").filter(|key| KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))))
+            .merge(
+                Env::prefixed("PATD_")
+                    .filter(|key| KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))),
+            )
             .extract()
             .map_err(|e| ConfigError::Read(e.to_string()))?;
         config.validate()?;
@@ -127,11 +130,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.listen.parse::<SocketAddr>().map_err(|_| ConfigError::Invalid {
-            key: "listen",
-            value: self.listen.clone(),
-            allowed: "an IP address and port, e.g. 127.0.0.1:8080".to_owned(),
-        })?;
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|_| ConfigError::Invalid {
+                key: "listen",
+                value: self.listen.clone(),
+                allowed: "an IP address and port, e.g. 127.0.0.1:8080".to_owned(),
+            })?;
         pat_core::TokenCodec::new(&self.token_prefix).map_err(|e| ConfigError::Invalid {
             key: "token_prefix",
             value: self.token_prefix.clone(),
@@ -145,20 +150,27 @@ impl Config {
             });
         }
         let url = self.database_url();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return Err(ConfigError::Invalid {
                 key: "database_url",
                 value: url,
-                allowed: "sqlite://path/to/file.db, sqlite::memory: or postgres://user:pass@host/db".to_owned(),
+                allowed:
+                    "sqlite://path/to/file.db, sqlite::memory: or postgres://user:pass@host/db"
+                        .to_owned(),
             });
         }
         if let Some(resources) = &self.scope_resources {
-            pat_core::scope::ResourceCatalog::listed(resources.split(',').filter(|r| !r.trim().is_empty()))
-                .map_err(|e| ConfigError::Invalid {
-                    key: "scope_resources",
-                    value: resources.clone(),
-                    allowed: e.to_string(),
-                })?;
+            pat_core::scope::ResourceCatalog::listed(
+                resources.split(',').filter(|r| !r.trim().is_empty()),
+            )
+            .map_err(|e| ConfigError::Invalid {
+                key: "scope_resources",
+                value: resources.clone(),
+                allowed: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -206,9 +218,18 @@ mod tests {
         let cases: [(&str, Box<dyn FnOnce(&mut Config)>); 5] = [
             ("listen", Box::new(|c| c.listen = "nope".into())),
             ("token_prefix", Box::new(|c| c.token_prefix = "Bad_".into())),
-            ("notify_interval_secs", Box::new(|c| c.notify_interval_secs = 0)),
-            ("database_url", Box::new(|c| c.database_url = Some("mysql://x".into()))),
-            ("scope_resources", Box::new(|c| c.scope_resources = Some("jobs,Bad Name".into()))),
+            (
+                "notify_interval_secs",
+                Box::new(|c| c.notify_interval_secs = 0),
+            ),
+            (
+                "database_url",
+                Box::new(|c| c.database_url = Some("mysql://x".into())),
+            ),
+            (
+                "scope_resources",
+                Box::new(|c| c.scope_resources = Some("jobs,Bad Name".into())),
+            ),
         ];
         for (key, change) in cases {
             let message = with(change).expect_err(key).to_string();

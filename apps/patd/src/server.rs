@@ -43,7 +43,10 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
     .run();
     tracing::info!(%addr, database = %redacted(&config.database_url()), "patd listening");
 
-    let reminders = tokio::spawn(reminder_loop(service, Duration::from_secs(config.notify_interval_secs)));
+    let reminders = tokio::spawn(reminder_loop(
+        service,
+        Duration::from_secs(config.notify_interval_secs),
+    ));
     let result = server.await;
     reminders.abort();
     result.map_err(|e| WiringError::Setup(format!("server: {e}")))
@@ -58,7 +61,12 @@ async fn reminder_loop(service: Arc<pat_core::PatService>, interval: Duration) {
             match service.send_due_reminders(REMINDER_BATCH).await {
                 Ok(run) => {
                     if run.sent + run.failed + run.skipped > 0 {
-                        tracing::info!(sent = run.sent, failed = run.failed, skipped = run.skipped, "reminders");
+                        tracing::info!(
+                            sent = run.sent,
+                            failed = run.failed,
+                            skipped = run.skipped,
+                            "reminders"
+                        );
                     }
                     if run.sent + run.skipped < REMINDER_BATCH as usize {
                         break;
@@ -93,7 +101,10 @@ mod tests {
 
     #[test]
     fn passwords_are_hidden_in_logged_urls() {
-        assert_eq!(redacted("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redacted("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redacted("sqlite://data/patd.db"), "sqlite://data/patd.db");
     }

@@ -62,9 +62,9 @@ fn decode_key(key: &'static str, text: &str) -> Result<ServerKey, WiringError> {
 /// [`WiringError::Setup`] if the OS random number generator fails.
 pub fn new_key_text() -> Result<String, WiringError> {
     let mut bytes = [0_u8; 32];
-    rand::rngs::SysRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| WiringError::Setup(format!("cannot read the OS random number generator: {e}")))?;
+    rand::rngs::SysRng.try_fill_bytes(&mut bytes).map_err(|e| {
+        WiringError::Setup(format!("cannot read the OS random number generator: {e}"))
+    })?;
     Ok(STANDARD.encode(bytes))
 }
 
@@ -82,22 +82,27 @@ pub fn server_key(config: &Config) -> Result<ServerKey, WiringError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let text = new_key_text()?;
             if let Some(folder) = path.parent() {
-                std::fs::create_dir_all(folder)
-                    .map_err(|e| WiringError::Setup(format!("cannot create {}: {e}", folder.display())))?;
+                std::fs::create_dir_all(folder).map_err(|e| {
+                    WiringError::Setup(format!("cannot create {}: {e}", folder.display()))
+                })?;
             }
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options
-                .open(&path)
-                .map_err(|e| WiringError::Setup(format!("cannot write the key file {}: {e}", path.display())))?;
-            file.write_all(text.as_bytes())
-                .map_err(|e| WiringError::Setup(format!("cannot write the key file {}: {e}", path.display())))?;
+            let mut file = options.open(&path).map_err(|e| {
+                WiringError::Setup(format!("cannot write the key file {}: {e}", path.display()))
+            })?;
+            file.write_all(text.as_bytes()).map_err(|e| {
+                WiringError::Setup(format!("cannot write the key file {}: {e}", path.display()))
+            })?;
             tracing::info!(path = %path.display(), "generated a new server key");
             decode_key("token_key_file", &text)
         }
-        Err(e) => Err(WiringError::Setup(format!("cannot read the key file {}: {e}", path.display()))),
+        Err(e) => Err(WiringError::Setup(format!(
+            "cannot read the key file {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -138,7 +143,8 @@ pub fn service(config: &Config, store: &DieselStore) -> Result<PatService, Wirin
         .filter(|k| !k.trim().is_empty())
         .map(|k| decode_key("previous_token_keys", k))
         .collect::<Result<Vec<_>, _>>()?;
-    let codec = TokenCodec::new(&config.token_prefix).map_err(|e| WiringError::Setup(e.to_string()))?;
+    let codec =
+        TokenCodec::new(&config.token_prefix).map_err(|e| WiringError::Setup(e.to_string()))?;
     let catalog = match &config.scope_resources {
         Some(list) => ResourceCatalog::listed(list.split(',').filter(|r| !r.trim().is_empty()))
             .map_err(|e| WiringError::Setup(format!("scope_resources: {e}")))?,
@@ -184,10 +190,19 @@ pub async fn bootstrap_admin(service: &PatService, store: &DieselStore) -> Resul
     let email = std::env::var("PATD_ADMIN_EMAIL").unwrap_or_else(|_| "admin@localhost".to_owned());
     let (password, generated) = match std::env::var("PATD_ADMIN_PASSWORD") {
         Ok(password) => (password, false),
-        Err(_) => (new_key_text()?.chars().filter(char::is_ascii_alphanumeric).take(24).collect(), true),
+        Err(_) => (
+            new_key_text()?
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(24)
+                .collect(),
+            true,
+        ),
     };
-    pat_actix::check_password_rules(&password).map_err(|e| WiringError::Setup(format!("PATD_ADMIN_PASSWORD: {e}")))?;
-    let hash = pat_actix::hash_password(&password).map_err(|e| WiringError::Setup(e.to_string()))?;
+    pat_actix::check_password_rules(&password)
+        .map_err(|e| WiringError::Setup(format!("PATD_ADMIN_PASSWORD: {e}")))?;
+    let hash =
+        pat_actix::hash_password(&password).map_err(|e| WiringError::Setup(e.to_string()))?;
     let new = NewUser {
         email: email.clone(),
         name: "Administrator".to_owned(),

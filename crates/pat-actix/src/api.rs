@@ -39,7 +39,10 @@ fn page_of(params: &HashMap<String, String>) -> Result<PageRequest, ApiError> {
     let number = |key: &str, default: u32| -> Result<u32, ApiError> {
         params.get(key).map_or(Ok(default), |v| {
             v.parse().map_err(|_| {
-                ApiError::unprocessable("invalid_page", format!("{key} must be a whole number, got {v:?}"))
+                ApiError::unprocessable(
+                    "invalid_page",
+                    format!("{key} must be a whole number, got {v:?}"),
+                )
             })
         })
     };
@@ -64,7 +67,10 @@ fn role_of(raw: &str) -> Result<Role, ApiError> {
     Role::from_str(raw).map_err(|e| ApiError::unprocessable("invalid_user", e.to_string()))
 }
 
-fn list_request(params: &HashMap<String, String>, owner: Option<UserId>) -> Result<ListTokensRequest, ApiError> {
+fn list_request(
+    params: &HashMap<String, String>,
+    owner: Option<UserId>,
+) -> Result<ListTokensRequest, ApiError> {
     Ok(ListTokensRequest {
         owner,
         status: status_of(params)?,
@@ -118,8 +124,7 @@ pub async fn login(state: Data<ApiState>, req: HttpRequest, body: Bytes) -> ApiR
 }
 
 /// An argon2id hash of a random password: verified against when the email is unknown.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0oWWBo6RkdBp7rvZfo8l4vm7HMTNhqH9yn+tFOXxXdE";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0oWWBo6RkdBp7rvZfo8l4vm7HMTNhqH9yn+tFOXxXdE";
 
 /// Signs out: the session ends on the server.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204)))]
@@ -149,7 +154,9 @@ pub async fn create_token(state: Data<ApiState>, caller: Caller, body: Bytes) ->
     let fields = Fields::parse(&body)?;
     let request = CreateTokenRequest {
         name: fields.string("name", "invalid_name")?,
-        description: fields.optional_string("description", "invalid_description")?.unwrap_or_default(),
+        description: fields
+            .optional_string("description", "invalid_description")?
+            .unwrap_or_default(),
         expires_in_days: fields.days("expires_in_days", max_days(&state).await?)?,
         scopes: fields.strings("scopes", "invalid_scope")?,
     };
@@ -211,14 +218,22 @@ pub async fn revoke_self(state: Data<ApiState>, caller: Caller) -> ApiResult {
 /// One token.
 #[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
 pub async fn get_token(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
-    let token = state.service.get_token(&caller.actor, token_id(&id)?).await?;
+    let token = state
+        .service
+        .get_token(&caller.actor, token_id(&id)?)
+        .await?;
     Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
 }
 
 /// Renames or re-describes a token.
 #[utoipa::path(patch, path = "/api/v1/tokens/{id}", tag = "tokens", request_body = UpdateTokenBody,
     responses((status = 200, body = TokenView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn update_token(state: Data<ApiState>, caller: Caller, id: Path<String>, body: Bytes) -> ApiResult {
+pub async fn update_token(
+    state: Data<ApiState>,
+    caller: Caller,
+    id: Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let id = token_id(&id)?;
     let fields = Fields::parse(&body)?;
     let name = fields.optional_string("name", "invalid_name")?;
@@ -233,25 +248,39 @@ pub async fn update_token(state: Data<ApiState>, caller: Caller, id: Path<String
 /// Deletes a token (its history stays in the audit log).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", responses((status = 204), (status = 404, body = Problem)))]
 pub async fn delete_token(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
-    state.service.delete_token(&caller.actor, token_id(&id)?).await?;
+    state
+        .service
+        .delete_token(&caller.actor, token_id(&id)?)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Revokes a token at once (idempotent).
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/revoke", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
 pub async fn revoke_token(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
-    let token = state.service.revoke_token(&caller.actor, token_id(&id)?).await?;
+    let token = state
+        .service
+        .revoke_token(&caller.actor, token_id(&id)?)
+        .await?;
     Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
 }
 
 /// Gives a token a new secret and lifetime; the old secret stops working at once.
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/regenerate", tag = "tokens", request_body = RegenerateBody,
     responses((status = 200, body = IssuedView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn regenerate_token(state: Data<ApiState>, caller: Caller, id: Path<String>, body: Bytes) -> ApiResult {
+pub async fn regenerate_token(
+    state: Data<ApiState>,
+    caller: Caller,
+    id: Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let id = token_id(&id)?;
     let fields = Fields::parse(&body)?;
     let days = fields.days("expires_in_days", max_days(&state).await?)?;
-    let issued = state.service.regenerate_token(&caller.actor, id, days).await?;
+    let issued = state
+        .service
+        .regenerate_token(&caller.actor, id, days)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(IssuedView::new(&issued, state.service.now())))
@@ -260,7 +289,12 @@ pub async fn regenerate_token(state: Data<ApiState>, caller: Caller, id: Path<St
 /// Adds scopes (ones the token holds already are no-ops).
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/scopes", tag = "tokens", request_body = ScopesBody,
     responses((status = 200, body = TokenView), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn add_scopes(state: Data<ApiState>, caller: Caller, id: Path<String>, body: Bytes) -> ApiResult {
+pub async fn add_scopes(
+    state: Data<ApiState>,
+    caller: Caller,
+    id: Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let id = token_id(&id)?;
     let scopes = Fields::parse(&body)?.strings("scopes", "invalid_scope")?;
     let token = state.service.add_scopes(&caller.actor, id, &scopes).await?;
@@ -270,22 +304,37 @@ pub async fn add_scopes(state: Data<ApiState>, caller: Caller, id: Path<String>,
 /// Removes every scope: the token then authorizes nothing.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}/scopes", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
 pub async fn clear_scopes(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
-    let token = state.service.clear_scopes(&caller.actor, token_id(&id)?).await?;
+    let token = state
+        .service
+        .clear_scopes(&caller.actor, token_id(&id)?)
+        .await?;
     Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
 }
 
 /// Removes one scope.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}/scopes/{scope_id}", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
-pub async fn remove_scope(state: Data<ApiState>, caller: Caller, path: Path<(String, String)>) -> ApiResult {
+pub async fn remove_scope(
+    state: Data<ApiState>,
+    caller: Caller,
+    path: Path<(String, String)>,
+) -> ApiResult {
     let (id, scope) = path.into_inner();
     let scope = ScopeId::from_str(&scope).map_err(|_| ApiError::not_found())?;
-    let token = state.service.remove_scope(&caller.actor, token_id(&id)?, scope).await?;
+    let token = state
+        .service
+        .remove_scope(&caller.actor, token_id(&id)?, scope)
+        .await?;
     Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
 }
 
 /// A token's history, newest first.
 #[utoipa::path(get, path = "/api/v1/tokens/{id}/events", tag = "tokens", responses((status = 200, body = PageView<EventView>), (status = 404, body = Problem)))]
-pub async fn token_events(state: Data<ApiState>, caller: Caller, id: Path<String>, params: Params) -> ApiResult {
+pub async fn token_events(
+    state: Data<ApiState>,
+    caller: Caller,
+    id: Path<String>,
+    params: Params,
+) -> ApiResult {
     let page = state
         .service
         .token_events(&caller.actor, token_id(&id)?, page_of(&params)?)
@@ -296,7 +345,9 @@ pub async fn token_events(state: Data<ApiState>, caller: Caller, id: Path<String
 /// The admin settings.
 #[utoipa::path(get, path = "/api/v1/admin/settings", tag = "admin", responses((status = 200, body = SettingsView), (status = 403, body = Problem)))]
 pub async fn get_settings(state: Data<ApiState>, caller: Caller) -> ApiResult {
-    Ok(HttpResponse::Ok().json(SettingsView::from(state.service.admin_settings(&caller.actor).await?)))
+    Ok(HttpResponse::Ok().json(SettingsView::from(
+        state.service.admin_settings(&caller.actor).await?,
+    )))
 }
 
 /// Replaces the admin settings.
@@ -310,14 +361,20 @@ pub async fn put_settings(state: Data<ApiState>, caller: Caller, body: Bytes) ->
         max_active_per_user: fields.number("max_active_per_user", "invalid_settings")?,
         expiry_warning_days: fields.number("expiry_warning_days", "invalid_settings")?,
     };
-    let saved = state.service.update_settings(&caller.actor, settings.into()).await?;
+    let saved = state
+        .service
+        .update_settings(&caller.actor, settings.into())
+        .await?;
     Ok(HttpResponse::Ok().json(SettingsView::from(saved)))
 }
 
 /// Users, by email.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", responses((status = 200, body = PageView<UserView>), (status = 403, body = Problem)))]
 pub async fn list_users(state: Data<ApiState>, caller: Caller, params: Params) -> ApiResult {
-    let page = state.service.list_users(Some(&caller.actor), page_of(&params)?).await?;
+    let page = state
+        .service
+        .list_users(Some(&caller.actor), page_of(&params)?)
+        .await?;
     Ok(HttpResponse::Ok().json(PageView::new(page, |u| UserView::from(u))))
 }
 
@@ -334,14 +391,22 @@ pub async fn create_user(state: Data<ApiState>, caller: Caller, body: Bytes) -> 
     let password = fields.string("password", "invalid_user")?;
     check_password_rules(&password)?;
     let hash = hash_password(&password)?;
-    let user = state.service.create_user(Some(&caller.actor), new, Some(&hash)).await?;
+    let user = state
+        .service
+        .create_user(Some(&caller.actor), new, Some(&hash))
+        .await?;
     Ok(HttpResponse::Created().json(UserView::from(&user)))
 }
 
 /// Changes a user's role or active flag; deactivation ends their sessions.
 #[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", request_body = UpdateUserBody,
     responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn update_user(state: Data<ApiState>, caller: Caller, id: Path<String>, body: Bytes) -> ApiResult {
+pub async fn update_user(
+    state: Data<ApiState>,
+    caller: Caller,
+    id: Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let id = user_id(&id)?;
     let fields = Fields::parse(&body)?;
     let role = fields
@@ -349,7 +414,10 @@ pub async fn update_user(state: Data<ApiState>, caller: Caller, id: Path<String>
         .map(|r| role_of(&r))
         .transpose()?;
     let active = fields.optional_bool("active", "invalid_user")?;
-    let user = state.service.update_user(Some(&caller.actor), id, role, active).await?;
+    let user = state
+        .service
+        .update_user(Some(&caller.actor), id, role, active)
+        .await?;
     if !user.active {
         state.sessions.end_all_for(user.id);
     }
@@ -358,7 +426,12 @@ pub async fn update_user(state: Data<ApiState>, caller: Caller, id: Path<String>
 
 /// Any user's tokens.
 #[utoipa::path(get, path = "/api/v1/admin/users/{id}/tokens", tag = "admin", responses((status = 200, body = PageView<TokenView>), (status = 403, body = Problem)))]
-pub async fn user_tokens(state: Data<ApiState>, caller: Caller, id: Path<String>, params: Params) -> ApiResult {
+pub async fn user_tokens(
+    state: Data<ApiState>,
+    caller: Caller,
+    id: Path<String>,
+    params: Params,
+) -> ApiResult {
     let owner = user_id(&id)?;
     let request = list_request(&params, Some(owner))?;
     let page = state.service.list_tokens(&caller.actor, request).await?;
@@ -369,14 +442,20 @@ pub async fn user_tokens(state: Data<ApiState>, caller: Caller, id: Path<String>
 /// Revokes any user's token.
 #[utoipa::path(post, path = "/api/v1/admin/tokens/{id}/revoke", tag = "admin", responses((status = 200, body = TokenView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn admin_revoke(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
-    let token = state.service.admin_revoke_token(&caller.actor, token_id(&id)?).await?;
+    let token = state
+        .service
+        .admin_revoke_token(&caller.actor, token_id(&id)?)
+        .await?;
     Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
 }
 
 /// Deletes any user's token.
 #[utoipa::path(delete, path = "/api/v1/admin/tokens/{id}", tag = "admin", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn admin_delete(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
-    state.service.admin_delete_token(&caller.actor, token_id(&id)?).await?;
+    state
+        .service
+        .admin_delete_token(&caller.actor, token_id(&id)?)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -451,7 +530,11 @@ pub async fn introspect(state: Data<ApiState>, caller: Caller, body: Bytes) -> A
         ));
     }
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("expected a form body token=…: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("expected a form body token=…: {e}"),
+        )
     })?;
     let inactive = || HttpResponse::Ok().json(serde_json::json!({ "active": false }));
     let Some(token) = form.get("token") else {
@@ -459,8 +542,15 @@ pub async fn introspect(state: Data<ApiState>, caller: Caller, body: Bytes) -> A
     };
     match state.service.authenticate(token, None).await {
         Ok(principal) => {
-            let scope: Vec<String> = principal.scopes.iter().map(|s| s.spec.to_string()).collect();
-            let issued = state.service.presented_token(&pat_core::model::Actor::from_principal(&principal, None)).await?;
+            let scope: Vec<String> = principal
+                .scopes
+                .iter()
+                .map(|s| s.spec.to_string())
+                .collect();
+            let issued = state
+                .service
+                .presented_token(&pat_core::model::Actor::from_principal(&principal, None))
+                .await?;
             Ok(HttpResponse::Ok().json(serde_json::json!({
                 "active": true,
                 "scope": scope.join(" "),
@@ -488,7 +578,10 @@ pub async fn report_leaks(state: Data<ApiState>, req: HttpRequest, body: Bytes) 
     if credentials.len() > MAX_LEAK_REPORT {
         return Err(ApiError::unprocessable(
             "too_many_credentials",
-            format!("a report carries at most {MAX_LEAK_REPORT} credentials, got {}", credentials.len()),
+            format!(
+                "a report carries at most {MAX_LEAK_REPORT} credentials, got {}",
+                credentials.len()
+            ),
         ));
     }
     state.service.report_leaks(&credentials, ip).await?;
@@ -514,7 +607,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/tokens/{id}/regenerate", web::post().to(regenerate_token))
             .route("/tokens/{id}/scopes", web::post().to(add_scopes))
             .route("/tokens/{id}/scopes", web::delete().to(clear_scopes))
-            .route("/tokens/{id}/scopes/{scope_id}", web::delete().to(remove_scope))
+            .route(
+                "/tokens/{id}/scopes/{scope_id}",
+                web::delete().to(remove_scope),
+            )
             .route("/tokens/{id}/events", web::get().to(token_events))
             .route("/admin/settings", web::get().to(get_settings))
             .route("/admin/settings", web::put().to(put_settings))
@@ -528,6 +624,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/auth/check", web::get().to(auth_check))
             .route("/introspect", web::post().to(introspect))
             .route("/credentials/revoke", web::post().to(report_leaks))
-            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::not_found()) })),
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::not_found())
+            })),
     );
 }

@@ -37,14 +37,19 @@ pub fn presented_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| ApiError::invalid_token())?.trim();
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::invalid_token())?
+        .trim();
     let (scheme, rest) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
         return Ok(Some(rest.to_owned()));
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = STANDARD.decode(rest).map_err(|_| ApiError::invalid_token())?;
+        let decoded = STANDARD
+            .decode(rest)
+            .map_err(|_| ApiError::invalid_token())?;
         let text = String::from_utf8(decoded).map_err(|_| ApiError::invalid_token())?;
         let (_, password) = text.split_once(':').ok_or_else(ApiError::invalid_token)?;
         return Ok(Some(password.to_owned()));
@@ -59,7 +64,11 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
 
 /// Authenticates the presented token with the service, mapping failures to the one
 /// `invalid_token` answer.
-async fn authenticate_token(service: &PatService, token: &str, ip: Option<IpAddr>) -> Result<Principal, AuthError> {
+async fn authenticate_token(
+    service: &PatService,
+    token: &str,
+    ip: Option<IpAddr>,
+) -> Result<Principal, AuthError> {
     service.authenticate(token, ip).await
 }
 
@@ -111,14 +120,17 @@ fn service_of(req: &HttpRequest) -> Result<Arc<PatService>, ApiError> {
 pub fn require_scope(
     resource: &'static str,
     operation: &'static str,
-) -> impl Fn(ServiceRequest, Next<BoxBody>) -> LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>
+) -> impl Fn(
+    ServiceRequest,
+    Next<BoxBody>,
+) -> LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>
 + Clone
 + 'static {
     move |req: ServiceRequest, next: Next<BoxBody>| {
         Box::pin(async move {
             let principal = match check_scope(req.request(), resource, operation).await {
                 Ok(principal) => principal,
-                Err(err) => return Err(err.into()),
+                Err(err) => return Ok(req.error_response(err)),
             };
             req.extensions_mut().insert(principal);
             next.call(req).await
@@ -126,7 +138,11 @@ pub fn require_scope(
     }
 }
 
-async fn check_scope(req: &HttpRequest, resource: &str, operation: &str) -> Result<Principal, ApiError> {
+async fn check_scope(
+    req: &HttpRequest,
+    resource: &str,
+    operation: &str,
+) -> Result<Principal, ApiError> {
     let service = service_of(req)?;
     let token = presented_token(req)?.ok_or_else(ApiError::unauthenticated)?;
     let principal = authenticate_token(&service, &token, client_ip(req)).await?;
@@ -269,7 +285,9 @@ impl FromRequest for Caller {
             let state = req
                 .app_data::<web::Data<ApiState>>()
                 .cloned()
-                .ok_or_else(|| ApiError::internal(&std::io::Error::other("ApiState is not registered")))?;
+                .ok_or_else(|| {
+                    ApiError::internal(&std::io::Error::other("ApiState is not registered"))
+                })?;
             let ip = client_ip(&req);
             if let Some(token) = presented_token(&req)? {
                 let result = authenticate_token(&state.service, &token, ip).await;
@@ -287,7 +305,10 @@ impl FromRequest for Caller {
                 return Err(ApiError::unauthenticated());
             };
             let id = cookie.value().to_owned();
-            let session = state.sessions.find(&id).ok_or_else(ApiError::unauthenticated)?;
+            let session = state
+                .sessions
+                .find(&id)
+                .ok_or_else(ApiError::unauthenticated)?;
             let user = state.service.user(session.user_id).await?;
             let Some(user) = user.filter(|u| u.active) else {
                 state.sessions.end(&id);
@@ -295,13 +316,20 @@ impl FromRequest for Caller {
             };
             let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
             if !safe {
-                let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-                let matches = subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), session.csrf_token.as_bytes());
+                let sent = req
+                    .headers()
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                let matches =
+                    subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), session.csrf_token.as_bytes());
                 if !bool::from(matches) {
                     return Err(ApiError::new(
                         actix_web::http::StatusCode::FORBIDDEN,
                         "csrf",
-                        format!("cookie-authenticated writes must send the session's {CSRF_HEADER} header"),
+                        format!(
+                            "cookie-authenticated writes must send the session's {CSRF_HEADER} header"
+                        ),
                     ));
                 }
             }

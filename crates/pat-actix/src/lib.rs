@@ -19,11 +19,15 @@ mod state;
 pub mod views;
 
 pub use api::MAX_LEAK_REPORT;
-pub use caller::{Authenticated, CSRF_HEADER, Caller, SESSION_COOKIE, SessionStore, Via, require_scope};
+pub use caller::{
+    Authenticated, CSRF_HEADER, Caller, SESSION_COOKIE, SessionStore, Via, require_scope,
+};
 pub use openapi::ApiDoc;
 pub use ops::record_metrics;
 pub use problem::{ApiError, Problem};
-pub use state::{ApiConfig, ApiState, Metrics, check_password_rules, hash_password, verify_password};
+pub use state::{
+    ApiConfig, ApiState, Metrics, check_password_rules, hash_password, verify_password,
+};
 
 use actix_web::web;
 use utoipa::OpenApi;

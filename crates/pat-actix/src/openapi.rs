@@ -6,9 +6,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use crate::api;
 use crate::problem::Problem;
 use crate::views::{
-    CreateTokenBody, EventView, IssuedView, LeakReportBody, LoginBody, MeToken, MeView, NewUserBody,
-    PageView, RegenerateBody, ScopeView, ScopesBody, SessionView, SettingsView, TokenView,
-    UpdateTokenBody, UpdateUserBody, UserView,
+    CreateTokenBody, EventView, IssuedView, LeakReportBody, LoginBody, MeToken, MeView,
+    NewUserBody, PageView, RegenerateBody, ScopeView, ScopesBody, SessionView, SettingsView,
+    TokenView, UpdateTokenBody, UpdateUserBody, UserView,
 };
 
 /// The API description served at `/api/v1/openapi.json`.
@@ -46,7 +46,9 @@ impl utoipa::Modify for Security {
         );
         components.add_security_scheme(
             "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::caller::SESSION_COOKIE))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::caller::SESSION_COOKIE,
+            ))),
         );
     }
 }

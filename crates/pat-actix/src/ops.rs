@@ -22,7 +22,9 @@ pub async fn readyz(state: Data<ApiState>) -> HttpResponse {
         Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(err) => {
             tracing::warn!(error = %err, "not ready");
-            HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable")
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("database unavailable")
         }
     }
 }
@@ -51,9 +53,12 @@ pub async fn record_metrics(
             .request()
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
-        state
-            .metrics
-            .request(&method, &route, response.status().as_u16(), started.elapsed());
+        state.metrics.request(
+            &method,
+            &route,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
     }
     Ok(response)
 }

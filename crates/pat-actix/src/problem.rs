@@ -195,7 +195,9 @@ impl From<ServiceError> for ApiError {
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),
             E::MissingScope { .. } => Self::new(StatusCode::FORBIDDEN, "missing_scope", detail),
             E::ScopeEscalation(_) => Self::new(StatusCode::FORBIDDEN, "scope_escalation", detail),
-            E::NotFound | E::UserNotFound | E::ScopeNotFound => Self::new(StatusCode::NOT_FOUND, "not_found", detail),
+            E::NotFound | E::UserNotFound | E::ScopeNotFound => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+            }
             E::Randomness(_) => Self::internal(&err),
             E::Storage(store) => Self::from_store(store),
         }

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use pat_core::PatService;
 
 use crate::caller::SessionStore;
@@ -107,7 +107,9 @@ impl RateLimiter {
     }
 }
 
-const LATENCY_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+const LATENCY_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
 
 #[derive(Debug, Default)]
 struct MetricsData {
@@ -155,7 +157,9 @@ impl Metrics {
     pub fn render(&self) -> String {
         let data = self.lock();
         let mut out = String::new();
-        out.push_str("# HELP patd_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str(
+            "# HELP patd_http_requests_total HTTP requests by method, route and status.\n",
+        );
         out.push_str("# TYPE patd_http_requests_total counter\n");
         for ((method, route, status), count) in &data.requests {
             let _ = writeln!(
@@ -166,19 +170,33 @@ impl Metrics {
         out.push_str("# HELP patd_http_request_duration_seconds HTTP request latency.\n");
         out.push_str("# TYPE patd_http_request_duration_seconds histogram\n");
         for (bound, count) in LATENCY_BUCKETS.iter().zip(data.latency_buckets) {
-            let _ = writeln!(out, "patd_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "patd_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {count}"
+            );
         }
         let _ = writeln!(
             out,
             "patd_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
             data.latency_count
         );
-        let _ = writeln!(out, "patd_http_request_duration_seconds_sum {}", data.latency_sum);
-        let _ = writeln!(out, "patd_http_request_duration_seconds_count {}", data.latency_count);
+        let _ = writeln!(
+            out,
+            "patd_http_request_duration_seconds_sum {}",
+            data.latency_sum
+        );
+        let _ = writeln!(
+            out,
+            "patd_http_request_duration_seconds_count {}",
+            data.latency_count
+        );
         out.push_str("# HELP patd_token_authentications_total Token authentications by outcome.\n");
         out.push_str("# TYPE patd_token_authentications_total counter\n");
         for (outcome, count) in &data.auth {
-            let _ = writeln!(out, "patd_token_authentications_total{{outcome=\"{outcome}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "patd_token_authentications_total{{outcome=\"{outcome}\"}} {count}"
+            );
         }
         out
     }
@@ -192,7 +210,8 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
     let mut salt = [0_u8; 16];
     rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut salt)
         .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+    let salt = SaltString::encode_b64(&salt)
+        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -202,7 +221,11 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 /// Checks a password against a PHC hash; a malformed hash never matches.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

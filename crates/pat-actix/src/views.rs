@@ -36,7 +36,11 @@ impl From<&Scope> for ScopeView {
             id: scope.id.to_string(),
             scope: scope.spec.to_string(),
             resource: scope.spec.resource().unwrap_or("*").to_owned(),
-            operation: scope.spec.operation().map_or("*", |op| op.as_str()).to_owned(),
+            operation: scope
+                .spec
+                .operation()
+                .map_or("*", |op| op.as_str())
+                .to_owned(),
             targets: scope.spec.targets().to_strings(),
         }
     }
@@ -387,15 +391,20 @@ impl Fields {
     /// # Errors
     /// `code` when missing or not a string.
     pub fn string(&self, field: &str, code: &'static str) -> Result<String, ApiError> {
-        self.optional_string(field, code)?
-            .ok_or_else(|| ApiError::unprocessable(code, format!("{field} is required and must be a string")))
+        self.optional_string(field, code)?.ok_or_else(|| {
+            ApiError::unprocessable(code, format!("{field} is required and must be a string"))
+        })
     }
 
     /// An optional string (absent or null is `None`).
     ///
     /// # Errors
     /// `code` when present but not a string.
-    pub fn optional_string(&self, field: &str, code: &'static str) -> Result<Option<String>, ApiError> {
+    pub fn optional_string(
+        &self,
+        field: &str,
+        code: &'static str,
+    ) -> Result<Option<String>, ApiError> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -444,7 +453,12 @@ impl Fields {
     /// # Errors
     /// `code` when missing or not a list of strings.
     pub fn strings(&self, field: &str, code: &'static str) -> Result<Vec<String>, ApiError> {
-        let refuse = || ApiError::unprocessable(code, format!("{field} must be a list of strings, e.g. [\"jobs:list\"]"));
+        let refuse = || {
+            ApiError::unprocessable(
+                code,
+                format!("{field} must be a list of strings, e.g. [\"jobs:list\"]"),
+            )
+        };
         match self.0.get(field) {
             Some(Value::Array(items)) => items
                 .iter()
@@ -463,7 +477,12 @@ impl Fields {
             .get(field)
             .and_then(Value::as_u64)
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| ApiError::unprocessable(code, format!("{field} is required and must be a whole number")))
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    code,
+                    format!("{field} is required and must be a whole number"),
+                )
+            })
     }
 
     /// A required boolean.
@@ -471,7 +490,11 @@ impl Fields {
     /// # Errors
     /// `code` when missing or not a boolean.
     pub fn boolean(&self, field: &str, code: &'static str) -> Result<bool, ApiError> {
-        self.optional_bool(field, code)?
-            .ok_or_else(|| ApiError::unprocessable(code, format!("{field} is required and must be true or false")))
+        self.optional_bool(field, code)?.ok_or_else(|| {
+            ApiError::unprocessable(
+                code,
+                format!("{field} is required and must be true or false"),
+            )
+        })
     }
 }

@@ -1085,7 +1085,11 @@ impl PatService {
     ///
     /// # Errors
     /// `Forbidden` for non-admins, `NotFound`.
-    pub async fn admin_revoke_token(&self, actor: &Actor, id: TokenId) -> Result<Token, ServiceError> {
+    pub async fn admin_revoke_token(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+    ) -> Result<Token, ServiceError> {
         require_admin(actor, "update")?;
         self.revoke_token(actor, id).await
     }

@@ -1097,3 +1097,55 @@ fn builder_names_what_is_missing() {
     let err = PatService::builder().build().err().expect("incomplete");
     assert!(err.to_string().contains("server_key"), "{err}");
 }
+
+#[test]
+fn a_token_does_admin_work_only_for_an_admin_with_admin_scopes() {
+    let h = Harness::new();
+    let member = h.member();
+    let plain = h.issue(&h.admin, "admin-plain", &["tokens:list"]);
+    let plain = h.as_pat(&plain);
+    assert_eq!(
+        run(h.service.admin_settings(&plain)).unwrap_err(),
+        ServiceError::MissingScope {
+            required: "admin:read".into()
+        }
+    );
+    let scoped = h.issue(&h.admin, "admin-scoped", &["admin:read", "admin:update"]);
+    let scoped = h.as_pat(&scoped);
+    assert!(run(h.service.admin_settings(&scoped)).is_ok());
+    assert!(run(h.service.update_settings(&scoped, Settings::default())).is_ok());
+    assert_eq!(
+        run(h.service.list_users(Some(&scoped), PageRequest::default()))
+            .map(|p| p.total_items)
+            .expect("admin:read lists users"),
+        2
+    );
+    let theirs = h.issue(&member, "theirs", &["jobs:list"]);
+    assert_eq!(
+        run(h.service.admin_revoke_token(&member, theirs.token.id)).unwrap_err(),
+        ServiceError::Forbidden,
+        "the admin endpoints refuse non-admins even on their own tokens"
+    );
+    assert_eq!(
+        run(h.service.admin_delete_token(&member, theirs.token.id)).unwrap_err(),
+        ServiceError::Forbidden
+    );
+    run(h.service.admin_revoke_token(&h.admin, theirs.token.id)).expect("admin revokes");
+}
+
+#[test]
+fn the_presenting_token_reads_and_revokes_itself_without_scopes() {
+    let h = Harness::new();
+    let member = h.member();
+    let issued = h.issue(&member, "self", &["jobs:list"]);
+    let actor = h.as_pat(&issued);
+    let token = run(h.service.presented_token(&actor)).expect("own details");
+    assert_eq!(token.id, issued.token.id);
+    assert_eq!(
+        run(h.service.presented_token(&member)).unwrap_err(),
+        ServiceError::NotFound,
+        "a session presents no token"
+    );
+    run(h.service.revoke_presented_token(&actor)).expect("revokes itself");
+    assert_eq!(h.auth(&issued).unwrap_err(), AuthError::Revoked);
+}

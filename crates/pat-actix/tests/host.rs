@@ -1,0 +1,111 @@
+//! A host service guarding its own routes with `require_scope` and `Authenticated`.
+
+#![allow(clippy::unwrap_used)] // tests say what they expect by failing
+
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, test, web};
+use base64::Engine;
+use pat_actix::{Authenticated, require_scope};
+use pat_core::model::{Actor, Role};
+use pat_core::{CreateTokenRequest, NewUser, PatService, ServerKey};
+use pat_store_memory::{MemoryStore, RecordingNotifier};
+
+async fn service_with_token(scopes: &[&str]) -> (PatService, String) {
+    let service = PatService::builder()
+        .storage(pat_core::ports::Storage::from_store(Arc::new(
+            MemoryStore::new(),
+        )))
+        .notifier(Arc::new(RecordingNotifier::default()))
+        .rng(rand::rngs::SysRng)
+        .server_key(ServerKey::new(vec![1; 32]).unwrap())
+        .build()
+        .unwrap();
+    let user = service
+        .create_user(
+            None,
+            NewUser {
+                email: "host@example.com".into(),
+                name: "Host".into(),
+                role: Role::Member,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let issued = service
+        .create_token(
+            &Actor::session(user, None),
+            CreateTokenRequest {
+                name: "t".into(),
+                expires_in_days: 1,
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    (service, issued.secret.expose().to_owned())
+}
+
+async fn whoami(caller: Authenticated) -> HttpResponse {
+    HttpResponse::Ok().body(caller.0.user.email)
+}
+
+macro_rules! host_app {
+    ($service:expr) => {
+        test::init_service(
+            App::new().app_data(web::Data::new($service)).service(
+                web::resource("/jobs")
+                    .wrap(from_fn(require_scope("jobs", "list")))
+                    .route(web::get().to(whoami)),
+            ),
+        )
+        .await
+    };
+}
+
+#[actix_web::test]
+async fn a_token_with_the_scope_passes_as_bearer_and_as_basic() {
+    let (service, secret) = service_with_token(&["jobs:list"]).await;
+    let app = host_app!(service);
+    let bearer = test::TestRequest::get()
+        .uri("/jobs")
+        .insert_header(("Authorization", format!("Bearer {secret}")))
+        .to_request();
+    let body = test::call_and_read_body(&app, bearer).await;
+    assert_eq!(body, "host@example.com");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("git:{secret}"));
+    let request = test::TestRequest::get()
+        .uri("/jobs")
+        .insert_header(("Authorization", format!("Basic {basic}")))
+        .to_request();
+    assert_eq!(test::call_service(&app, request).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn missing_wrong_or_unscoped_tokens_are_refused_with_problem_json() {
+    let (service, secret) = service_with_token(&["jobs:read"]).await;
+    let app = host_app!(service);
+    let cases = [
+        (None, 401, "unauthenticated"),
+        (Some("Bearer pat_nope".to_owned()), 401, "invalid_token"),
+        (Some("Token abc".to_owned()), 401, "invalid_token"),
+        (Some(format!("Bearer {secret}")), 403, "missing_scope"),
+    ];
+    for (header, status, code) in cases {
+        let mut request = test::TestRequest::get().uri("/jobs");
+        if let Some(value) = header {
+            request = request.insert_header(("Authorization", value));
+        }
+        let response = test::call_service(&app, request.to_request()).await;
+        assert_eq!(response.status().as_u16(), status, "{code}");
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            "application/problem+json"
+        );
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["code"], code);
+    }
+}
