@@ -1,5 +1,7 @@
-//! Workspace-level black-box tests: the library as a host embeds it.
+//! Workspace-level black-box tests: the library as a host embeds it, and the real `patd`
+//! binary driven over HTTP on SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used)] // tests say what they expect by failing
 
 mod embedding;
+mod patd;

@@ -215,7 +215,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: [(&str, Box<dyn FnOnce(&mut Config)>); 5] = [
+        type Change = Box<dyn FnOnce(&mut Config)>;
+        let cases: [(&str, Change); 5] = [
             ("listen", Box::new(|c| c.listen = "nope".into())),
             ("token_prefix", Box::new(|c| c.token_prefix = "Bad_".into())),
             (

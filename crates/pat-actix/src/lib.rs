@@ -37,7 +37,15 @@ use utoipa_swagger_ui::SwaggerUi;
 /// `/healthz`, `/readyz` and `/metrics`. Register `state` with `App::app_data` and wrap
 /// the app in `actix_web::middleware::from_fn(pat_actix::record_metrics)` for metrics.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()));
+    cfg.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
+        .route(
+            "/api/docs",
+            web::get().to(|| async {
+                actix_web::HttpResponse::PermanentRedirect()
+                    .insert_header(("Location", "/api/docs/"))
+                    .finish()
+            }),
+        );
     ops::routes(cfg);
     api::routes(cfg);
 }

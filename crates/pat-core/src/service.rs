@@ -426,6 +426,9 @@ enum Reach {
     OwnerOnly,
     /// The owner, or an admin (list, read, revoke, delete).
     OwnerOrAdmin,
+    /// An admin through the admin operations, whose `admin:<operation>` scope was
+    /// checked instead of `tokens:<operation>`.
+    Admin,
 }
 
 impl PatService {
@@ -785,9 +788,16 @@ impl PatService {
     /// # Errors
     /// `NotFound`.
     pub async fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<Token, ServiceError> {
-        let token = self
-            .load(actor, id, TokenOp::Update, Reach::OwnerOrAdmin)
-            .await?;
+        self.revoke_reached(actor, id, Reach::OwnerOrAdmin).await
+    }
+
+    async fn revoke_reached(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        reach: Reach,
+    ) -> Result<Token, ServiceError> {
+        let token = self.load(actor, id, TokenOp::Update, reach).await?;
         if token.revoked_at.is_some() {
             return Ok(token);
         }
@@ -941,9 +951,16 @@ impl PatService {
     /// # Errors
     /// `NotFound`.
     pub async fn delete_token(&self, actor: &Actor, id: TokenId) -> Result<(), ServiceError> {
-        let token = self
-            .load(actor, id, TokenOp::Delete, Reach::OwnerOrAdmin)
-            .await?;
+        self.delete_reached(actor, id, Reach::OwnerOrAdmin).await
+    }
+
+    async fn delete_reached(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        reach: Reach,
+    ) -> Result<(), ServiceError> {
+        let token = self.load(actor, id, TokenOp::Delete, reach).await?;
         self.tokens.delete(id).await.map_err(not_found)?;
         let now = self.clock.now();
         self.record_token(
@@ -1091,7 +1108,7 @@ impl PatService {
         id: TokenId,
     ) -> Result<Token, ServiceError> {
         require_admin(actor, "update")?;
-        self.revoke_token(actor, id).await
+        self.revoke_reached(actor, id, Reach::Admin).await
     }
 
     /// Deletes any user's token (admins only).
@@ -1100,7 +1117,7 @@ impl PatService {
     /// `Forbidden` for non-admins, `NotFound`.
     pub async fn admin_delete_token(&self, actor: &Actor, id: TokenId) -> Result<(), ServiceError> {
         require_admin(actor, "delete")?;
-        self.delete_token(actor, id).await
+        self.delete_reached(actor, id, Reach::Admin).await
     }
 
     /// Replaces the admin settings.
@@ -1330,9 +1347,11 @@ impl PatService {
         op: TokenOp,
         reach: Reach,
     ) -> Result<Token, ServiceError> {
-        require_token_scope(actor, op)?;
+        if reach != Reach::Admin {
+            require_token_scope(actor, op)?;
+        }
         let token = self.tokens.get(id).await?.ok_or(ServiceError::NotFound)?;
-        let admin_reach = reach == Reach::OwnerOrAdmin && actor.user.role == Role::Admin;
+        let admin_reach = reach != Reach::OwnerOnly && actor.user.role == Role::Admin;
         if token.owner != actor.user.id && !admin_reach {
             return Err(ServiceError::NotFound);
         }

@@ -1149,3 +1149,24 @@ fn the_presenting_token_reads_and_revokes_itself_without_scopes() {
     run(h.service.revoke_presented_token(&actor)).expect("revokes itself");
     assert_eq!(h.auth(&issued).unwrap_err(), AuthError::Revoked);
 }
+
+#[test]
+fn admin_endpoints_need_admin_scopes_not_token_scopes() {
+    let h = Harness::new();
+    let member = h.member();
+    let theirs = h.issue(&member, "theirs", &["jobs:list"]);
+    let admin_pat = h.issue(&h.admin, "ops", &["admin:update", "admin:delete"]);
+    let admin_pat = h.as_pat(&admin_pat);
+    run(h.service.admin_revoke_token(&admin_pat, theirs.token.id)).expect("admin:update is enough");
+    run(h.service.admin_delete_token(&admin_pat, theirs.token.id)).expect("admin:delete is enough");
+    assert!(
+        matches!(
+            run(h.service.revoke_token(
+                &admin_pat,
+                h.issue(&member, "other", &["jobs:list"]).token.id
+            )),
+            Err(ServiceError::MissingScope { .. })
+        ),
+        "the owner-facing endpoint still wants tokens:update"
+    );
+}

@@ -1,0 +1,798 @@
+//! Starts the real `patd` binary on a free port with a fresh database and drives it
+//! over HTTP, zero2prod style: `spawn_app(backend)` gives each test its own server.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use diesel::connection::SimpleConnection as _;
+use diesel::{Connection as _, PgConnection, RunQueryDsl as _, SqliteConnection};
+use serde_json::{Value, json};
+use ureq::http;
+
+/// The bootstrap admin every server starts with.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+/// Its password (long and mixed so any password policy accepts it).
+pub const ADMIN_PASSWORD: &str = "Admin-Password-For-Tests-42";
+/// The variable `scripts/test.sh` sets to its throwaway PostgreSQL server's admin URL.
+pub const POSTGRES_URL_VAR: &str = "PAT_TEST_POSTGRES_URL";
+
+/// Where a test server keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's temporary directory.
+    Sqlite,
+    /// A fresh database on the server named by `PAT_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// The `patd` binary: `PATD_BIN`, else `target/<profile>/patd` beside this test binary.
+pub fn patd_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("PATD_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("path of the test executable");
+    // The test executable lives in target/<profile>/deps/.
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable is in target/<profile>/deps");
+    let bin = profile_dir.join(format!("patd{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "no patd binary at {}: build it first: cargo build -p patd",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `patd` with its own data directory and database; killed on drop.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The bootstrap admin, logged in.
+    pub admin: Session,
+    database_url: String,
+    child: Child,
+    dir: tempfile::TempDir,
+    agent: ureq::Agent,
+    next_user: Cell<u32>,
+}
+
+/// Starts `patd serve` against a fresh database and waits until it answers.
+pub fn spawn_app(backend: Backend) -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("patd.db").display()),
+        Backend::Postgres => fresh_postgres_database(&postgres_admin_url()),
+    };
+    let port = free_port();
+    let stdout = File::create(dir.path().join("stdout.log")).expect("stdout log file");
+    let stderr = File::create(dir.path().join("stderr.log")).expect("stderr log file");
+    let child = Command::new(patd_binary())
+        .arg("serve")
+        .env("PATD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PATD_DATA_DIR", dir.path())
+        .env("PATD_DATABASE_URL", &database_url)
+        .env("PATD_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("PATD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("PATD_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .expect("start patd");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        admin: Session::placeholder(),
+        database_url,
+        child,
+        dir,
+        agent,
+        next_user: Cell::new(0),
+    };
+    app.wait_until_healthy();
+    app.admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    app
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// The admin URL of the throwaway PostgreSQL server; panics (never passes) when absent.
+fn postgres_admin_url() -> String {
+    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{POSTGRES_URL_VAR} is not set: run ./scripts/test.sh, which starts a throwaway \
+             PostgreSQL, or point it at a server where this user may CREATE DATABASE"
+        )
+    })
+}
+
+/// Creates an empty database and returns its URL.
+fn fresh_postgres_database(admin_url: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "patd_it_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = PgConnection::establish(admin_url).expect("connect to the admin database");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .expect("create a test database");
+    let (server, _) = admin_url.rsplit_once('/').expect("URL has a database path");
+    format!("{server}/{name}")
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(200)..];
+            eprintln!(
+                "---- patd log (last {} lines) ----\n{}",
+                tail.len(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+/// How a request proves who sends it.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    /// No credentials at all.
+    Anonymous,
+    /// The session cookie plus this `X-CSRF-Token` (the session's own, or a wrong one).
+    Cookie(&'a Session, Option<&'a str>),
+    /// `Authorization: Bearer <secret>`.
+    Bearer(&'a str),
+    /// `Authorization: Basic base64(<user>:<secret>)`.
+    Basic(&'a str, &'a str),
+}
+
+impl<'a> From<&'a Session> for Auth<'a> {
+    fn from(session: &'a Session) -> Self {
+        Auth::Cookie(session, Some(&session.csrf_token))
+    }
+}
+
+/// A logged-in browser session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// `patd_session=<value>`, ready for a `Cookie` header.
+    pub cookie: String,
+    /// The CSRF token to send as `X-CSRF-Token` on writes.
+    pub csrf_token: String,
+    /// The logged-in user as the login answered it.
+    pub user: Value,
+}
+
+impl Session {
+    fn placeholder() -> Self {
+        Session {
+            cookie: String::new(),
+            csrf_token: String::new(),
+            user: Value::Null,
+        }
+    }
+
+    /// The user's id.
+    pub fn user_id(&self) -> String {
+        str_field(&self.user, "id")
+    }
+
+    /// The user's email.
+    pub fn email(&self) -> String {
+        str_field(&self.user, "email")
+    }
+
+    /// This session without the CSRF header.
+    pub fn without_csrf(&self) -> Auth<'_> {
+        Auth::Cookie(self, None)
+    }
+}
+
+/// A user created through the admin API.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Its id.
+    pub id: String,
+    /// Its email.
+    pub email: String,
+    /// Its password.
+    pub password: String,
+}
+
+/// A token as create or regenerate answered it: the only time the secret is seen.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The token object.
+    pub token: Value,
+    /// The secret.
+    pub secret: String,
+}
+
+impl Issued {
+    /// The token's id.
+    pub fn id(&self) -> String {
+        str_field(&self.token, "id")
+    }
+}
+
+/// A whole HTTP answer, read eagerly so assertions can show it.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// What was asked, for failure messages.
+    pub request: String,
+    /// Status code.
+    pub status: u16,
+    headers: Vec<(String, String)>,
+    /// Body as text.
+    pub body: String,
+}
+
+impl Reply {
+    /// The first value of a header (names are case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header.
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Every header as `(name, value)`.
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The body as JSON; panics showing the body when it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("{}: body is not JSON ({e}): {:?}", self.request, self.body))
+    }
+
+    /// Asserts the status, showing the whole answer when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status, status,
+            "{}: expected {status}, got {} with body {}",
+            self.request, self.status, self.body
+        );
+        self
+    }
+
+    /// Asserts the status and returns the JSON body.
+    #[track_caller]
+    pub fn expect_json(self, status: u16) -> Value {
+        let reply = self.expect(status);
+        let content_type = reply.header("content-type").unwrap_or_default();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{}: content type {content_type:?}, expected application/json",
+            reply.request
+        );
+        reply.json()
+    }
+
+    /// Asserts an RFC 9457 refusal: status, content type, and every member with this code.
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(
+            self.status, status,
+            "{}: expected {status} {code}, got {} with body {}",
+            self.request, self.status, self.body
+        );
+        let content_type = self.header("content-type").unwrap_or_default();
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "{}: content type {content_type:?}, expected application/problem+json; body {}",
+            self.request,
+            self.body
+        );
+        let problem = self.json();
+        assert_eq!(
+            problem["code"], code,
+            "{}: wrong problem code in {}",
+            self.request, self.body
+        );
+        assert_eq!(
+            problem["status"], status,
+            "{}: problem status member in {}",
+            self.request, self.body
+        );
+        assert_eq!(
+            problem["type"],
+            format!("https://pat.dev/problems/{code}"),
+            "{}: problem type in {}",
+            self.request,
+            self.body
+        );
+        for member in ["title", "detail"] {
+            assert!(
+                problem[member]
+                    .as_str()
+                    .is_some_and(|s| !s.trim().is_empty()),
+                "{}: problem lacks a non-empty {member}: {}",
+                self.request,
+                self.body
+            );
+        }
+        problem
+    }
+}
+
+/// A string member of a JSON object; panics naming it when absent.
+pub fn str_field(value: &Value, key: &str) -> String {
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key:?} in {value}"))
+        .to_owned()
+}
+
+/// The text forms of a token's (or `/me` token's) scopes, in order.
+pub fn scope_texts(token: &Value) -> Vec<String> {
+    token["scopes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no scopes array in {token}"))
+        .iter()
+        .map(|scope| str_field(scope, "scope"))
+        .collect()
+}
+
+/// The id of the scope with this text form on a token.
+pub fn scope_id(token: &Value, text: &str) -> String {
+    token["scopes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no scopes array in {token}"))
+        .iter()
+        .find(|scope| scope["scope"] == text)
+        .map(|scope| str_field(scope, "id"))
+        .unwrap_or_else(|| panic!("no scope {text} in {token}"))
+}
+
+/// The ids of a page's items, in order.
+pub fn item_ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items array in {page}"))
+        .iter()
+        .map(|item| str_field(item, "id"))
+        .collect()
+}
+
+/// Percent-encodes a query or form value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// `base64(<user>:<secret>)` as sent in a Basic `Authorization` header.
+pub fn basic_credentials(user: &str, secret: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"))
+}
+
+impl TestApp {
+    fn wait_until_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "patd exited with {status} before it was ready; log:\n{}",
+                    self.log()
+                );
+            }
+            let ready = self
+                .agent
+                .get(format!("{}/healthz", self.address))
+                .call()
+                .is_ok_and(|response| response.status() == 200);
+            if ready {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "patd did not answer /healthz within 20 s; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything the server wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        format!("{}{}", read("stdout.log"), read("stderr.log"))
+    }
+
+    /// Sends one request; `body` is `(content type, bytes)`.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.address));
+        match auth {
+            Auth::Anonymous => {}
+            Auth::Cookie(session, csrf) => {
+                builder = builder.header("Cookie", &session.cookie);
+                if let Some(csrf) = csrf {
+                    builder = builder.header("X-CSRF-Token", csrf);
+                }
+            }
+            Auth::Bearer(secret) => {
+                builder = builder.header("Authorization", format!("Bearer {secret}"));
+            }
+            Auth::Basic(user, secret) => {
+                builder = builder.header(
+                    "Authorization",
+                    format!("Basic {}", basic_credentials(user, secret)),
+                );
+            }
+        }
+        let result = match body {
+            Some((content_type, bytes)) => {
+                let request = builder
+                    .header("Content-Type", content_type)
+                    .body(bytes)
+                    .expect("valid request");
+                self.agent.run(request)
+            }
+            None => self.agent.run(builder.body(()).expect("valid request")),
+        };
+        let request = format!("{method} {path}");
+        let mut response = result.unwrap_or_else(|e| panic!("{request}: transport error {e}"));
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .unwrap_or_else(|e| panic!("{request}: reading the body failed: {e}"));
+        Reply {
+            request,
+            status: response.status().as_u16(),
+            headers,
+            body,
+        }
+    }
+
+    /// GET.
+    pub fn get<'a>(&self, path: &str, auth: impl Into<Auth<'a>>) -> Reply {
+        self.send("GET", path, auth.into(), None)
+    }
+
+    /// DELETE without a body.
+    pub fn delete<'a>(&self, path: &str, auth: impl Into<Auth<'a>>) -> Reply {
+        self.send("DELETE", path, auth.into(), None)
+    }
+
+    /// A request with a JSON body.
+    pub fn json<'a>(
+        &self,
+        method: &str,
+        path: &str,
+        auth: impl Into<Auth<'a>>,
+        body: &Value,
+    ) -> Reply {
+        let bytes = serde_json::to_vec(body).expect("serialize JSON");
+        self.send(method, path, auth.into(), Some(("application/json", bytes)))
+    }
+
+    /// POST with a JSON body.
+    pub fn post<'a>(&self, path: &str, auth: impl Into<Auth<'a>>, body: &Value) -> Reply {
+        self.json("POST", path, auth, body)
+    }
+
+    /// POST with a body sent verbatim as `application/json` (for malformed bodies).
+    pub fn post_raw<'a>(&self, path: &str, auth: impl Into<Auth<'a>>, body: &str) -> Reply {
+        self.send(
+            "POST",
+            path,
+            auth.into(),
+            Some(("application/json", body.as_bytes().to_vec())),
+        )
+    }
+
+    /// POST with an empty body (revoke).
+    pub fn post_empty<'a>(&self, path: &str, auth: impl Into<Auth<'a>>) -> Reply {
+        self.send(
+            "POST",
+            path,
+            auth.into(),
+            Some(("application/json", Vec::new())),
+        )
+    }
+
+    /// `POST /api/v1/introspect` with the form `token=<token>` (RFC 7662).
+    pub fn introspect<'a>(&self, auth: impl Into<Auth<'a>>, token: &str) -> Reply {
+        let form = format!("token={}", encode(token));
+        self.send(
+            "POST",
+            "/api/v1/introspect",
+            auth.into(),
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+        )
+    }
+
+    /// Logs in; asserts 200 and returns the session.
+    #[track_caller]
+    pub fn login(&self, email: &str, password: &str) -> Session {
+        let reply = self
+            .post(
+                "/api/v1/session",
+                Auth::Anonymous,
+                &json!({"email": email, "password": password}),
+            )
+            .expect(200);
+        let body = reply.json();
+        let cookie = reply
+            .headers("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with("patd_session="))
+            .unwrap_or_else(|| panic!("login set no patd_session cookie: {reply:?}"));
+        let cookie = cookie
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        Session {
+            cookie,
+            csrf_token: str_field(&body, "csrf_token"),
+            user: body["user"].clone(),
+        }
+    }
+
+    /// The admin creates a user with this role; returns its credentials.
+    #[track_caller]
+    pub fn create_user(&self, role: &str) -> NewUser {
+        let n = self.next_user.get() + 1;
+        self.next_user.set(n);
+        let email = format!("{role}{n}@example.com");
+        let password = format!("Password-{role}-{n}-long-enough");
+        let user = self
+            .post(
+                "/api/v1/admin/users",
+                &self.admin,
+                &json!({"email": email, "name": format!("{role} {n}"), "role": role, "password": password}),
+            )
+            .expect_json(201);
+        assert_eq!(user["email"], email.as_str(), "created user: {user}");
+        assert_eq!(user["role"], role, "created user: {user}");
+        NewUser {
+            id: str_field(&user, "id"),
+            email,
+            password,
+        }
+    }
+
+    /// Creates a user with this role and logs it in.
+    #[track_caller]
+    pub fn user_session(&self, role: &str) -> Session {
+        let user = self.create_user(role);
+        self.login(&user.email, &user.password)
+    }
+
+    /// Asks to create a token; the answer is not checked.
+    pub fn try_create_token<'a>(&self, auth: impl Into<Auth<'a>>, body: &Value) -> Reply {
+        self.post("/api/v1/tokens", auth, body)
+    }
+
+    /// Creates a token; asserts 201 and the issued shape.
+    #[track_caller]
+    pub fn create_token<'a>(
+        &self,
+        auth: impl Into<Auth<'a>>,
+        name: &str,
+        days: i64,
+        scopes: &[&str],
+    ) -> Issued {
+        let body = self
+            .try_create_token(
+                auth,
+                &json!({"name": name, "expires_in_days": days, "scopes": scopes}),
+            )
+            .expect_json(201);
+        issued(&body)
+    }
+
+    /// One token by id with this caller; asserts 200.
+    #[track_caller]
+    pub fn token<'a>(&self, auth: impl Into<Auth<'a>>, id: &str) -> Value {
+        self.get(&format!("/api/v1/tokens/{id}"), auth)
+            .expect_json(200)
+    }
+
+    /// The caller's tokens with this query string (may be empty); asserts 200.
+    #[track_caller]
+    pub fn list_tokens<'a>(&self, auth: impl Into<Auth<'a>>, query: &str) -> Value {
+        self.get(&format!("/api/v1/tokens{query}"), auth)
+            .expect_json(200)
+    }
+
+    /// Revokes a token as its owner; asserts 200 and returns it.
+    #[track_caller]
+    pub fn revoke<'a>(&self, auth: impl Into<Auth<'a>>, id: &str) -> Value {
+        self.post_empty(&format!("/api/v1/tokens/{id}/revoke"), auth)
+            .expect_json(200)
+    }
+
+    /// `GET /api/v1/me` with a PAT as Bearer.
+    pub fn me_bearer(&self, secret: &str) -> Reply {
+        self.get("/api/v1/me", Auth::Bearer(secret))
+    }
+
+    /// Asserts that this secret authenticates (`/me` answers 200).
+    #[track_caller]
+    pub fn assert_works(&self, secret: &str) {
+        self.me_bearer(secret).expect(200);
+    }
+
+    /// Asserts that this secret is refused with 401 `invalid_token`; returns the body.
+    #[track_caller]
+    pub fn assert_refused(&self, secret: &str) -> Value {
+        let reply = self.me_bearer(secret);
+        let problem = reply.expect_problem(401, "invalid_token");
+        let challenge = reply.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with("Bearer"),
+            "401 for a bad token must challenge Bearer, got {challenge:?}"
+        );
+        problem
+    }
+
+    /// `GET /api/v1/auth/check` for a scope text `resource:operation[:target]`.
+    pub fn auth_check(&self, secret: &str, scope: &str) -> Reply {
+        let query: Vec<String> = ["resource", "operation", "target"]
+            .iter()
+            .zip(scope.splitn(3, ':').filter(|part| !part.is_empty()))
+            .map(|(key, value)| format!("{key}={}", encode(value)))
+            .collect();
+        let path = if query.is_empty() {
+            "/api/v1/auth/check".to_owned()
+        } else {
+            format!("/api/v1/auth/check?{}", query.join("&"))
+        };
+        self.get(&path, Auth::Bearer(secret))
+    }
+
+    /// Whether `/auth/check` lets this secret do `resource:operation[:target]`:
+    /// 204 → true, 403 `missing_scope` → false, anything else fails the test.
+    #[track_caller]
+    pub fn allows(&self, secret: &str, scope: &str) -> bool {
+        let reply = self.auth_check(secret, scope);
+        match reply.status {
+            204 => true,
+            403 => {
+                reply.expect_problem(403, "missing_scope");
+                false
+            }
+            _ => panic!(
+                "auth/check {scope}: unexpected {} {}",
+                reply.status, reply.body
+            ),
+        }
+    }
+
+    /// The current settings.
+    #[track_caller]
+    pub fn settings(&self) -> Value {
+        self.get("/api/v1/admin/settings", &self.admin)
+            .expect_json(200)
+    }
+
+    /// Changes settings as the admin (full object, as the API wants); asserts 200.
+    #[track_caller]
+    pub fn change_settings(&self, change: &Value) -> Value {
+        let mut settings = self.settings();
+        for (key, value) in change.as_object().expect("settings change is an object") {
+            settings[key] = value.clone();
+        }
+        let updated = self
+            .json("PUT", "/api/v1/admin/settings", &self.admin, &settings)
+            .expect_json(200);
+        assert_eq!(
+            updated, settings,
+            "PUT /admin/settings answers what it stored"
+        );
+        updated
+    }
+
+    /// Makes a token expired by moving its expiry to its creation time in the database.
+    /// The one place a test reaches behind the API: time cannot be advanced over HTTP.
+    pub fn expire_in_database(&self, token_id: &str) {
+        let sql = format!(
+            "UPDATE tokens SET expires_at = created_at WHERE id = '{}'",
+            token_id.replace('\'', "")
+        );
+        let changed = if let Some(path) = self.database_url.strip_prefix("sqlite://") {
+            let mut conn = SqliteConnection::establish(path).expect("open the SQLite file");
+            conn.batch_execute("PRAGMA busy_timeout = 10000;")
+                .expect("busy timeout");
+            diesel::sql_query(sql).execute(&mut conn)
+        } else {
+            let mut conn =
+                PgConnection::establish(&self.database_url).expect("connect to PostgreSQL");
+            diesel::sql_query(sql).execute(&mut conn)
+        }
+        .expect("expire the token in the database");
+        assert_eq!(changed, 1, "token {token_id} is not in the tokens table");
+    }
+}
+
+/// Checks the issued shape `{token, secret}` and returns it.
+#[track_caller]
+pub fn issued(body: &Value) -> Issued {
+    let secret = str_field(body, "secret");
+    let token = body["token"].clone();
+    assert!(token.is_object(), "issued without a token object: {body}");
+    assert!(
+        token.get("secret").is_none(),
+        "the token object itself must not carry the secret: {token}"
+    );
+    // <prefix>_<43 base62 body><6 base62 checksum>, default prefix `pat`.
+    let (prefix, rest) = secret
+        .split_once('_')
+        .unwrap_or_else(|| panic!("secret {secret:?} has no prefix"));
+    assert_eq!(prefix, "pat", "default token prefix");
+    assert_eq!(rest.len(), 49, "secret body + checksum length");
+    assert!(
+        rest.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "secret alphabet is base62"
+    );
+    assert_eq!(
+        token["hint"],
+        secret[secret.len() - 4..],
+        "hint is the last 4 characters of the secret"
+    );
+    Issued { token, secret }
+}

@@ -1,0 +1,75 @@
+//! Black-box tests of the real `patd` binary over HTTP. Every scenario runs twice: on a
+//! temporary SQLite file (`patd::sqlite::*`) and on a fresh PostgreSQL database
+//! (`patd::postgres::*`, ignored unless asked for: `./scripts/test.sh` starts a throwaway
+//! server and sets `PAT_TEST_POSTGRES_URL`).
+
+mod access;
+mod admin;
+mod cli;
+mod harness;
+mod isolation;
+mod lifecycle;
+mod ops;
+mod secrets;
+
+/// Emits `sqlite::<name>` and `postgres::<name>` tests for scenarios `fn(Backend)`.
+macro_rules! on_every_backend {
+    ($($module:ident :: $name:ident),+ $(,)?) => {
+        /// The scenarios against patd on a temporary SQLite file.
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$module::$name(super::harness::Backend::Sqlite);
+                }
+            )+
+        }
+
+        /// The same scenarios against patd on a fresh PostgreSQL database.
+        mod postgres {
+            $(
+                #[test]
+                #[ignore = "needs PostgreSQL: run ./scripts/test.sh or set PAT_TEST_POSTGRES_URL"]
+                fn $name() {
+                    super::$module::$name(super::harness::Backend::Postgres);
+                }
+            )+
+        }
+    };
+}
+
+on_every_backend![
+    lifecycle::login_create_and_use_the_token_as_bearer_and_basic,
+    lifecycle::login_sets_a_strict_http_only_cookie_and_refuses_bad_credentials,
+    lifecycle::logout_ends_the_session,
+    lifecycle::list_filters_by_each_status,
+    lifecycle::sixth_active_token_is_refused,
+    lifecycle::expires_in_days_181_0_negative_fraction_text_and_missing_are_refused,
+    lifecycle::invalid_create_bodies_are_refused_with_their_codes,
+    lifecycle::revoke_then_the_next_request_is_401,
+    lifecycle::regenerate_kills_the_old_secret_and_the_new_one_has_the_same_scopes,
+    lifecycle::scope_add_remove_and_remove_all_change_what_auth_check_allows,
+    lifecycle::rename_and_redescribe,
+    lifecycle::delete_one_and_delete_all,
+    lifecycle::token_events_record_the_history,
+    access::every_bad_token_gets_one_identical_401,
+    access::no_credentials_is_401_unauthenticated,
+    access::auth_check_answers_204_with_user_and_token_headers,
+    access::cookie_write_without_csrf_header_is_refused,
+    access::tokens_self_shows_and_revokes_the_presenting_token,
+    access::a_pat_needs_tokens_and_admin_scopes,
+    access::collaborator_cannot_create_or_regenerate_but_may_list_revoke_and_delete,
+    access::pats_disabled_stops_creation_and_authentication,
+    access::a_pat_cannot_mint_a_broader_or_longer_lived_pat,
+    isolation::user_a_cannot_touch_user_b_tokens_through_any_endpoint,
+    isolation::admin_revokes_and_deletes_another_users_token,
+    isolation::members_are_refused_every_admin_endpoint,
+    admin::admin_settings_bound_lifetime_and_active_limit,
+    admin::admin_manages_users_and_deactivation_stops_sessions_and_tokens,
+    secrets::secrets_never_appear_in_list_get_responses_or_the_log,
+    secrets::introspect_reports_active_and_exactly_inactive,
+    secrets::credentials_revoke_revokes_a_leaked_token_and_answers_202,
+    ops::health_readiness_and_metrics_answer,
+    ops::openapi_document_is_openapi_3_and_lists_the_tokens_path,
+    ops::swagger_ui_is_served_at_api_docs,
+];
