@@ -124,7 +124,7 @@ impl Config {
                     .filter(|key| KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))),
             )
             .extract()
-            .map_err(|e| ConfigError::Read(e.to_string()))?;
+            .map_err(|errors| ConfigError::Read(describe(errors)))?;
         config.validate()?;
         Ok(config)
     }
@@ -195,6 +195,26 @@ impl Config {
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
     }
+}
+
+/// One line per problem, each naming the key (as in patd.toml) and its source.
+fn describe(errors: figment::Error) -> String {
+    errors
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".").to_lowercase();
+            let source = e
+                .metadata
+                .as_ref()
+                .map_or_else(String::new, |m| format!(" (from {})", m.name));
+            if key.is_empty() {
+                format!("{}{source}", e.kind)
+            } else {
+                format!("key {key}: {}{source}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod isolation;
 mod lifecycle;
 mod ops;
 mod secrets;
+mod startup;
 
 /// Emits `sqlite::<name>` and `postgres::<name>` tests for scenarios `fn(Backend)`.
 macro_rules! on_every_backend {
