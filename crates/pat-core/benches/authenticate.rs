@@ -39,10 +39,7 @@ fn service() -> PatService {
         .single()
         .expect("valid date");
     PatService::builder()
-        .tokens(store.clone())
-        .users(store.clone())
-        .settings(store.clone())
-        .audit(store)
+        .storage(pat_core::ports::Storage::from_store(store))
         .notifier(Arc::new(RecordingNotifier::default()))
         .clock(Arc::new(ManualClock::new(start)))
         .rng(StdRng::seed_from_u64(1))
