@@ -52,28 +52,34 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
     result.map_err(|e| WiringError::Setup(format!("server: {e}")))
 }
 
-/// Sends due reminders every `interval`, logging (never panicking on) failures.
+/// Queues due reminders and delivers the outbox every `interval` (at least every
+/// 10 s for the outbox, so created-token notices go out promptly), logging — never
+/// panicking on — failures.
 async fn reminder_loop(service: Arc<pat_core::PatService>, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
+    let mut ticker = tokio::time::interval(interval.min(Duration::from_secs(10)));
     loop {
         ticker.tick().await;
         loop {
             match service.send_due_reminders(REMINDER_BATCH).await {
                 Ok(run) => {
-                    if run.sent + run.failed + run.skipped > 0 {
+                    if run != pat_core::ReminderRun::default() {
                         tracing::info!(
+                            queued = run.queued,
                             sent = run.sent,
+                            retried = run.retried,
                             failed = run.failed,
                             skipped = run.skipped,
-                            "reminders"
+                            "notices"
                         );
                     }
-                    if run.sent + run.skipped < REMINDER_BATCH as usize {
+                    let busy = run.queued + run.skipped >= REMINDER_BATCH as usize
+                        || run.sent + run.retried + run.failed >= REMINDER_BATCH as usize;
+                    if !busy {
                         break;
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "reminder pass failed; retrying next interval");
+                    tracing::warn!(error = %e, "notice pass failed; retrying next interval");
                     break;
                 }
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use pat_core::model::{Actor, Notice, NoticeKind, Role, User, UserId};
+use pat_core::model::{Actor, Notice, Role, User, UserId};
 use pat_core::ports::{Notifier, NotifyError};
 use pat_core::scope::ResourceCatalog;
 use pat_core::token::ServerKey;
@@ -113,14 +113,8 @@ pub struct LogNotifier;
 #[async_trait]
 impl Notifier for LogNotifier {
     async fn notify(&self, notice: &Notice) -> Result<(), NotifyError> {
-        let kind = match notice.kind {
-            NoticeKind::ExpiringSoon => "expiring_soon",
-            NoticeKind::Expired => "expired",
-            NoticeKind::Created => "created",
-            NoticeKind::LeakRevoked => "leak_revoked",
-        };
         tracing::info!(
-            notice = kind,
+            notice = notice.kind.as_str(),
             to = %notice.recipient.email,
             token_id = %notice.token_id,
             token_name = %notice.token_name,

@@ -8,7 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use pat_core::model::{
-    AuditQuery, PageRequest, Role, ScopeId, StatusFilter, TokenId, TokenStatus, UserId,
+    AuditQuery, DeliveryStatus, PageRequest, Role, ScopeId, StatusFilter, TokenId, TokenStatus,
+    UserId,
 };
 use pat_core::{CreateTokenRequest, ListTokensRequest, NewUser};
 
@@ -17,8 +18,8 @@ use crate::problem::{ApiError, Problem};
 use crate::state::{ApiState, check_password_rules, hash_password, verify_password};
 use crate::views::{
     CreateTokenBody, EventView, Fields, IssuedView, LeakReportBody, LoginBody, MeView, NewUserBody,
-    PageView, RegenerateBody, ScopesBody, SessionView, SettingsView, TokenView, UpdateTokenBody,
-    UpdateUserBody, UserView,
+    OutboxView, PageView, RegenerateBody, ScopesBody, SessionView, SettingsView, TokenView,
+    UpdateTokenBody, UpdateUserBody, UserView,
 };
 
 /// Most credentials one leak report may carry.
@@ -475,6 +476,24 @@ pub async fn audit(state: Data<ApiState>, caller: Caller, params: Params) -> Api
     Ok(HttpResponse::Ok().json(PageView::new(page, |e| EventView::from(e))))
 }
 
+/// The mail outbox: pending, sent and failed notices with their last error (admins).
+#[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "admin",
+    params(("status" = Option<String>, Query, description = "pending, sent or failed"), ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    responses((status = 200, body = PageView<OutboxView>), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn outbox(state: Data<ApiState>, caller: Caller, params: Params) -> ApiResult {
+    let status = params
+        .get("status")
+        .map(|s| {
+            DeliveryStatus::from_str(s).map_err(|e| ApiError::unprocessable("invalid_query", e))
+        })
+        .transpose()?;
+    let page = state
+        .service
+        .outbox(&caller.actor, status, page_of(&params)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(PageView::new(page, |m| OutboxView::from(m))))
+}
+
 /// Forward-auth for proxies (nginx `auth_request`, Traefik, Envoy): 204 with the user
 /// and token ids when the presented token allows `resource:operation[:target]`.
 #[utoipa::path(get, path = "/api/v1/auth/check", tag = "check",
@@ -621,6 +640,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/admin/tokens/{id}/revoke", web::post().to(admin_revoke))
             .route("/admin/tokens/{id}", web::delete().to(admin_delete))
             .route("/admin/audit", web::get().to(audit))
+            .route("/admin/outbox", web::get().to(outbox))
             .route("/auth/check", web::get().to(auth_check))
             .route("/introspect", web::post().to(introspect))
             .route("/credentials/revoke", web::post().to(report_leaks))

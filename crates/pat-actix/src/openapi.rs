@@ -7,8 +7,8 @@ use crate::api;
 use crate::problem::Problem;
 use crate::views::{
     CreateTokenBody, EventView, IssuedView, LeakReportBody, LoginBody, MeToken, MeView,
-    NewUserBody, PageView, RegenerateBody, ScopeView, ScopesBody, SessionView, SettingsView,
-    TokenView, UpdateTokenBody, UpdateUserBody, UserView,
+    NewUserBody, OutboxView, PageView, RegenerateBody, ScopeView, ScopesBody, SessionView,
+    SettingsView, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
 };
 
 /// The API description served at `/api/v1/openapi.json`.
@@ -21,12 +21,12 @@ use crate::views::{
         api::get_token, api::update_token, api::delete_token, api::revoke_token, api::regenerate_token,
         api::add_scopes, api::clear_scopes, api::remove_scope, api::token_events,
         api::get_settings, api::put_settings, api::list_users, api::create_user, api::update_user,
-        api::user_tokens, api::admin_revoke, api::admin_delete, api::audit,
+        api::user_tokens, api::admin_revoke, api::admin_delete, api::audit, api::outbox,
         api::auth_check, api::introspect, api::report_leaks,
     ),
     components(schemas(
         Problem, ScopeView, TokenView, IssuedView, UserView, SettingsView, EventView, MeView, MeToken,
-        PageView<TokenView>, PageView<UserView>, PageView<EventView>,
+        PageView<TokenView>, PageView<UserView>, PageView<EventView>, OutboxView, PageView<OutboxView>,
         CreateTokenBody, UpdateTokenBody, RegenerateBody, ScopesBody, LoginBody, SessionView,
         NewUserBody, UpdateUserBody, LeakReportBody,
     )),

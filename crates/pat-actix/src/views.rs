@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use pat_core::IssuedToken;
-use pat_core::model::{AuditEvent, Page, Principal, Token, User};
+use pat_core::model::{AuditEvent, OutboxMessage, Page, Principal, Token, User};
 use pat_core::policy::Settings;
 use pat_core::scope::Scope;
 use serde::{Deserialize, Serialize};
@@ -214,6 +214,51 @@ impl From<&AuditEvent> for EventView {
             token_id: e.token_id.map(|id| id.to_string()),
             ip: e.ip.map(|ip| ip.to_string()),
             detail: e.detail.clone(),
+        }
+    }
+}
+
+/// One message in the mail outbox.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OutboxView {
+    /// Id.
+    pub id: String,
+    /// `expiring_soon`, `expired`, `created` or `leak_revoked`.
+    pub kind: String,
+    /// Recipient address.
+    pub email: String,
+    /// The token it is about.
+    pub token_id: String,
+    /// Its name.
+    pub token_name: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Next attempt (pending messages).
+    pub next_attempt_at: String,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Queued.
+    pub created_at: String,
+    /// Accepted by the mail server.
+    pub sent_at: Option<String>,
+}
+
+impl From<&OutboxMessage> for OutboxView {
+    fn from(m: &OutboxMessage) -> Self {
+        Self {
+            id: m.id.to_string(),
+            kind: m.notice.kind.as_str().to_owned(),
+            email: m.notice.recipient.email.clone(),
+            token_id: m.notice.token_id.to_string(),
+            token_name: m.notice.token_name.clone(),
+            status: m.status.as_str().to_owned(),
+            attempts: m.attempts,
+            next_attempt_at: time(m.next_attempt_at),
+            last_error: m.last_error.clone(),
+            created_at: time(m.created_at),
+            sent_at: m.sent_at.map(time),
         }
     }
 }

@@ -12,10 +12,7 @@
 //! # pollster::block_on(async {
 //! let store = Arc::new(MemoryStore::new());
 //! let service = PatService::builder()
-//!     .tokens(store.clone())
-//!     .users(store.clone())
-//!     .settings(store.clone())
-//!     .audit(store.clone())
+//!     .storage(pat_core::ports::Storage::from_store(store))
 //!     .notifier(Arc::new(pat_store_memory::RecordingNotifier::default()))
 //!     .rng(rand::rngs::SysRng)
 //!     .server_key(ServerKey::new(vec![7; 32]).unwrap())

@@ -423,13 +423,34 @@ pub enum NoticeKind {
     LeakRevoked,
 }
 
+/// Who a notice goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The user.
+    pub user_id: UserId,
+    /// Their address.
+    pub email: String,
+    /// Their display name.
+    pub name: String,
+}
+
+impl From<&User> for Recipient {
+    fn from(user: &User) -> Self {
+        Self {
+            user_id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
+        }
+    }
+}
+
 /// What the `Notifier` delivers: never the secret nor its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     /// Which message.
     pub kind: NoticeKind,
     /// The owner.
-    pub recipient: User,
+    pub recipient: Recipient,
     /// The token's id.
     pub token_id: TokenId,
     /// The token's name.
@@ -438,6 +459,134 @@ pub struct Notice {
     pub expires_at: DateTime<Utc>,
     /// The generation the notice is about.
     pub generation: u32,
+}
+
+impl NoticeKind {
+    /// The text form, e.g. `expiring_soon`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NoticeKind::ExpiringSoon => "expiring_soon",
+            NoticeKind::Expired => "expired",
+            NoticeKind::Created => "created",
+            NoticeKind::LeakRevoked => "leak_revoked",
+        }
+    }
+}
+
+impl FromStr for NoticeKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            NoticeKind::ExpiringSoon,
+            NoticeKind::Expired,
+            NoticeKind::Created,
+            NoticeKind::LeakRevoked,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| format!("unknown notice kind {s:?}"))
+    }
+}
+
+impl Notice {
+    /// The key that makes one notice per token, generation and kind: the outbox keeps
+    /// one message per key, so queueing twice sends once.
+    pub fn dedupe_key(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.kind.as_str(),
+            self.token_id,
+            self.generation
+        )
+    }
+}
+
+id_type!(
+    /// An outbox message's id (UUID v7).
+    MessageId
+);
+
+/// Where an outbox message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// Accepted by the mail server.
+    Sent,
+    /// Given up: a permanent refusal, or too many temporary ones.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for DeliveryStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(DeliveryStatus::Pending),
+            "sent" => Ok(DeliveryStatus::Sent),
+            "failed" => Ok(DeliveryStatus::Failed),
+            other => Err(format!(
+                "delivery status {other:?} is unknown; use pending, sent or failed"
+            )),
+        }
+    }
+}
+
+/// A notice in the durable outbox, with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Id.
+    pub id: MessageId,
+    /// One message per key (see [`Notice::dedupe_key`]).
+    pub dedupe_key: String,
+    /// What to deliver.
+    pub notice: Notice,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt may start (pending messages).
+    pub next_attempt_at: DateTime<Utc>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Queued.
+    pub created_at: DateTime<Utc>,
+    /// Accepted by the server.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The result of one delivery attempt, for the outbox to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The server accepted it.
+    Sent {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A temporary failure: try again at `next_attempt_at`.
+    Retry {
+        /// When to try again.
+        next_attempt_at: DateTime<Utc>,
+        /// Why it failed.
+        error: String,
+    },
+    /// Given up.
+    Failed {
+        /// Why.
+        error: String,
+    },
 }
 
 /// What happened, for the audit log.

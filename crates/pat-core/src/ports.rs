@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::model::{
-    AuditEvent, AuditQuery, DueReminder, Notice, Page, PageRequest, ReminderKind, Role, ScopeId,
-    Token, TokenId, TokenQuery, User, UserId,
+    Attempt, AuditEvent, AuditQuery, DeliveryStatus, DueReminder, MessageId, Notice, OutboxMessage,
+    Page, PageRequest, ReminderKind, Role, ScopeId, Token, TokenId, TokenQuery, User, UserId,
 };
 use crate::policy::{Description, Settings, TokenName};
 use crate::scope::Scope;
@@ -20,6 +20,8 @@ use crate::token::SecretHash;
 /// The storage ports of one store, as a host picks them at run time.
 #[derive(Clone)]
 pub struct Storage {
+    /// The durable queue of notices.
+    pub outbox: Arc<dyn Outbox>,
     /// The authentication read (token, owner, switch) in one round trip.
     pub credentials: Arc<dyn CredentialLookup>,
     /// Tokens and their scopes.
@@ -36,9 +38,16 @@ impl Storage {
     /// All ports from one value that implements them all.
     pub fn from_store<S>(store: Arc<S>) -> Self
     where
-        S: CredentialLookup + TokenStore + UserDirectory + SettingsStore + AuditLog + 'static,
+        S: CredentialLookup
+            + TokenStore
+            + UserDirectory
+            + SettingsStore
+            + AuditLog
+            + Outbox
+            + 'static,
     {
         Self {
+            outbox: store.clone(),
             credentials: store.clone(),
             tokens: store.clone(),
             users: store.clone(),
@@ -399,6 +408,50 @@ pub trait AuditLog: Send + Sync {
     /// # Errors
     /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
     async fn list(&self, query: &AuditQuery) -> Result<Page<AuditEvent>, StoreError>;
+}
+
+/// The durable queue of notices: nothing queued is lost, nothing is sent twice but in
+/// the window between the server's acceptance and [`Outbox::record`].
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Queues `message` unless one with its `dedupe_key` exists; returns whether it was
+    /// queued.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`]; a known key is `Ok(false)`.
+    async fn enqueue(&self, message: &OutboxMessage) -> Result<bool, StoreError>;
+
+    /// Claims up to `limit` pending messages with `next_attempt_at <= now`, oldest first,
+    /// by moving their `next_attempt_at` to `lease_until`: another process calling
+    /// this meanwhile does not get them, and a crashed claimer's messages come due again.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+
+    /// Records one attempt: `attempts + 1`, and `Sent` → status sent with `sent_at`;
+    /// `Retry` → the new `next_attempt_at` and `last_error`; `Failed` → status failed
+    /// with `last_error`.
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] for an unknown id.
+    async fn record(&self, id: MessageId, attempt: &Attempt) -> Result<(), StoreError>;
+
+    /// One page of messages, newest first (by `created_at`, then id), optionally only
+    /// those with `status`.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn list(
+        &self,
+        status: Option<DeliveryStatus>,
+        page: PageRequest,
+    ) -> Result<Page<OutboxMessage>, StoreError>;
 }
 
 /// Why a notice was not delivered.

@@ -8,17 +8,19 @@ use rand_core::TryCryptoRng;
 use uuid::Uuid;
 
 use crate::model::{
-    Actor, AuditAction, AuditEvent, AuditQuery, AuthFailure, Credential, EventId, Notice,
-    NoticeKind, Page, PageError, PageRequest, Principal, ReminderKind, Role, ScopeId, StatusFilter,
-    Token, TokenId, TokenQuery, TokenStatus, User, UserId,
+    Actor, Attempt, AuditAction, AuditEvent, AuditQuery, AuthFailure, Credential, DeliveryStatus,
+    EventId, MessageId, Notice, NoticeKind, OutboxMessage, Page, PageError, PageRequest, Principal,
+    Recipient, ReminderKind, Role, ScopeId, StatusFilter, Token, TokenId, TokenQuery, TokenStatus,
+    User, UserId,
 };
 use crate::policy::{
     Description, DescriptionError, ExpiryError, LAST_USED_WRITE_INTERVAL, Lifetime,
     MAX_SCOPES_PER_TOKEN, NameError, Settings, SettingsError, TokenName,
 };
 use crate::ports::{
-    AuditLog, Clock, ComposedLookup, CredentialLookup, CredentialRecord, Notifier, Regeneration,
-    SettingsStore, Storage, StoreError, SystemClock, TokenStore, UserCredentials, UserDirectory,
+    AuditLog, Clock, ComposedLookup, CredentialLookup, CredentialRecord, Notifier, NotifyError,
+    Outbox, Regeneration, SettingsStore, Storage, StoreError, SystemClock, TokenStore,
+    UserCredentials, UserDirectory,
 };
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
 use crate::token::{BODY_BYTES, ServerKey, TokenCodec, TokenHasher, TokenSecret};
@@ -219,15 +221,30 @@ pub struct NewUser {
     pub role: Role,
 }
 
-/// What a reminder run did.
+/// What a reminder and delivery pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReminderRun {
-    /// Delivered and marked.
-    pub sent: usize,
-    /// Delivery failed; they stay due.
-    pub failed: usize,
-    /// Owner inactive or gone: marked without sending.
+    /// Reminders newly queued in the outbox.
+    pub queued: usize,
+    /// Reminders whose owner is inactive or gone: marked without a message.
     pub skipped: usize,
+    /// Messages the notifier accepted.
+    pub sent: usize,
+    /// Messages that failed for now and will be retried.
+    pub retried: usize,
+    /// Messages given up on (a permanent refusal, or too many attempts).
+    pub failed: usize,
+}
+
+/// Attempts before a temporarily failing message is given up.
+pub const MAX_DELIVERY_ATTEMPTS: u32 = 12;
+/// How long a claimed message is held before another pass may take it.
+const DELIVERY_LEASE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Wait before attempt `attempts + 1`: 30 s doubling per attempt, at most an hour.
+pub fn retry_delay(attempts: u32) -> chrono::Duration {
+    let seconds = 30_i64.saturating_mul(1_i64 << attempts.saturating_sub(1).min(20));
+    chrono::Duration::seconds(seconds.min(3600))
 }
 
 /// An injected CSPRNG, object-safe.
@@ -244,6 +261,7 @@ impl<R: TryCryptoRng + Send> SecretRng for R {
 /// Assembles a [`PatService`].
 #[derive(Default)]
 pub struct PatServiceBuilder {
+    outbox: Option<Arc<dyn Outbox>>,
     credentials: Option<Arc<dyn CredentialLookup>>,
     tokens: Option<Arc<dyn TokenStore>>,
     users: Option<Arc<dyn UserDirectory>>,
@@ -261,7 +279,8 @@ pub struct PatServiceBuilder {
 impl PatServiceBuilder {
     /// All four storage ports at once (see [`Storage::from_store`]).
     pub fn storage(self, storage: Storage) -> Self {
-        self.credentials(storage.credentials)
+        self.outbox(storage.outbox)
+            .credentials(storage.credentials)
             .tokens(storage.tokens)
             .users(storage.users)
             .settings(storage.settings)
@@ -272,6 +291,12 @@ impl PatServiceBuilder {
     /// settings).
     pub fn credentials(mut self, lookup: Arc<dyn CredentialLookup>) -> Self {
         self.credentials = Some(lookup);
+        self
+    }
+
+    /// The durable notice queue (required).
+    pub fn outbox(mut self, outbox: Arc<dyn Outbox>) -> Self {
+        self.outbox = Some(outbox);
         self
     }
 
@@ -358,6 +383,7 @@ impl PatServiceBuilder {
             })
         });
         Ok(PatService {
+            outbox: self.outbox.ok_or(BuildError("outbox"))?,
             credentials,
             tokens,
             users,
@@ -376,6 +402,7 @@ impl PatServiceBuilder {
 
 /// Every personal-access-token use case. Hosts call only this.
 pub struct PatService {
+    outbox: Arc<dyn Outbox>,
     credentials: Arc<dyn CredentialLookup>,
     tokens: Arc<dyn TokenStore>,
     users: Arc<dyn UserDirectory>,
@@ -685,11 +712,8 @@ impl PatService {
             describe_scopes(&token.scopes),
         )
         .await?;
-        // Best effort: the created-token notice must not fail the create.
-        let _ = self
-            .notifier
-            .notify(&notice(NoticeKind::Created, actor.user.clone(), &token))
-            .await;
+        self.enqueue(notice(NoticeKind::Created, &actor.user, &token), now)
+            .await?;
         Ok(IssuedToken { token, secret })
     }
 
@@ -1072,10 +1096,8 @@ impl PatService {
             )
             .await?;
             if let Some(owner) = self.users.get(token.owner).await? {
-                let _ = self
-                    .notifier
-                    .notify(&notice(NoticeKind::LeakRevoked, owner, &token))
-                    .await;
+                self.enqueue(notice(NoticeKind::LeakRevoked, &owner, &token), now)
+                    .await?;
             }
         }
         Ok(revoked)
@@ -1295,41 +1317,125 @@ impl PatService {
             .await?)
     }
 
-    /// Sends up to `limit` due reminders through the notifier, marking each sent only
-    /// after the notifier accepted it. Failed ones stay due for the next run.
+    /// Queues up to `limit` due reminders in the outbox and marks them reminded. A
+    /// reminder queued twice (a crash between the two steps) is one message: the
+    /// outbox keeps one per token, generation and kind.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn queue_due_reminders(
+        &self,
+        limit: u32,
+        run: &mut ReminderRun,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        for due in self.due_reminders(limit).await? {
+            match self.users.get(due.token.owner).await?.filter(|u| u.active) {
+                None => run.skipped += 1,
+                Some(owner) => {
+                    if self
+                        .enqueue(notice(due.kind.notice_kind(), &owner, &due.token), now)
+                        .await?
+                    {
+                        run.queued += 1;
+                    }
+                }
+            }
+            self.tokens
+                .mark_reminded(due.token.id, due.kind, due.token.generation)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers up to `limit` due outbox messages through the notifier, recording each
+    /// outcome: sent only after the notifier accepted it; a temporary failure retried
+    /// with exponential backoff (see [`retry_delay`]); a permanent one recorded as
+    /// failed without holding up the others.
+    ///
+    /// # Errors
+    /// Storage errors only; delivery failures are counted in `run`.
+    pub async fn deliver_outbox(
+        &self,
+        limit: u32,
+        run: &mut ReminderRun,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        for message in self
+            .outbox
+            .claim_due(now, now + DELIVERY_LEASE, limit)
+            .await?
+        {
+            let attempt = match self.notifier.notify(&message.notice).await {
+                Ok(()) => {
+                    run.sent += 1;
+                    Attempt::Sent {
+                        at: self.clock.now(),
+                    }
+                }
+                Err(NotifyError::Temporary(error))
+                    if message.attempts + 1 < MAX_DELIVERY_ATTEMPTS =>
+                {
+                    run.retried += 1;
+                    Attempt::Retry {
+                        next_attempt_at: self.clock.now() + retry_delay(message.attempts + 1),
+                        error,
+                    }
+                }
+                Err(NotifyError::Temporary(error)) => {
+                    run.failed += 1;
+                    Attempt::Failed {
+                        error: format!("gave up after {MAX_DELIVERY_ATTEMPTS} attempts: {error}"),
+                    }
+                }
+                Err(NotifyError::Permanent(error)) => {
+                    run.failed += 1;
+                    Attempt::Failed { error }
+                }
+            };
+            self.outbox.record(message.id, &attempt).await?;
+        }
+        Ok(())
+    }
+
+    /// One pass: queue due reminders, then deliver what is due in the outbox.
     ///
     /// # Errors
     /// Storage errors only; delivery failures are counted in the result.
     pub async fn send_due_reminders(&self, limit: u32) -> Result<ReminderRun, ServiceError> {
         let mut run = ReminderRun::default();
-        for due in self.due_reminders(limit).await? {
-            let owner = self.users.get(due.token.owner).await?;
-            let delivered = match owner.filter(|u| u.active) {
-                None => {
-                    run.skipped += 1;
-                    true
-                }
-                Some(owner) => {
-                    let notice = notice(due.kind.notice_kind(), owner, &due.token);
-                    match self.notifier.notify(&notice).await {
-                        Ok(()) => {
-                            run.sent += 1;
-                            true
-                        }
-                        Err(_) => {
-                            run.failed += 1;
-                            false
-                        }
-                    }
-                }
-            };
-            if delivered {
-                self.tokens
-                    .mark_reminded(due.token.id, due.kind, due.token.generation)
-                    .await?;
-            }
-        }
+        self.queue_due_reminders(limit, &mut run).await?;
+        self.deliver_outbox(limit, &mut run).await?;
         Ok(run)
+    }
+
+    /// The outbox, newest first (admins).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins.
+    pub async fn outbox(
+        &self,
+        actor: &Actor,
+        status: Option<DeliveryStatus>,
+        page: PageRequest,
+    ) -> Result<Page<OutboxMessage>, ServiceError> {
+        require_admin(actor, "read")?;
+        Ok(self.outbox.list(status, page).await?)
+    }
+
+    async fn enqueue(&self, notice: Notice, now: DateTime<Utc>) -> Result<bool, ServiceError> {
+        let message = OutboxMessage {
+            id: MessageId(self.new_uuid(now)?),
+            dedupe_key: notice.dedupe_key(),
+            notice,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        };
+        Ok(self.outbox.enqueue(&message).await?)
     }
 
     async fn enabled_settings(&self) -> Result<Settings, ServiceError> {
@@ -1477,10 +1583,10 @@ impl PatService {
     }
 }
 
-fn notice(kind: NoticeKind, recipient: User, token: &Token) -> Notice {
+fn notice(kind: NoticeKind, recipient: &User, token: &Token) -> Notice {
     Notice {
         kind,
-        recipient,
+        recipient: Recipient::from(recipient),
         token_id: token.id,
         token_name: token.name.as_str().to_owned(),
         expires_at: token.expires_at,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use pat_core::model::{
-    Actor, AuditAction, AuditQuery, AuthFailure, NoticeKind, PageRequest, Role, StatusFilter,
-    TokenStatus, User,
+    Actor, AuditAction, AuditQuery, AuthFailure, DeliveryStatus, NoticeKind, PageRequest, Role,
+    StatusFilter, TokenStatus, User,
 };
 use pat_core::policy::{NameError, Settings};
 use pat_core::ports::{ManualClock, NotifyError, TokenStore};
@@ -52,10 +52,7 @@ impl Harness {
         let clock = Arc::new(ManualClock::new(start()));
         let notifier = Arc::new(RecordingNotifier::default());
         let service = PatService::builder()
-            .tokens(store.clone())
-            .users(store.clone())
-            .settings(store.clone())
-            .audit(store.clone())
+            .storage(pat_core::ports::Storage::from_store(store.clone()))
             .notifier(notifier.clone())
             .clock(clock.clone())
             .rng(StdRng::seed_from_u64(7))
@@ -925,23 +922,16 @@ fn reminders_are_selected_once_per_generation() {
             .map(|n| n.kind)
             .collect()
     };
+    let queued = |h: &Harness| run(h.service.send_due_reminders(100)).expect("run").queued;
     h.clock.advance(Duration::days(23) - Duration::seconds(1));
-    assert_eq!(
-        run(h.service.send_due_reminders(100)).expect("run").sent,
-        0,
-        "not yet in the window"
-    );
+    assert_eq!(queued(&h), 0, "not yet in the window");
     h.clock.advance(Duration::seconds(1));
-    assert_eq!(run(h.service.send_due_reminders(100)).expect("run").sent, 1);
-    assert_eq!(
-        run(h.service.send_due_reminders(100)).expect("run").sent,
-        0,
-        "once only"
-    );
+    assert_eq!(queued(&h), 1);
+    assert_eq!(queued(&h), 0, "once only");
     assert_eq!(kinds(&h), vec![NoticeKind::ExpiringSoon]);
     h.clock.advance(Duration::days(7));
-    assert_eq!(run(h.service.send_due_reminders(100)).expect("run").sent, 1);
-    assert_eq!(run(h.service.send_due_reminders(100)).expect("run").sent, 0);
+    assert_eq!(queued(&h), 1);
+    assert_eq!(queued(&h), 0);
     assert_eq!(
         kinds(&h),
         vec![NoticeKind::ExpiringSoon, NoticeKind::Expired]
@@ -965,11 +955,76 @@ fn a_failed_reminder_stays_due_until_delivered() {
     h.clock.advance(Duration::days(25));
     h.notifier
         .fail_with(Some(NotifyError::Temporary("421 try later".into())));
-    let run1 = run(h.service.send_due_reminders(100)).expect("run");
-    assert_eq!((run1.sent, run1.failed), (0, 1));
+    let first = run(h.service.send_due_reminders(100)).expect("run");
+    assert_eq!(
+        (first.queued, first.sent, first.retried),
+        (1, 0, 2),
+        "created + expiring both wait"
+    );
     h.notifier.fail_with(None);
-    let run2 = run(h.service.send_due_reminders(100)).expect("run");
-    assert_eq!((run2.sent, run2.failed), (1, 0));
+    let early = run(h.service.send_due_reminders(100)).expect("run");
+    assert_eq!(early.sent, 0, "the retry waits for its backoff");
+    h.clock.advance(Duration::seconds(30));
+    let second = run(h.service.send_due_reminders(100)).expect("run");
+    assert_eq!((second.queued, second.sent, second.retried), (0, 2, 0));
+    let third = run(h.service.send_due_reminders(100)).expect("run");
+    assert_eq!(third.sent, 0, "delivered once");
+    let outbox = run(h.service.outbox(&h.admin, None, PageRequest::default())).expect("outbox");
+    assert!(
+        outbox
+            .items
+            .iter()
+            .all(|m| m.status == DeliveryStatus::Sent && m.attempts == 2)
+    );
+}
+
+#[test]
+fn a_permanent_refusal_is_recorded_and_retries_back_off_then_give_up() {
+    let h = Harness::new();
+    let member = h.member();
+    h.issue(&member, "ci", &["jobs:list"]);
+    h.notifier
+        .fail_with(Some(NotifyError::Permanent("550 no such user".into())));
+    let refused = run(h.service.send_due_reminders(100)).expect("run");
+    assert_eq!(refused.failed, 1);
+    let failed = run(h.service.outbox(
+        &h.admin,
+        Some(DeliveryStatus::Failed),
+        PageRequest::default(),
+    ))
+    .expect("outbox");
+    assert_eq!(
+        failed.items[0].last_error.as_deref(),
+        Some("550 no such user")
+    );
+    assert_eq!(pat_core::service::retry_delay(1), Duration::seconds(30));
+    assert_eq!(pat_core::service::retry_delay(2), Duration::seconds(60));
+    assert_eq!(
+        pat_core::service::retry_delay(20),
+        Duration::hours(1),
+        "capped at an hour"
+    );
+    h.issue(&member, "second", &["jobs:list"]);
+    h.notifier
+        .fail_with(Some(NotifyError::Temporary("451 later".into())));
+    for _ in 0..pat_core::service::MAX_DELIVERY_ATTEMPTS {
+        run(h.service.send_due_reminders(100)).expect("run");
+        h.clock.advance(Duration::hours(1));
+    }
+    let failed = run(h.service.outbox(
+        &h.admin,
+        Some(DeliveryStatus::Failed),
+        PageRequest::default(),
+    ))
+    .expect("outbox");
+    assert_eq!(failed.total_items, 2, "gave up after the last attempt");
+    assert!(
+        failed.items[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("gave up after 12 attempts")
+    );
 }
 
 #[test]
@@ -984,6 +1039,7 @@ fn owners_are_told_of_new_tokens_and_leak_revocations() {
         h.service.codec().encode(&[5; 32]).expose().to_owned(),
     ];
     assert_eq!(run(h.service.report_leaks(&report, IP)).expect("report"), 1);
+    run(h.service.send_due_reminders(100)).expect("deliver the outbox");
     assert_eq!(h.auth(&leaked).unwrap_err(), AuthError::Revoked);
     assert!(h.auth(&safe).is_ok());
     let kinds: Vec<NoticeKind> = h.notifier.sent().into_iter().map(|n| n.kind).collect();
@@ -1051,10 +1107,7 @@ fn rotated_keys_still_authenticate_old_tokens() {
     let notifier = Arc::new(RecordingNotifier::default());
     let build = |key: u8, previous: Vec<ServerKey>| {
         PatService::builder()
-            .tokens(store.clone())
-            .users(store.clone())
-            .settings(store.clone())
-            .audit(store.clone())
+            .storage(pat_core::ports::Storage::from_store(store.clone()))
             .notifier(notifier.clone())
             .rng(StdRng::seed_from_u64(u64::from(key)))
             .server_key(ServerKey::new(vec![key; 32]).expect("key"))

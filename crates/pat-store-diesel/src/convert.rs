@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::Text;
 use pat_core::model::{
-    AuditAction, AuditEvent, EventId, ReminderState, Role, ScopeId, Token, TokenId, User, UserId,
+    AuditAction, AuditEvent, DeliveryStatus, EventId, MessageId, Notice, NoticeKind, OutboxMessage,
+    Recipient, ReminderState, Role, ScopeId, Token, TokenId, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::StoreError;
@@ -17,7 +18,7 @@ use pat_core::token::SecretHash;
 use uuid::Uuid;
 
 use crate::AnyConnection;
-use crate::schema::{audit_events, settings, token_scopes, tokens, users};
+use crate::schema::{audit_events, outbox, settings, token_scopes, tokens, users};
 
 /// How many times a transaction that lost a serialization race or a deadlock is retried.
 const TRANSIENT_RETRIES: usize = 3;
@@ -280,6 +281,78 @@ impl AuditRow {
             token_id: self.token_id.map(|t| uuid(&t).map(TokenId)).transpose()?,
             ip: ip(self.ip)?,
             detail: self.detail,
+        })
+    }
+}
+
+/// An `outbox` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox)]
+pub(crate) struct OutboxRow {
+    pub id: String,
+    pub dedupe_key: String,
+    pub kind: String,
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub token_id: String,
+    pub token_name: String,
+    pub expires_at: i64,
+    pub generation: i32,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+impl OutboxRow {
+    pub(crate) fn from_message(m: &OutboxMessage) -> Self {
+        Self {
+            id: m.id.to_string(),
+            dedupe_key: m.dedupe_key.clone(),
+            kind: m.notice.kind.as_str().to_owned(),
+            user_id: m.notice.recipient.user_id.to_string(),
+            email: m.notice.recipient.email.clone(),
+            name: m.notice.recipient.name.clone(),
+            token_id: m.notice.token_id.to_string(),
+            token_name: m.notice.token_name.clone(),
+            expires_at: micros(m.notice.expires_at),
+            generation: to_i32(m.notice.generation),
+            status: m.status.as_str().to_owned(),
+            attempts: to_i32(m.attempts),
+            next_attempt_at: micros(m.next_attempt_at),
+            last_error: m.last_error.clone(),
+            created_at: micros(m.created_at),
+            sent_at: m.sent_at.map(micros),
+        }
+    }
+
+    pub(crate) fn into_message(self) -> Result<OutboxMessage, StoreError> {
+        Ok(OutboxMessage {
+            id: MessageId(uuid(&self.id)?),
+            dedupe_key: self.dedupe_key,
+            notice: Notice {
+                kind: NoticeKind::from_str(&self.kind)
+                    .map_err(|_| corrupt("notice kind", &self.kind))?,
+                recipient: Recipient {
+                    user_id: UserId(uuid(&self.user_id)?),
+                    email: self.email,
+                    name: self.name,
+                },
+                token_id: TokenId(uuid(&self.token_id)?),
+                token_name: self.token_name,
+                expires_at: time(self.expires_at)?,
+                generation: generation(self.generation)?,
+            },
+            status: DeliveryStatus::from_str(&self.status)
+                .map_err(|_| corrupt("delivery status", &self.status))?,
+            attempts: generation(self.attempts)?,
+            next_attempt_at: time(self.next_attempt_at)?,
+            last_error: self.last_error,
+            created_at: time(self.created_at)?,
+            sent_at: self.sent_at.map(time).transpose()?,
         })
     }
 }

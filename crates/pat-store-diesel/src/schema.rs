@@ -68,4 +68,32 @@ diesel::table! {
 
 diesel::joinable!(tokens -> users (owner_id));
 diesel::joinable!(token_scopes -> tokens (token_id));
-diesel::allow_tables_to_appear_in_same_query!(users, tokens, token_scopes, settings, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    tokens,
+    token_scopes,
+    settings,
+    audit_events,
+    outbox
+);
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        dedupe_key -> Text,
+        kind -> Text,
+        user_id -> Text,
+        email -> Text,
+        name -> Text,
+        token_id -> Text,
+        token_name -> Text,
+        expires_at -> BigInt,
+        generation -> Integer,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+    }
+}

@@ -76,8 +76,8 @@ async fn a_database_at_the_first_migration_upgrades_in_place() {
 
     assert_eq!(
         store.migrate().await.expect("upgrade").len(),
-        1,
-        "only the missing migration runs"
+        2,
+        "only the missing migrations run"
     );
     let storage = store.storage();
     let id = TokenId(common::upgrade::TOKEN_ID.parse().expect("uuid"));

@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use pat_core::model::{
-    AuditEvent, AuditQuery, DueReminder, Notice, Page, PageRequest, ReminderKind, ReminderState,
-    Role, ScopeId, StatusFilter, Token, TokenId, TokenQuery, TokenStatus, User, UserId,
+    Attempt, AuditEvent, AuditQuery, DeliveryStatus, DueReminder, MessageId, Notice, OutboxMessage,
+    Page, PageRequest, ReminderKind, ReminderState, Role, ScopeId, StatusFilter, Token, TokenId,
+    TokenQuery, TokenStatus, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::{
-    AuditLog, CredentialLookup, CredentialRecord, Notifier, NotifyError, Regeneration,
+    AuditLog, CredentialLookup, CredentialRecord, Notifier, NotifyError, Outbox, Regeneration,
     SettingsStore, StoreError, TokenStore, UserCredentials, UserDirectory,
 };
 use pat_core::scope::Scope;
@@ -33,6 +34,7 @@ struct State {
     users: HashMap<UserId, UserCredentials>,
     settings: Option<Settings>,
     audit: Vec<AuditEvent>,
+    outbox: Vec<OutboxMessage>,
 }
 
 impl State {
@@ -512,6 +514,92 @@ impl AuditLog for MemoryStore {
             .collect();
         matching.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
         Ok(page_of(matching, query.page))
+    }
+}
+
+#[async_trait]
+impl Outbox for MemoryStore {
+    async fn enqueue(&self, message: &OutboxMessage) -> Result<bool, StoreError> {
+        let mut state = self.write();
+        if state
+            .outbox
+            .iter()
+            .any(|m| m.dedupe_key == message.dedupe_key)
+        {
+            return Ok(false);
+        }
+        state.outbox.push(message.clone());
+        Ok(true)
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let mut state = self.write();
+        let mut due: Vec<&mut OutboxMessage> = state
+            .outbox
+            .iter_mut()
+            .filter(|m| m.status == DeliveryStatus::Pending && m.next_attempt_at <= now)
+            .collect();
+        due.sort_by(|a, b| {
+            a.next_attempt_at
+                .cmp(&b.next_attempt_at)
+                .then(a.id.cmp(&b.id))
+        });
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|m| {
+                m.next_attempt_at = lease_until;
+                m.clone()
+            })
+            .collect())
+    }
+
+    async fn record(&self, id: MessageId, attempt: &Attempt) -> Result<(), StoreError> {
+        let mut state = self.write();
+        let message = state
+            .outbox
+            .iter_mut()
+            .find(|m| m.id == id)
+            .ok_or(StoreError::NotFound)?;
+        message.attempts += 1;
+        match attempt {
+            Attempt::Sent { at } => {
+                message.status = DeliveryStatus::Sent;
+                message.sent_at = Some(*at);
+            }
+            Attempt::Retry {
+                next_attempt_at,
+                error,
+            } => {
+                message.next_attempt_at = *next_attempt_at;
+                message.last_error = Some(error.clone());
+            }
+            Attempt::Failed { error } => {
+                message.status = DeliveryStatus::Failed;
+                message.last_error = Some(error.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        status: Option<DeliveryStatus>,
+        page: PageRequest,
+    ) -> Result<Page<OutboxMessage>, StoreError> {
+        let state = self.read();
+        let mut matching: Vec<&OutboxMessage> = state
+            .outbox
+            .iter()
+            .filter(|m| status.is_none_or(|s| m.status == s))
+            .collect();
+        matching.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(page_of(matching, page))
     }
 }
 

@@ -30,6 +30,7 @@
 
 mod audit;
 pub mod fixtures;
+mod outbox;
 mod races;
 mod reminders;
 pub mod seed;
@@ -39,6 +40,7 @@ mod users;
 
 pub use audit::*;
 pub use fixtures::{token, user};
+pub use outbox::*;
 pub use races::*;
 pub use reminders::*;
 pub use tokens::*;
@@ -95,6 +97,10 @@ macro_rules! conformance_suite {
             expired_and_revoked_tokens_do_not_count_against_limit,
             count_active_counts_only_the_owners_active_tokens,
             credential_lookup_returns_token_owner_and_switch,
+            outbox_keeps_one_message_per_key,
+            claim_due_takes_due_messages_once_per_lease,
+            record_tracks_each_attempt,
+            outbox_lists_newest_first,
             find_by_hash_finds_only_exact_hash,
             list_pages_newest_first,
             list_breaks_creation_time_ties_by_id_newest_first,
@@ -186,6 +192,7 @@ mod tests {
             include_str!("reminders.rs"),
             include_str!("users.rs"),
             include_str!("audit.rs"),
+            include_str!("outbox.rs"),
             include_str!("races.rs"),
         ];
         sources
