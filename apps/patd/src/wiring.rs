@@ -144,9 +144,21 @@ pub fn service(config: &Config, store: &DieselStore) -> Result<PatService, Wirin
             .map_err(|e| WiringError::Setup(format!("scope_resources: {e}")))?,
         None => ResourceCatalog::open(),
     };
+    let notifier: Arc<dyn Notifier> = match &config.smtp_url {
+        Some(url) => Arc::new(
+            pat_notify_smtp::SmtpNotifier::new(&pat_notify_smtp::SmtpConfig {
+                url: url.clone(),
+                from: config.mail_from.clone(),
+                public_url: config.public_url.clone(),
+                timeout: std::time::Duration::from_secs(30),
+            })
+            .map_err(|e| WiringError::Setup(e.to_string()))?,
+        ),
+        None => Arc::new(LogNotifier),
+    };
     let service = PatService::builder()
         .storage(store.storage())
-        .notifier(Arc::new(LogNotifier))
+        .notifier(notifier)
         .rng(rand::rngs::SysRng)
         .server_key(server_key(config)?)
         .previous_keys(previous)
