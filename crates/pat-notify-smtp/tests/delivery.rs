@@ -4,143 +4,16 @@
 
 #![allow(clippy::unwrap_used)] // tests say what they expect by failing
 
-use std::collections::VecDeque;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use mailin_embedded::response::{NO_MAILBOX, OK};
-use mailin_embedded::{Handler, Response, Server};
 use pat_core::model::{Actor, DeliveryStatus, PageRequest, Role};
 use pat_core::ports::{Clock, ManualClock};
 use pat_core::{CreateTokenRequest, NewUser, PatService, ServerKey};
 use pat_notify_smtp::{SmtpConfig, SmtpNotifier};
-
-/// One mail as the server received it.
-#[derive(Debug, Clone)]
-struct Received {
-    to: Vec<String>,
-    text: String,
-}
-
-impl Received {
-    fn subject(&self) -> String {
-        self.text
-            .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap_or_default()
-            .to_owned()
-    }
-}
-
-#[derive(Clone, Default)]
-struct Sink {
-    inbox: Arc<Mutex<Vec<Received>>>,
-    replies_to_rcpt: Arc<Mutex<VecDeque<Response>>>,
-    replies_to_data: Arc<Mutex<VecDeque<Response>>>,
-    refused: Arc<Vec<String>>,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-impl Handler for Sink {
-    fn rcpt(&mut self, to: &str) -> Response {
-        if self.refused.iter().any(|r| r == to) {
-            return NO_MAILBOX;
-        }
-        // Greylisting-style temporary refusals, scripted by the test.
-        let scripted = self
-            .replies_to_rcpt
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front();
-        if let Some(reply) = scripted {
-            return reply;
-        }
-        self.to.push(to.to_owned());
-        OK
-    }
-
-    fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        _to: &[String],
-    ) -> Response {
-        self.data.clear();
-        OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> Response {
-        let to = std::mem::take(&mut self.to);
-        let scripted = self
-            .replies_to_data
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front();
-        if let Some(reply) = scripted {
-            return reply;
-        }
-        let text = String::from_utf8_lossy(&self.data).replace("=\r\n", "");
-        self.inbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Received { to, text });
-        OK
-    }
-}
-
-/// A real SMTP server on a loopback port, in a background thread.
-struct Smtp {
-    sink: Sink,
-}
-
-impl Smtp {
-    fn start(port: u16, refused: &[&str]) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        let sink = Sink {
-            refused: Arc::new(refused.iter().map(|r| (*r).to_owned()).collect()),
-            ..Sink::default()
-        };
-        let mut server = Server::new(sink.clone());
-        server
-            .with_name("test-smtp")
-            .with_tcp_listener(listener)
-            .with_num_threads(2);
-        std::thread::spawn(move || {
-            let _ = server.serve();
-        });
-        Self { sink }
-    }
-
-    fn reply_next_rcpt_with(&self, reply: Response) {
-        self.sink.replies_to_rcpt.lock().unwrap().push_back(reply);
-    }
-
-    fn reply_next_data_with(&self, reply: Response) {
-        self.sink.replies_to_data.lock().unwrap().push_back(reply);
-    }
-
-    fn inbox(&self) -> Vec<Received> {
-        self.sink.inbox.lock().unwrap().clone()
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use pat_testkit::smtp::{ReceivedMail, Response, TestSmtpServer, free_port};
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap()
@@ -220,15 +93,15 @@ fn db_in(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("patd.db")
 }
 
-fn subjects(inbox: &[Received]) -> Vec<String> {
-    inbox.iter().map(Received::subject).collect()
+fn subjects(inbox: &[ReceivedMail]) -> Vec<String> {
+    inbox.iter().map(ReceivedMail::subject).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_exact_mails_for_the_seven_day_and_expiry_boundaries_go_out_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let smtp = Smtp::start(port, &[]);
+    let smtp = TestSmtpServer::start(port, &[]);
     let w = world(&db_in(&dir), port, start()).await;
     let alice = w.user("alice@example.com").await;
     let mut secrets = vec![
@@ -307,7 +180,7 @@ async fn server_down_then_up_delivers_every_mail_once() {
         (0, 2),
         "refused connections are retried later"
     );
-    let smtp = Smtp::start(port, &[]);
+    let smtp = TestSmtpServer::start(port, &[]);
     w.pass().await;
     assert!(smtp.inbox().is_empty(), "retries wait for their backoff");
     w.at(Duration::seconds(30));
@@ -321,7 +194,7 @@ async fn server_down_then_up_delivers_every_mail_once() {
 async fn a_451_then_250_is_delivered_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let smtp = Smtp::start(port, &[]);
+    let smtp = TestSmtpServer::start(port, &[]);
     smtp.reply_next_rcpt_with(Response::custom(
         451,
         "4.7.1 Greylisted, try again later".to_owned(),
@@ -351,7 +224,7 @@ async fn a_451_then_250_is_delivered_once() {
 async fn a_451_after_the_body_then_250_is_delivered_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let smtp = Smtp::start(port, &[]);
+    let smtp = TestSmtpServer::start(port, &[]);
     smtp.reply_next_data_with(Response::custom(451, "4.3.0 Try again later".to_owned()));
     let w = world_with_timeout(&db_in(&dir), port, start(), StdDuration::from_secs(2)).await;
     let frank = w.user("frank@example.com").await;
@@ -377,14 +250,17 @@ async fn admin(w: &World) -> Actor {
 async fn a_refused_recipient_is_recorded_and_the_others_go_out() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let smtp = Smtp::start(port, &["bounce@example.com"]);
+    let smtp = TestSmtpServer::start(port, &["bounce@example.com"]);
     let w = world(&db_in(&dir), port, start()).await;
     let bounce = w.user("bounce@example.com").await;
+    let broken = w.user("broken@@example.com").await;
     let dave = w.user("dave@example.com").await;
     w.token(&bounce, "ci", 30).await;
+    w.token(&broken, "ci", 30).await;
     w.token(&dave, "ci", 30).await;
     let run = w.pass().await;
-    assert_eq!((run.sent, run.failed), (1, 1));
+    assert_eq!((run.sent, run.failed), (1, 2));
+    assert_eq!(smtp.inbox().len(), 1);
     assert_eq!(smtp.inbox()[0].to, ["dave@example.com"]);
     let failed = w
         .service
@@ -395,17 +271,28 @@ async fn a_refused_recipient_is_recorded_and_the_others_go_out() {
         )
         .await
         .unwrap();
-    assert_eq!(failed.total_items, 1);
-    let error = failed.items[0].last_error.clone().unwrap_or_default();
+    let mut errors: Vec<String> = failed
+        .items
+        .iter()
+        .map(|m| m.last_error.clone().unwrap_or_default())
+        .collect();
+    errors.sort();
+    assert_eq!(errors.len(), 2);
     assert!(
-        error.contains("550"),
-        "the server's refusal is recorded: {error}"
+        errors.iter().any(|e| e.contains("550")),
+        "the server's refusal is recorded: {errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("recipient address \"broken@@example.com\" is unusable")),
+        "a malformed address is recorded: {errors:?}"
     );
     w.at(Duration::hours(3));
     assert_eq!(
         w.pass().await,
         pat_core::ReminderRun::default(),
-        "a failed message is not retried"
+        "failed messages are not retried"
     );
 }
 
@@ -423,7 +310,7 @@ async fn a_restart_neither_loses_nor_duplicates_mail() {
             "no server yet: the created notice and the 7-day reminder wait in the outbox"
         );
     }
-    let smtp = Smtp::start(port, &[]);
+    let smtp = TestSmtpServer::start(port, &[]);
     let after = world(&db_in(&dir), port, start() + Duration::minutes(10)).await;
     let run = after.pass().await;
     assert_eq!(

@@ -2,7 +2,6 @@
 //! over HTTP, zero2prod style: `spawn_app(backend)` gives each test its own server.
 
 use std::cell::Cell;
-use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -62,32 +61,28 @@ pub struct TestApp {
     dir: tempfile::TempDir,
     agent: ureq::Agent,
     next_user: Cell<u32>,
+    port: u16,
+    extra_env: Vec<(String, String)>,
 }
 
 /// Starts `patd serve` against a fresh database and waits until it answers.
 pub fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[])
+}
+
+/// [`spawn_app`] with extra `PATD_*` settings (e.g. SMTP).
+pub fn spawn_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("patd.db").display()),
         Backend::Postgres => fresh_postgres_database(&postgres_admin_url()),
     };
     let port = free_port();
-    let stdout = File::create(dir.path().join("stdout.log")).expect("stdout log file");
-    let stderr = File::create(dir.path().join("stderr.log")).expect("stderr log file");
-    let child = Command::new(patd_binary())
-        .arg("serve")
-        .env("PATD_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PATD_DATA_DIR", dir.path())
-        .env("PATD_DATABASE_URL", &database_url)
-        .env("PATD_ADMIN_EMAIL", ADMIN_EMAIL)
-        .env("PATD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("PATD_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(stdout))
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .expect("start patd");
+    let extra_env: Vec<(String, String)> = extra_env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let child = start_patd(dir.path(), &database_url, port, &extra_env);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)
@@ -102,10 +97,37 @@ pub fn spawn_app(backend: Backend) -> TestApp {
         dir,
         agent,
         next_user: Cell::new(0),
+        port,
+        extra_env,
     };
     app.wait_until_healthy();
     app.admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
     app
+}
+
+fn start_patd(dir: &Path, database_url: &str, port: u16, extra_env: &[(String, String)]) -> Child {
+    let log = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(name))
+            .expect("log file")
+    };
+    Command::new(patd_binary())
+        .arg("serve")
+        .env("PATD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PATD_DATA_DIR", dir)
+        .env("PATD_DATABASE_URL", database_url)
+        .env("PATD_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("PATD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("PATD_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .envs(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log("stdout.log")))
+        .stderr(Stdio::from(log("stderr.log")))
+        .spawn()
+        .expect("start patd")
 }
 
 fn free_port() -> u16 {
@@ -433,6 +455,30 @@ impl TestApp {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Stops patd and starts it again on the same port, data folder and database.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = start_patd(
+            self.dir.path(),
+            &self.database_url,
+            self.port,
+            &self.extra_env,
+        );
+        self.wait_until_healthy();
+    }
+
+    /// Runs a `patd` subcommand against this app's data folder and database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(patd_binary())
+            .args(args)
+            .env("PATD_DATA_DIR", self.dir.path())
+            .env("PATD_DATABASE_URL", &self.database_url)
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run patd")
     }
 
     /// Everything the server wrote to stdout and stderr so far.

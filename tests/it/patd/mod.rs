@@ -9,6 +9,7 @@ mod cli;
 mod harness;
 mod isolation;
 mod lifecycle;
+mod mail;
 mod ops;
 mod secrets;
 mod startup;
@@ -40,6 +41,7 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend![
+    mail::patd_mails_a_created_token_once_across_restarts,
     lifecycle::login_create_and_use_the_token_as_bearer_and_basic,
     lifecycle::login_sets_a_strict_http_only_cookie_and_refuses_bad_credentials,
     lifecycle::logout_ends_the_session,

@@ -1,0 +1,85 @@
+//! Mail through the real patd binary and a real SMTP server on loopback: a created
+//! token's notice goes out once, and neither a restart nor `patd notify --once` sends
+//! it again.
+
+use std::time::{Duration, Instant};
+
+use pat_testkit::smtp::{TestSmtpServer, free_port};
+use serde_json::json;
+
+use super::harness::{Auth, Backend, spawn_app_with};
+
+fn wait_for_mail(smtp: &TestSmtpServer, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while smtp.inbox().len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "expected {count} mails, got {:?}",
+            smtp.inbox().iter().map(|m| m.subject()).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The created-token notice reaches the owner exactly once, across a restart of patd
+/// and two `patd notify --once` runs; it names the token and never carries the secret.
+pub fn patd_mails_a_created_token_once_across_restarts(backend: Backend) {
+    let smtp = TestSmtpServer::start(free_port(), &[]);
+    let url = format!("smtp://127.0.0.1:{}", smtp.port());
+    let mut app = spawn_app_with(
+        backend,
+        &[
+            ("PATD_SMTP_URL", url.as_str()),
+            ("PATD_MAIL_FROM", "patd <patd@example.com>"),
+            ("PATD_PUBLIC_URL", "https://pat.example.com"),
+            ("PATD_NOTIFY_INTERVAL_SECS", "1"),
+        ],
+    );
+    let owner = app.user_session("member");
+    let issued = app.create_token(&owner, "mailed", 30, &["jobs:list"]);
+    let secret = issued.secret.clone();
+    wait_for_mail(&smtp, 1);
+    let mail = &smtp.inbox()[0];
+    assert_eq!(mail.to, [owner.email()]);
+    assert_eq!(
+        mail.subject(),
+        "A new personal access token \"mailed\" was created"
+    );
+    assert!(
+        mail.text
+            .contains(&format!("https://pat.example.com/tokens/{}", issued.id()))
+    );
+    assert!(
+        !mail.text.contains(&secret),
+        "the secret never goes into mail"
+    );
+
+    let ops = app.create_token(&app.admin, "ops", 30, &["admin:read"]);
+    app.restart();
+    std::thread::sleep(Duration::from_secs(3));
+    for _ in 0..2 {
+        let run = app.cli(&["notify", "--once"]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    wait_for_mail(&smtp, 2);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(smtp.inbox().len(), 2, "nothing is sent twice");
+
+    let outbox = app
+        .get(
+            "/api/v1/admin/outbox?status=sent",
+            Auth::Bearer(&ops.secret),
+        )
+        .expect_json(200);
+    assert_eq!(
+        outbox["total_items"],
+        json!(2),
+        "the member's notice and the admin's"
+    );
+    assert_eq!(outbox["items"][1]["kind"], json!("created"));
+    assert!(!app.log().contains(&secret));
+}
