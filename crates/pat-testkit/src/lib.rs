@@ -31,6 +31,7 @@
 mod audit;
 pub mod fixtures;
 mod outbox;
+pub mod postgres;
 mod races;
 mod reminders;
 pub mod seed;

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -18,9 +18,6 @@ use ureq::http;
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 /// Its password (long and mixed so any password policy accepts it).
 pub const ADMIN_PASSWORD: &str = "Admin-Password-For-Tests-42";
-/// The variable `scripts/test.sh` sets to its throwaway PostgreSQL server's admin URL.
-pub const POSTGRES_URL_VAR: &str = "PAT_TEST_POSTGRES_URL";
-
 /// Where a test server keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -75,7 +72,9 @@ pub fn spawn_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("patd.db").display()),
-        Backend::Postgres => fresh_postgres_database(&postgres_admin_url()),
+        Backend::Postgres => {
+            pat_testkit::postgres::fresh_database(&pat_testkit::postgres::admin_url())
+        }
     };
     let port = free_port();
     let extra_env: Vec<(String, String)> = extra_env
@@ -133,32 +132,6 @@ fn start_patd(dir: &Path, database_url: &str, port: u16, extra_env: &[(String, S
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
-}
-
-/// The admin URL of the throwaway PostgreSQL server; panics (never passes) when absent.
-fn postgres_admin_url() -> String {
-    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
-        panic!(
-            "{POSTGRES_URL_VAR} is not set: run ./scripts/test.sh, which starts a throwaway \
-             PostgreSQL, or point it at a server where this user may CREATE DATABASE"
-        )
-    })
-}
-
-/// Creates an empty database and returns its URL.
-fn fresh_postgres_database(admin_url: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "patd_it_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut admin = PgConnection::establish(admin_url).expect("connect to the admin database");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .expect("create a test database");
-    let (server, _) = admin_url.rsplit_once('/').expect("URL has a database path");
-    format!("{server}/{name}")
 }
 
 impl Drop for TestApp {

@@ -1,43 +1,9 @@
-//! Shared by the PostgreSQL tests: where the server is, and a fresh database per test.
+//! Shared by the SQLite and PostgreSQL tests: a database at the first schema version.
 
 #![allow(dead_code)] // each test binary uses the helpers it needs
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use diesel::{Connection, PgConnection, RunQueryDsl};
-
-/// The variable `scripts/test.sh` sets to its throwaway server's admin URL.
-pub const POSTGRES_URL_VAR: &str = "PAT_TEST_POSTGRES_URL";
-
-/// The admin URL of the throwaway server; panics (never passes) when it is absent.
-pub fn admin_url() -> String {
-    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
-        panic!(
-            "{POSTGRES_URL_VAR} is not set: run ./scripts/test.sh, which starts a throwaway \
-             PostgreSQL, or point it at a server where this user may CREATE DATABASE"
-        )
-    })
-}
-
-/// Creates an empty database on the server and returns its URL.
-pub fn fresh_database(admin_url: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "pat_test_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut admin = PgConnection::establish(admin_url).expect("connect to the admin database");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .expect("create a test database");
-    let (server, _) = admin_url.rsplit_once('/').expect("URL has a database path");
-    format!("{server}/{name}")
-}
-
 /// Fills a database that has only the first migration with a user and a token the way
 /// that schema stores them, so an upgrade test can check nothing is lost.
-#[allow(dead_code)] // each test binary uses the helpers it needs
 pub mod upgrade {
     /// The token written at the first schema version.
     pub const TOKEN_ID: &str = "0190f0a0-0000-7000-8000-000000000001";
