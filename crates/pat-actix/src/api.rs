@@ -13,7 +13,9 @@ use pat_core::model::{
 };
 use pat_core::{CreateTokenRequest, ListTokensRequest, NewUser};
 
-use crate::caller::{Caller, SESSION_COOKIE, Via, client_ip, presented_token};
+use crate::caller::{
+    Caller, SESSION_COOKIE, Via, authenticate_counted, client_ip, presented_token,
+};
 use crate::problem::{ApiError, Problem};
 use crate::state::{ApiState, check_password_rules, hash_password, verify_password};
 use crate::views::{
@@ -501,12 +503,7 @@ pub async fn outbox(state: Data<ApiState>, caller: Caller, params: Params) -> Ap
     responses((status = 204, headers(("X-Pat-User-Id" = String), ("X-Pat-Token-Id" = String))), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn auth_check(state: Data<ApiState>, req: HttpRequest, params: Params) -> ApiResult {
     let token = presented_token(&req)?.ok_or_else(ApiError::unauthenticated)?;
-    let result = state.service.authenticate(&token, client_ip(&req)).await;
-    state.metrics.auth_outcome(match &result {
-        Ok(_) => "success",
-        Err(err) => err.failure().map_or("error", |f| f.as_str()),
-    });
-    let principal = result?;
+    let principal = authenticate_counted(&state, &token, client_ip(&req)).await?;
     match (params.get("resource"), params.get("operation")) {
         (None, None) => {}
         (Some(resource), Some(operation)) => {

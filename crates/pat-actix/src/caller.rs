@@ -14,8 +14,8 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use futures_util::future::LocalBoxFuture;
+use pat_core::PatService;
 use pat_core::model::{Actor, Principal, User, UserId};
-use pat_core::{AuthError, PatService};
 use rand::TryRng;
 
 use crate::problem::ApiError;
@@ -62,14 +62,18 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     req.peer_addr().map(|addr| addr.ip())
 }
 
-/// Authenticates the presented token with the service, mapping failures to the one
-/// `invalid_token` answer.
-async fn authenticate_token(
-    service: &PatService,
+/// Authenticates a token for the REST API, counting the outcome in the metrics.
+pub(crate) async fn authenticate_counted(
+    state: &ApiState,
     token: &str,
     ip: Option<IpAddr>,
-) -> Result<Principal, AuthError> {
-    service.authenticate(token, ip).await
+) -> Result<Principal, ApiError> {
+    let result = state.service.authenticate(token, ip).await;
+    state.metrics.auth_outcome(match &result {
+        Ok(_) => "success",
+        Err(err) => err.failure().map_or("error", |f| f.as_str()),
+    });
+    Ok(result?)
 }
 
 /// A request authenticated by a personal access token: the extractor host services
@@ -89,7 +93,7 @@ impl FromRequest for Authenticated {
             }
             let service = service_of(&req)?;
             let token = presented_token(&req)?.ok_or_else(ApiError::unauthenticated)?;
-            let principal = authenticate_token(&service, &token, client_ip(&req)).await?;
+            let principal = service.authenticate(&token, client_ip(&req)).await?;
             Ok(Authenticated(principal))
         })
     }
@@ -145,7 +149,7 @@ async fn check_scope(
 ) -> Result<Principal, ApiError> {
     let service = service_of(req)?;
     let token = presented_token(req)?.ok_or_else(ApiError::unauthenticated)?;
-    let principal = authenticate_token(&service, &token, client_ip(req)).await?;
+    let principal = service.authenticate(&token, client_ip(req)).await?;
     if !principal.allows(resource, operation, None) {
         return Err(ApiError::new(
             actix_web::http::StatusCode::FORBIDDEN,
@@ -290,12 +294,7 @@ impl FromRequest for Caller {
                 })?;
             let ip = client_ip(&req);
             if let Some(token) = presented_token(&req)? {
-                let result = authenticate_token(&state.service, &token, ip).await;
-                state.metrics.auth_outcome(match &result {
-                    Ok(_) => "success",
-                    Err(err) => err.failure().map_or("error", |f| f.as_str()),
-                });
-                let principal = result?;
+                let principal = authenticate_counted(&state, &token, ip).await?;
                 return Ok(Caller {
                     actor: Actor::from_principal(&principal, ip),
                     via: Via::Token(principal),

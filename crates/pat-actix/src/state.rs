@@ -243,3 +243,49 @@ pub fn check_password_rules(password: &str) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    #[test]
+    fn each_address_gets_its_own_window_then_429_with_retry_after() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        let a = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        let b = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        assert!(limiter.check(a).is_ok() && limiter.check(a).is_ok());
+        let refused = limiter.check(a).expect_err("third request in the window");
+        assert_eq!(refused.code(), "rate_limited");
+        let response = actix_web::ResponseError::error_response(&refused);
+        assert_eq!(response.status(), 429);
+        let retry: u64 = response
+            .headers()
+            .get("retry-after")
+            .expect("Retry-After")
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&retry), "{retry}");
+        assert!(limiter.check(b).is_ok(), "another address is not limited");
+        let short = RateLimiter::new(1, Duration::from_millis(20));
+        assert!(short.check(a).is_ok() && short.check(a).is_err());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(short.check(a).is_ok(), "a new window starts afresh");
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse battery").expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong horse battery", &hash));
+        assert!(!verify_password("anything", "not a PHC string"));
+        assert_eq!(
+            check_password_rules("short").expect_err("7 chars").code(),
+            "invalid_user"
+        );
+    }
+}

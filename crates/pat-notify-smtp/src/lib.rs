@@ -64,9 +64,8 @@ impl std::fmt::Debug for SmtpNotifier {
     }
 }
 
-#[derive(Template)]
-#[template(path = "notice.txt", escape = "none")]
-struct TextMail<'a> {
+/// What both parts of a mail say.
+struct MailFields<'a> {
     name: &'a str,
     headline: &'a str,
     token_name: &'a str,
@@ -76,14 +75,21 @@ struct TextMail<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "notice.txt", escape = "none")]
+struct TextMail<'a> {
+    f: &'a MailFields<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "notice.html")]
 struct HtmlMail<'a> {
-    name: &'a str,
-    headline: &'a str,
-    token_name: &'a str,
-    expires_at: &'a str,
-    advice: &'a str,
-    link: &'a str,
+    f: &'a MailFields<'a>,
+}
+
+fn render(template: &impl Template) -> Result<String, NotifyError> {
+    template
+        .render()
+        .map_err(|e| NotifyError::Permanent(format!("mail template failed: {e}")))
 }
 
 /// The words of one mail.
@@ -188,26 +194,16 @@ impl SmtpNotifier {
         let words = wording(notice, self.clock.now());
         let expires_at = notice.expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
         let link = format!("{}/tokens/{}", self.public_url, notice.token_id);
-        let text = TextMail {
+        let fields = MailFields {
             name: &notice.recipient.name,
             headline: &words.headline,
             token_name: &notice.token_name,
             expires_at: &expires_at,
             advice: &words.advice,
             link: &link,
-        }
-        .render()
-        .map_err(|e| NotifyError::Permanent(format!("mail template failed: {e}")))?;
-        let html = HtmlMail {
-            name: &notice.recipient.name,
-            headline: &words.headline,
-            token_name: &notice.token_name,
-            expires_at: &expires_at,
-            advice: &words.advice,
-            link: &link,
-        }
-        .render()
-        .map_err(|e| NotifyError::Permanent(format!("mail template failed: {e}")))?;
+        };
+        let text = render(&TextMail { f: &fields })?;
+        let html = render(&HtmlMail { f: &fields })?;
         Message::builder()
             .from(self.from.clone())
             .to(to)
