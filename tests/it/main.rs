@@ -5,3 +5,4 @@
 
 mod embedding;
 mod patd;
+mod secret_scanning;

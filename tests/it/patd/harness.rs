@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
 
 use std::time::{Duration, Instant};
 
@@ -57,7 +58,8 @@ pub struct TestApp {
     child: Child,
     dir: tempfile::TempDir,
     agent: ureq::Agent,
-    next_user: Cell<u32>,
+    /// Shared with peers ([`TestApp::spawn_peer`]) so their users' emails never collide.
+    next_user: Rc<Cell<u32>>,
     port: u16,
     extra_env: Vec<(String, String)>,
 }
@@ -76,26 +78,31 @@ pub fn spawn_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
             pat_testkit::postgres::fresh_database(&pat_testkit::postgres::admin_url())
         }
     };
-    let port = free_port();
     let extra_env: Vec<(String, String)> = extra_env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+    launch(dir, database_url, extra_env, Rc::new(Cell::new(0)))
+}
+
+/// Starts patd on a free port with this data folder and database, waits until it
+/// answers and logs the admin in.
+fn launch(
+    dir: tempfile::TempDir,
+    database_url: String,
+    extra_env: Vec<(String, String)>,
+    next_user: Rc<Cell<u32>>,
+) -> TestApp {
+    let port = free_port();
     let child = start_patd(dir.path(), &database_url, port, &extra_env);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
     let mut app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         admin: Session::placeholder(),
         database_url,
         child,
         dir,
-        agent,
-        next_user: Cell::new(0),
+        agent: agent(),
+        next_user,
         port,
         extra_env,
     };
@@ -129,7 +136,18 @@ fn start_patd(dir: &Path, database_url: &str, port: u16, extra_env: &[(String, S
         .expect("start patd")
 }
 
-fn free_port() -> u16 {
+/// An HTTP client that reports every status as an answer, not an error.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
 }
@@ -345,6 +363,41 @@ impl Reply {
     }
 }
 
+/// Reads a whole answer, or panics naming the request on a transport error.
+fn read_reply(request: String, result: Result<http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut response = result.unwrap_or_else(|e| panic!("{request}: transport error {e}"));
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("{request}: reading the body failed: {e}"));
+    Reply {
+        request,
+        status: response.status().as_u16(),
+        headers,
+        body,
+    }
+}
+
+/// GET an absolute URL with these headers (for servers other than patd, e.g. a proxy).
+pub fn get_url(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut builder = http::Request::builder().method("GET").uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder.body(()).expect("valid request");
+    read_reply(format!("GET {url}"), agent().run(request))
+}
+
 /// A string member of a JSON object; panics naming it when absent.
 pub fn str_field(value: &Value, key: &str) -> String {
     value[key]
@@ -443,6 +496,30 @@ impl TestApp {
         self.wait_until_healthy();
     }
 
+    /// Starts a second patd on its own port and data folder, sharing this app's database
+    /// and token key: several instances behind one load balancer. Sessions live in each
+    /// instance's memory, so the peer logs its own admin in.
+    pub fn spawn_peer(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut extra_env = self.extra_env.clone();
+        let key_file = self.dir.path().join("token.key");
+        assert!(
+            key_file.is_file(),
+            "patd wrote no key at {}",
+            key_file.display()
+        );
+        extra_env.push((
+            "PATD_TOKEN_KEY_FILE".to_owned(),
+            key_file.display().to_string(),
+        ));
+        launch(
+            dir,
+            self.database_url.clone(),
+            extra_env,
+            Rc::clone(&self.next_user),
+        )
+    }
+
     /// Runs a `patd` subcommand against this app's data folder and database.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(patd_binary())
@@ -500,28 +577,7 @@ impl TestApp {
             }
             None => self.agent.run(builder.body(()).expect("valid request")),
         };
-        let request = format!("{method} {path}");
-        let mut response = result.unwrap_or_else(|e| panic!("{request}: transport error {e}"));
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .unwrap_or_else(|e| panic!("{request}: reading the body failed: {e}"));
-        Reply {
-            request,
-            status: response.status().as_u16(),
-            headers,
-            body,
-        }
+        read_reply(format!("{method} {path}"), result)
     }
 
     /// GET.

@@ -10,6 +10,8 @@ mod harness;
 mod isolation;
 mod lifecycle;
 mod mail;
+mod multi_instance;
+mod nginx;
 mod ops;
 mod secrets;
 mod startup;
@@ -75,4 +77,6 @@ on_every_backend![
     ops::health_readiness_and_metrics_answer,
     ops::openapi_document_is_openapi_3_and_lists_the_tokens_path,
     ops::swagger_ui_is_served_at_api_docs,
+    nginx::nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens,
+    multi_instance::multi_instance_tokens_revocations_settings_and_users_are_shared,
 ];
