@@ -17,6 +17,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${need[@]}"
 fi
 
+step "tools the end-to-end tests drive: nginx, secret scanners, chromium + playwright-core"
+scripts/ensure-nginx.sh
+scripts/ensure-scanners.sh
+scripts/ensure-browser.sh
+
 step "toolchain components"
 for component in rustfmt clippy; do
   if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
@@ -51,3 +56,6 @@ echo "PostgreSQL at $PAT_TEST_POSTGRES_URL"
 step "cargo test (unit, property, conformance on memory/SQLite/PostgreSQL, integration, doc tests)"
 # The PostgreSQL tests are #[ignore]d for a plain `cargo test`; here the server exists.
 cargo test --workspace --locked -- --include-ignored
+
+step "web UI in headless Chromium (screenshots in target/ui-screenshots/)"
+(cd tests/ui && node --test --test-concurrency=1 .)

@@ -36,6 +36,7 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
             .wrap(from_fn(pat_actix::record_metrics))
             .wrap(TracingLogger::default())
             .configure(pat_actix::configure)
+            .configure(pat_web::configure)
     })
     .shutdown_timeout(30)
     .bind(addr)

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
@@ -13,11 +12,9 @@ use pat_core::model::{
 };
 use pat_core::{CreateTokenRequest, ListTokensRequest, NewUser};
 
-use crate::caller::{
-    Caller, SESSION_COOKIE, Via, authenticate_counted, client_ip, presented_token,
-};
+use crate::caller::{Caller, Via, authenticate_counted, client_ip, presented_token};
 use crate::problem::{ApiError, Problem};
-use crate::state::{ApiState, check_password_rules, hash_password, verify_password};
+use crate::state::{ApiState, check_password_rules, hash_password};
 use crate::views::{
     CreateTokenBody, EventView, Fields, IssuedView, LeakReportBody, LoginBody, MeView, NewUserBody,
     OutboxView, PageView, RegenerateBody, ScopesBody, SessionView, SettingsView, TokenView,
@@ -90,44 +87,18 @@ async fn max_days(state: &ApiState) -> Result<u32, ApiError> {
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginBody,
     responses((status = 200, body = SessionView), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub async fn login(state: Data<ApiState>, req: HttpRequest, body: Bytes) -> ApiResult {
-    state.login_limiter.check(client_ip(&req))?;
+    state.check_login_rate(client_ip(&req))?;
     let fields = Fields::parse(&body)?;
     let email = fields.string("email", "invalid_credentials")?;
     let password = fields.string("password", "invalid_credentials")?;
-    let refused = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "the email or password is wrong",
-        )
-    };
-    let Some(found) = state.service.login_credentials(&email).await? else {
-        // Same work as a real check, so timing does not tell which emails exist.
-        verify_password(&password, DUMMY_HASH);
-        return Err(refused());
-    };
-    let valid = found
-        .password_hash
-        .as_deref()
-        .is_some_and(|hash| verify_password(&password, hash));
-    if !valid || !found.user.active {
-        return Err(refused());
-    }
-    let session = state.sessions.start(found.user.id)?;
-    let cookie = Cookie::build(SESSION_COOKIE, session.id)
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(state.config.secure_cookies)
-        .finish();
-    Ok(HttpResponse::Ok().cookie(cookie).json(SessionView {
-        user: UserView::from(&found.user),
-        csrf_token: session.csrf_token,
-    }))
+    let (user, session) = state.sign_in(&email, &password).await?;
+    Ok(HttpResponse::Ok()
+        .cookie(state.session_cookie(&session))
+        .json(SessionView {
+            user: UserView::from(&user),
+            csrf_token: session.csrf_token,
+        }))
 }
-
-/// An argon2id hash of a random password: verified against when the email is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0oWWBo6RkdBp7rvZfo8l4vm7HMTNhqH9yn+tFOXxXdE";
 
 /// Signs out: the session ends on the server.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204)))]
@@ -135,9 +106,9 @@ pub async fn logout(state: Data<ApiState>, caller: Caller) -> ApiResult {
     if let Via::Session { id } = &caller.via {
         state.sessions.end(id);
     }
-    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
-    gone.make_removal();
-    Ok(HttpResponse::NoContent().cookie(gone).finish())
+    Ok(HttpResponse::NoContent()
+        .cookie(ApiState::session_removal_cookie())
+        .finish())
 }
 
 /// The caller: user, and the presenting token if a token was used. Needs no scope.

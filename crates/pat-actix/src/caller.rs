@@ -15,7 +15,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use futures_util::future::LocalBoxFuture;
 use pat_core::PatService;
-use pat_core::model::{Actor, Principal, User, UserId};
+use pat_core::model::{Actor, Principal, TokenId, User, UserId};
+use pat_core::token::TokenSecret;
 use rand::TryRng;
 
 use crate::problem::ApiError;
@@ -168,11 +169,29 @@ struct Session {
     expires: Instant,
 }
 
+/// A new token's secret waiting to be shown once in the session that made it.
+struct HeldSecret {
+    token_id: TokenId,
+    secret: TokenSecret,
+    until: Instant,
+}
+
+/// How long a held secret waits to be shown before it is dropped unseen.
+const HELD_SECRET_TTL: Duration = Duration::from_secs(600);
+
 /// Server-side sessions: logout or deactivation ends them at once.
-#[derive(Debug)]
 pub struct SessionStore {
     ttl: Duration,
     sessions: Mutex<HashMap<String, Session>>,
+    held: Mutex<HashMap<String, HeldSecret>>,
+}
+
+impl std::fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A session just created: the cookie value and the CSRF token.
@@ -184,7 +203,11 @@ pub struct NewSession {
     pub csrf_token: String,
 }
 
-fn random_token() -> Result<String, ApiError> {
+/// 32 random bytes from the OS, URL-safe base64: session ids and CSRF tokens.
+///
+/// # Errors
+/// `internal` if the OS random number generator fails.
+pub fn random_token() -> Result<String, ApiError> {
     let mut bytes = [0_u8; 32];
     rand::rngs::SysRng
         .try_fill_bytes(&mut bytes)
@@ -198,6 +221,39 @@ impl SessionStore {
         Self {
             ttl,
             sessions: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, HeldSecret>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps a new token's secret for the next page of `session_id` that shows token
+    /// `token_id`, so the secret never travels in a URL (the web UI's show-once page).
+    pub fn hold_secret(&self, session_id: &str, token_id: TokenId, secret: TokenSecret) {
+        let now = Instant::now();
+        let mut held = self.held();
+        held.retain(|_, h| h.until > now);
+        held.insert(
+            session_id.to_owned(),
+            HeldSecret {
+                token_id,
+                secret,
+                until: now + HELD_SECRET_TTL,
+            },
+        );
+    }
+
+    /// The held secret of `token_id` for `session_id`, removed as it is returned: it
+    /// is shown once.
+    pub fn take_secret(&self, session_id: &str, token_id: TokenId) -> Option<TokenSecret> {
+        let mut held = self.held();
+        match held.get(session_id) {
+            Some(h) if h.token_id == token_id && h.until > Instant::now() => {
+                held.remove(session_id).map(|h| h.secret)
+            }
+            _ => None,
         }
     }
 
@@ -228,6 +284,11 @@ impl SessionStore {
         Ok(session)
     }
 
+    /// The live session with this cookie value: its user and CSRF token.
+    pub fn lookup(&self, id: &str) -> Option<(UserId, String)> {
+        self.find(id).map(|s| (s.user_id, s.csrf_token))
+    }
+
     fn find(&self, id: &str) -> Option<Session> {
         let mut sessions = self.lock();
         match sessions.get(id) {
@@ -243,11 +304,14 @@ impl SessionStore {
     /// Ends one session.
     pub fn end(&self, id: &str) {
         self.lock().remove(id);
+        self.held().remove(id);
     }
 
     /// Ends every session of `user` (deactivation).
     pub fn end_all_for(&self, user: UserId) {
-        self.lock().retain(|_, s| s.user_id != user);
+        let mut sessions = self.lock();
+        sessions.retain(|_, s| s.user_id != user);
+        self.held().retain(|id, _| sessions.contains_key(id));
     }
 }
 

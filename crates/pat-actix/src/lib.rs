@@ -20,7 +20,8 @@ pub mod views;
 
 pub use api::MAX_LEAK_REPORT;
 pub use caller::{
-    Authenticated, CSRF_HEADER, Caller, SESSION_COOKIE, SessionStore, Via, require_scope,
+    Authenticated, CSRF_HEADER, Caller, NewSession, SESSION_COOKIE, SessionStore, Via, client_ip,
+    random_token, require_scope,
 };
 pub use openapi::ApiDoc;
 pub use ops::record_metrics;

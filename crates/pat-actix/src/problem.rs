@@ -101,6 +101,21 @@ impl ApiError {
         self.code
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What is wrong, and what is allowed.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// Seconds to wait before retrying, for `rate_limited`.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     fn from_store(err: &StoreError) -> Self {
         match err {
             StoreError::Unavailable(cause) => {
@@ -115,7 +130,8 @@ impl ApiError {
         }
     }
 
-    fn title(&self) -> &'static str {
+    /// A short, fixed summary of the problem type.
+    pub fn title(&self) -> &'static str {
         match self.code {
             "unauthenticated" => "Authentication required",
             "invalid_token" => "Invalid token",

@@ -7,11 +7,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use pat_core::PatService;
+use pat_core::model::User;
 
-use crate::caller::SessionStore;
+use crate::caller::{NewSession, SESSION_COOKIE, SessionStore};
 use crate::problem::ApiError;
 
 /// API settings a host chooses.
@@ -65,6 +68,71 @@ impl ApiState {
         }
     }
 }
+
+impl ApiState {
+    /// Counts a login attempt from `ip` against the per-address limit.
+    ///
+    /// # Errors
+    /// `rate_limited` with the seconds until attempts are accepted again.
+    pub fn check_login_rate(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        self.login_limiter.check(ip)
+    }
+
+    /// Checks an email and password and starts a session: the one sign-in path of the
+    /// API and the web UI. Unknown emails cost the same work as wrong passwords.
+    ///
+    /// # Errors
+    /// 401 `invalid_credentials` for an unknown email, a wrong password or a
+    /// deactivated user (one answer for all three).
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<(User, NewSession), ApiError> {
+        let refused = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "the email or password is wrong",
+            )
+        };
+        let Some(found) = self.service.login_credentials(email).await? else {
+            verify_password(password, DUMMY_HASH);
+            return Err(refused());
+        };
+        let valid = found
+            .password_hash
+            .as_deref()
+            .is_some_and(|hash| verify_password(password, hash));
+        if !valid || !found.user.active {
+            return Err(refused());
+        }
+        let session = self.sessions.start(found.user.id)?;
+        Ok((found.user, session))
+    }
+
+    /// The session cookie for `session`: HTTP-only, `SameSite=Strict`, `Secure` when
+    /// configured.
+    pub fn session_cookie(&self, session: &NewSession) -> Cookie<'static> {
+        Cookie::build(SESSION_COOKIE, session.id.clone())
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(self.config.secure_cookies)
+            .finish()
+    }
+
+    /// A cookie that removes the session cookie from the browser.
+    pub fn session_removal_cookie() -> Cookie<'static> {
+        let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+        gone.make_removal();
+        gone
+    }
+}
+
+/// An argon2id hash of a random password: verified against when the email is unknown,
+/// so timing does not tell which emails exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0oWWBo6RkdBp7rvZfo8l4vm7HMTNhqH9yn+tFOXxXdE";
 
 /// Fixed-window request counting per client address.
 #[derive(Debug)]

@@ -1,0 +1,31 @@
+// patd web UI: the only script. Pages work without it; it adds the Copy button.
+"use strict";
+
+function copyFrom(input, status) {
+  const done = () => { status.textContent = "Copied to the clipboard."; };
+  const fallback = () => {
+    input.focus();
+    input.select();
+    try {
+      document.execCommand("copy");
+      done();
+    } catch (_) {
+      status.textContent = "Copy failed: select the token and copy it by hand.";
+    }
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(input.value).then(done, fallback);
+  } else {
+    fallback();
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const button of document.querySelectorAll("button[data-copy-target]")) {
+    const input = document.getElementById(button.dataset.copyTarget);
+    const status = document.getElementById("copy-status");
+    if (!input || !status) continue;
+    button.hidden = false;
+    button.addEventListener("click", () => copyFrom(input, status));
+  }
+});
