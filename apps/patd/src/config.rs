@@ -1,6 +1,6 @@
 //! Layered configuration: defaults < `patd.toml` < `PATD_*` environment variables.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -26,7 +26,7 @@ pub enum ConfigError {
 }
 
 /// Every configuration key, as in patd.toml (env: `PATD_` + upper case).
-pub const KEYS: [&str; 14] = [
+pub const KEYS: [&str; 17] = [
     "listen",
     "data_dir",
     "database_url",
@@ -41,6 +41,9 @@ pub const KEYS: [&str; 14] = [
     "log_format",
     "scope_resources",
     "secure_cookies",
+    "failed_auths_per_minute",
+    "trusted_proxies",
+    "auth_cache_ms",
 ];
 
 /// How logs are written.
@@ -86,6 +89,16 @@ pub struct Config {
     pub scope_resources: Option<String>,
     /// Mark session cookies `Secure` (behind HTTPS).
     pub secure_cookies: bool,
+    /// Failed token authentications accepted per client address per minute before
+    /// that address is refused with 429 until the minute ends (0..=1000000; 0 = off).
+    pub failed_auths_per_minute: u32,
+    /// Reverse proxies (IP addresses, comma-separated) whose `X-Forwarded-For` names
+    /// the client; none = the TCP peer is the client.
+    pub trusted_proxies: Option<String>,
+    /// Cache token lookups in the server for this many milliseconds (0..=60000; 0 =
+    /// off). Changes made through this server apply at once; changes by another
+    /// process on the same database (a second instance, the CLI) within this time.
+    pub auth_cache_ms: u32,
 }
 
 impl Default for Config {
@@ -105,6 +118,9 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             scope_resources: None,
             secure_cookies: false,
+            failed_auths_per_minute: 60,
+            trusted_proxies: None,
+            auth_cache_ms: 0,
         }
     }
 }
@@ -162,6 +178,21 @@ impl Config {
                         .to_owned(),
             });
         }
+        if self.failed_auths_per_minute > 1_000_000 {
+            return Err(ConfigError::Invalid {
+                key: "failed_auths_per_minute",
+                value: self.failed_auths_per_minute.to_string(),
+                allowed: "a whole number from 0 (no limit) to 1000000".to_owned(),
+            });
+        }
+        if self.auth_cache_ms > 60_000 {
+            return Err(ConfigError::Invalid {
+                key: "auth_cache_ms",
+                value: self.auth_cache_ms.to_string(),
+                allowed: "a whole number of milliseconds from 0 (no cache) to 60000".to_owned(),
+            });
+        }
+        self.trusted_proxies()?;
         if let Some(resources) = &self.scope_resources {
             pat_core::scope::ResourceCatalog::listed(
                 resources.split(',').filter(|r| !r.trim().is_empty()),
@@ -173,6 +204,31 @@ impl Config {
             })?;
         }
         Ok(())
+    }
+
+    /// The trusted proxies' addresses.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `trusted_proxies` when an entry is not an IP
+    /// address.
+    pub fn trusted_proxies(&self) -> Result<Vec<IpAddr>, ConfigError> {
+        let Some(list) = &self.trusted_proxies else {
+            return Ok(Vec::new());
+        };
+        list.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry.parse::<IpAddr>().map_err(|_| ConfigError::Invalid {
+                    key: "trusted_proxies",
+                    value: list.clone(),
+                    allowed: format!(
+                        "comma-separated IP addresses of reverse proxies, e.g. 127.0.0.1,::1 \
+                         ({entry:?} is not one; networks are not supported)"
+                    ),
+                })
+            })
+            .collect()
     }
 
     /// The database URL in force.
@@ -234,9 +290,27 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_a_comma_separated_address_list() {
+        let mut config = Config::default();
+        assert_eq!(
+            config.trusted_proxies().expect("none"),
+            Vec::<IpAddr>::new()
+        );
+        config.trusted_proxies = Some(" 127.0.0.1, ::1 ,".into());
+        assert_eq!(
+            config.trusted_proxies().expect("two addresses"),
+            [
+                "127.0.0.1".parse::<IpAddr>().expect("v4"),
+                "::1".parse().expect("v6")
+            ]
+        );
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         type Change = Box<dyn FnOnce(&mut Config)>;
-        let cases: [(&str, Change); 5] = [
+        let cases: [(&str, Change); 9] = [
             ("listen", Box::new(|c| c.listen = "nope".into())),
             ("token_prefix", Box::new(|c| c.token_prefix = "Bad_".into())),
             (
@@ -250,6 +324,19 @@ mod tests {
             (
                 "scope_resources",
                 Box::new(|c| c.scope_resources = Some("jobs,Bad Name".into())),
+            ),
+            (
+                "failed_auths_per_minute",
+                Box::new(|c| c.failed_auths_per_minute = 1_000_001),
+            ),
+            ("auth_cache_ms", Box::new(|c| c.auth_cache_ms = 60_001)),
+            (
+                "trusted_proxies",
+                Box::new(|c| c.trusted_proxies = Some("127.0.0.1,nginx".into())),
+            ),
+            (
+                "trusted_proxies",
+                Box::new(|c| c.trusted_proxies = Some("10.0.0.0/8".into())),
             ),
         ];
         for (key, change) in cases {

@@ -24,6 +24,10 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
     wiring::bootstrap_admin(&service, &store).await?;
     let api = ApiConfig {
         secure_cookies: config.secure_cookies,
+        failed_auths_per_minute: config.failed_auths_per_minute,
+        trusted_proxies: config
+            .trusted_proxies()
+            .map_err(|e| WiringError::Setup(e.to_string()))?,
         ..ApiConfig::default()
     };
     let state = web::Data::new(ApiState::new(service.clone(), api));
@@ -33,6 +37,8 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
         App::new()
             .app_data(state.clone())
             .app_data(service_data.clone())
+            // Innermost, so refusals are still counted and logged.
+            .wrap(from_fn(pat_actix::request_limits))
             .wrap(from_fn(pat_actix::record_metrics))
             .wrap(TracingLogger::default())
             .configure(pat_actix::configure)

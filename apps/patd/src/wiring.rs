@@ -156,18 +156,28 @@ pub fn service(config: &Config, store: &DieselStore) -> Result<PatService, Wirin
         ),
         None => Arc::new(LogNotifier),
     };
-    let service = PatService::builder()
+    let mut builder = PatService::builder()
         .storage(store.storage())
         .notifier(notifier)
         .rng(rand::rngs::SysRng)
         .server_key(server_key(config)?)
         .previous_keys(previous)
         .codec(codec)
-        .catalog(catalog)
+        .catalog(catalog);
+    if config.auth_cache_ms > 0 {
+        builder = builder.credential_cache(
+            chrono::Duration::milliseconds(i64::from(config.auth_cache_ms)),
+            AUTH_CACHE_ENTRIES,
+        );
+    }
+    let service = builder
         .build()
         .map_err(|e| WiringError::Setup(e.to_string()))?;
     Ok(service)
 }
+
+/// Most tokens the authentication cache holds (about 1 KiB each).
+const AUTH_CACHE_ENTRIES: usize = 50_000;
 
 /// The actor the CLI acts as: a trusted local administrator.
 pub fn cli_actor() -> Actor {

@@ -579,6 +579,10 @@ pub async fn report_leaks(state: Data<ApiState>, req: HttpRequest, body: Bytes) 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
+            .app_data(crate::limits::payload_config())
+            // First: the forward-auth hot path, matched before any pattern with a
+            // `{param}` (those cost a regex match each).
+            .route("/auth/check", web::get().to(auth_check))
             .route("/session", web::post().to(login))
             .route("/session", web::delete().to(logout))
             .route("/me", web::get().to(me))
@@ -609,7 +613,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/admin/tokens/{id}", web::delete().to(admin_delete))
             .route("/admin/audit", web::get().to(audit))
             .route("/admin/outbox", web::get().to(outbox))
-            .route("/auth/check", web::get().to(auth_check))
             .route("/introspect", web::post().to(introspect))
             .route("/credentials/revoke", web::post().to(report_leaks))
             .default_service(web::to(|| async {

@@ -6,12 +6,16 @@
 //!   `Authorization: Bearer` or `Basic` (the token as the password);
 //! - for host services, the [`Authenticated`] extractor and the [`require_scope`]
 //!   middleware, so any actix app can accept PATs and guard routes by scope
-//!   (see `examples/jobs.rs`).
+//!   (see `examples/jobs.rs`);
+//! - abuse limits: a client address that keeps failing token authentication is refused
+//!   for a while ([`ApiConfig::failed_auths_per_minute`]), client addresses behind
+//!   trusted proxies ([`client_ip`]), and request size limits ([`request_limits`]).
 //!
 //! Only this crate knows HTTP and JSON; every rule is `PatService`'s.
 
 mod api;
 mod caller;
+mod limits;
 mod openapi;
 mod ops;
 mod problem;
@@ -21,7 +25,10 @@ pub mod views;
 pub use api::MAX_LEAK_REPORT;
 pub use caller::{
     Authenticated, CSRF_HEADER, Caller, NewSession, SESSION_COOKIE, SessionStore, Via, client_ip,
-    random_token, require_scope,
+    client_ip_from, presented_token, random_token, require_scope,
+};
+pub use limits::{
+    MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS_BYTES, MAX_URI_BYTES, request_limits,
 };
 pub use openapi::ApiDoc;
 pub use ops::record_metrics;
@@ -35,8 +42,10 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// Registers the whole API on an app: `/api/v1/…`, the OpenAPI document and Swagger UI,
-/// `/healthz`, `/readyz` and `/metrics`. Register `state` with `App::app_data` and wrap
-/// the app in `actix_web::middleware::from_fn(pat_actix::record_metrics)` for metrics.
+/// `/healthz`, `/readyz` and `/metrics`. Register `state` with `App::app_data`, wrap
+/// the app in `actix_web::middleware::from_fn(pat_actix::record_metrics)` for metrics
+/// and in `from_fn(pat_actix::request_limits)` for the URL and header limits and
+/// problem+json 413s (bodies over [`MAX_BODY_BYTES`] are refused either way).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
         .route(

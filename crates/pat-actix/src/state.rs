@@ -15,10 +15,11 @@ use pat_core::PatService;
 use pat_core::model::User;
 
 use crate::caller::{NewSession, SESSION_COOKIE, SessionStore};
+use crate::limits::FailedAuthLimiter;
 use crate::problem::ApiError;
 
 /// API settings a host chooses.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub secure_cookies: bool,
@@ -28,6 +29,14 @@ pub struct ApiConfig {
     pub leak_reports_per_minute: u32,
     /// Login attempts accepted per client address per minute.
     pub logins_per_minute: u32,
+    /// Failed token authentications accepted per client address per minute; once they
+    /// are used up, every token-authenticated request from that address is answered
+    /// 429 `rate_limited` until the minute ends. 0 switches the limit off.
+    pub failed_auths_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: when the TCP peer is one
+    /// of them, the client address is taken from that header (see
+    /// [`client_ip`](crate::client_ip)). Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +46,8 @@ impl Default for ApiConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             leak_reports_per_minute: 30,
             logins_per_minute: 30,
+            failed_auths_per_minute: 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -53,6 +64,7 @@ pub struct ApiState {
     pub config: ApiConfig,
     pub(crate) leak_limiter: RateLimiter,
     pub(crate) login_limiter: RateLimiter,
+    pub(crate) auth_failures: FailedAuthLimiter,
 }
 
 impl ApiState {
@@ -64,6 +76,10 @@ impl ApiState {
             metrics: Metrics::default(),
             leak_limiter: RateLimiter::new(config.leak_reports_per_minute, Duration::from_secs(60)),
             login_limiter: RateLimiter::new(config.logins_per_minute, Duration::from_secs(60)),
+            auth_failures: FailedAuthLimiter::new(
+                config.failed_auths_per_minute,
+                Duration::from_secs(60),
+            ),
             config,
         }
     }

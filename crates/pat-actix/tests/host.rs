@@ -109,3 +109,48 @@ async fn missing_wrong_or_unscoped_tokens_are_refused_with_problem_json() {
         assert_eq!(body["code"], code);
     }
 }
+
+#[actix_web::test]
+async fn with_api_state_registered_failed_tokens_from_one_address_are_limited() {
+    let (service, secret) = service_with_token(&["jobs:list"]).await;
+    let service = Arc::new(service);
+    let config = pat_actix::ApiConfig {
+        failed_auths_per_minute: 3,
+        ..pat_actix::ApiConfig::default()
+    };
+    let state = web::Data::new(pat_actix::ApiState::new(service.clone(), config));
+    let app = test::init_service(
+        App::new()
+            .app_data(state)
+            .app_data(web::Data::from(service))
+            .service(
+                web::resource("/jobs")
+                    .wrap(from_fn(require_scope("jobs", "list")))
+                    .route(web::get().to(whoami)),
+            )
+            .route("/me", web::get().to(whoami)),
+    )
+    .await;
+    let from = |peer: &str, path: &str, token: &str| {
+        test::TestRequest::get()
+            .uri(path)
+            .peer_addr(peer.parse().unwrap())
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .to_request()
+    };
+    for _ in 0..3 {
+        let response = test::call_service(&app, from("10.0.0.1:4000", "/jobs", "pat_nope")).await;
+        assert_eq!(response.status(), 401);
+    }
+    // The Authenticated extractor and require_scope both refuse the address now, even
+    // with a valid token.
+    for path in ["/jobs", "/me"] {
+        let response = test::call_service(&app, from("10.0.0.1:4001", path, &secret)).await;
+        assert_eq!(response.status(), 429, "{path}");
+        assert!(response.headers().contains_key("retry-after"));
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["code"], "rate_limited");
+    }
+    let response = test::call_service(&app, from("10.0.0.2:4000", "/jobs", &secret)).await;
+    assert_eq!(response.status(), 200, "another address is not limited");
+}

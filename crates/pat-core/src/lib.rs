@@ -37,6 +37,7 @@
 //! # });
 //! ```
 
+pub mod cache;
 pub mod model;
 pub mod policy;
 pub mod ports;

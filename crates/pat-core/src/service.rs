@@ -1,5 +1,6 @@
 //! `PatService`: every use case, over the ports.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -7,6 +8,7 @@ use chrono::{DateTime, Utc};
 use rand_core::TryCryptoRng;
 use uuid::Uuid;
 
+use crate::cache::{Cached, CredentialCache};
 use crate::model::{
     Actor, Attempt, AuditAction, AuditEvent, AuditQuery, AuthFailure, Credential, DeliveryStatus,
     EventId, MessageId, Notice, NoticeKind, OutboxMessage, Page, PageError, PageRequest, Principal,
@@ -23,7 +25,7 @@ use crate::ports::{
     UserCredentials, UserDirectory,
 };
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
-use crate::token::{BODY_BYTES, ServerKey, TokenCodec, TokenHasher, TokenSecret};
+use crate::token::{BODY_BYTES, SecretHash, ServerKey, TokenCodec, TokenHasher, TokenSecret};
 
 /// Why an authentication failed. Over HTTP every variant is the same 401.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -274,9 +276,18 @@ pub struct PatServiceBuilder {
     previous_keys: Vec<ServerKey>,
     codec: TokenCodec,
     catalog: ResourceCatalog,
+    cache: Option<CredentialCache>,
 }
 
 impl PatServiceBuilder {
+    /// Caches credential lookups in this process for at most `ttl` (see
+    /// [`crate::cache`]): changes made here apply on the next request; changes made by
+    /// other processes on the same store within `ttl`.
+    pub fn credential_cache(mut self, ttl: chrono::Duration, max_entries: usize) -> Self {
+        self.cache = Some(CredentialCache::new(ttl, max_entries));
+        self
+    }
+
     /// All four storage ports at once (see [`Storage::from_store`]).
     pub fn storage(self, storage: Storage) -> Self {
         self.outbox(storage.outbox)
@@ -396,6 +407,8 @@ impl PatServiceBuilder {
             hasher: TokenHasher::new(&key, &self.previous_keys),
             codec: self.codec,
             catalog: self.catalog,
+            cache: self.cache,
+            failures: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -415,6 +428,25 @@ pub struct PatService {
     hasher: TokenHasher,
     codec: TokenCodec,
     catalog: ResourceCatalog,
+    cache: Option<CredentialCache>,
+    failures: Mutex<HashMap<FailureKey, RepeatedFailure>>,
+}
+
+/// Identical authentication failures (same reason, token and address) within this
+/// window are audited once, with a count: a brute-force or misconfigured client would
+/// otherwise turn every refused request into an audit write.
+pub const FAILURE_AUDIT_WINDOW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Most distinct failure keys remembered (the map is emptied beyond it).
+const MAX_FAILURE_KEYS: usize = 10_000;
+
+type FailureKey = (AuthFailure, Option<TokenId>, Option<IpAddr>);
+
+/// The last audited failure of a key and how many identical ones followed it.
+#[derive(Debug, Clone, Copy)]
+struct RepeatedFailure {
+    audited_at: DateTime<Utc>,
+    since: u32,
 }
 
 /// What a token-authenticated caller needs, as a `tokens:<operation>` scope.
@@ -493,7 +525,9 @@ impl PatService {
         match self.verify(raw, ip, now).await {
             Ok(principal) => Ok(principal),
             Err((err, token)) => {
-                if let Some(reason) = err.failure() {
+                if let Some(reason) = err.failure()
+                    && let Some(detail) = self.failure_to_audit(reason, token, ip, now)
+                {
                     // Boxed: keeps the audit write's state out of the success path's future.
                     Box::pin(self.record(
                         now,
@@ -502,11 +536,74 @@ impl PatService {
                         token.map(|t| t.owner),
                         token.map(|t| t.id),
                         ip,
-                        reason.as_str().to_owned(),
+                        detail,
                     ))
                     .await?;
                 }
                 Err(err)
+            }
+        }
+    }
+
+    /// The audit detail for this failure, or `None` when an identical one was audited
+    /// within [`FAILURE_AUDIT_WINDOW`] (it is counted, and the count goes into the next
+    /// audited one).
+    fn failure_to_audit(
+        &self,
+        reason: AuthFailure,
+        token: Option<FailedToken>,
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        let key = (reason, token.map(|t| t.id), ip);
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(seen) = failures.get_mut(&key)
+            && now - seen.audited_at < FAILURE_AUDIT_WINDOW
+        {
+            seen.since = seen.since.saturating_add(1);
+            return None;
+        }
+        if failures.len() >= MAX_FAILURE_KEYS {
+            failures.clear();
+        }
+        let previous = failures.insert(
+            key,
+            RepeatedFailure {
+                audited_at: now,
+                since: 0,
+            },
+        );
+        Some(match previous {
+            Some(p) if p.since > 0 => format!(
+                "{} (and {} identical failures in the {} s after {})",
+                reason.as_str(),
+                p.since,
+                FAILURE_AUDIT_WINDOW.num_seconds(),
+                p.audited_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            _ => reason.as_str().to_owned(),
+        })
+    }
+
+    /// One credential lookup, through the cache when there is one.
+    async fn lookup_credential(
+        &self,
+        hash: &SecretHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        let Some(cache) = &self.cache else {
+            return self.credentials.lookup(hash).await;
+        };
+        match cache.get(hash, now) {
+            Cached::Hit(record) => Ok(record.map(Arc::unwrap_or_clone)),
+            Cached::Miss { epoch } => {
+                let record = self.credentials.lookup(hash).await?;
+                cache.put(*hash, record.clone().map(Arc::new), epoch, now);
+                Ok(record)
             }
         }
     }
@@ -524,23 +621,25 @@ impl PatService {
         let mut found = None;
         for hash in self.hasher.candidates(well_formed.as_str()) {
             if let Some(record) = self
-                .credentials
-                .lookup(&hash)
+                .lookup_credential(&hash, now)
                 .await
                 .map_err(|e| (e.into(), None))?
             {
                 // The store matched on the hash; confirm in constant time.
                 if record.token.secret_hash == hash {
-                    found = Some(record);
+                    found = Some((record, hash));
                     break;
                 }
             }
         }
-        let CredentialRecord {
-            token,
-            owner,
-            pats_enabled,
-        } = found.ok_or((AuthError::Unknown, None))?;
+        let (
+            CredentialRecord {
+                token,
+                owner,
+                pats_enabled,
+            },
+            hash,
+        ) = found.ok_or((AuthError::Unknown, None))?;
         let failed = FailedToken {
             id: token.id,
             owner: token.owner,
@@ -568,6 +667,9 @@ impl PatService {
                 .record_use(token.id, now, ip, now - LAST_USED_WRITE_INTERVAL)
                 .await
                 .map_err(|e| (e.into(), None))?;
+            if let Some(cache) = &self.cache {
+                cache.note_use(&hash, now, ip);
+            }
         }
         Ok(Principal {
             user,
@@ -1564,6 +1666,13 @@ impl PatService {
         ip: Option<IpAddr>,
         detail: String,
     ) -> Result<(), StoreError> {
+        // Every audited change but a refused authentication may change what a token
+        // is allowed: cached credentials must not outlive it.
+        if !matches!(action, AuditAction::AuthFailed(_))
+            && let Some(cache) = &self.cache
+        {
+            cache.invalidate();
+        }
         let mut random = [0_u8; 10];
         // An audit id needs uniqueness, not secrecy; fall back to the token id bits.
         if self.fill_random(&mut random).is_err() {

@@ -205,10 +205,12 @@ impl TokenCodec {
     pub fn parse<'a>(&self, raw: &'a str) -> Result<WellFormedToken<'a>, MalformedToken> {
         let expected = self.token_len();
         if raw.len() != expected {
-            return Err(MalformedToken::WrongLength {
-                expected,
-                got: raw.chars().count(),
-            });
+            let got = raw.chars().count();
+            if got != expected {
+                return Err(MalformedToken::WrongLength { expected, got });
+            }
+            // As many characters as a token, some of them multi-byte: the prefix or
+            // alphabet check below names the first, before any byte arithmetic.
         }
         let bytes = raw.as_bytes();
         let head = self.prefix.len();
@@ -468,6 +470,31 @@ mod tests {
         assert_eq!(
             codec().parse(&flipped).unwrap_err(),
             MalformedToken::BadChecksum
+        );
+    }
+
+    #[test]
+    fn non_ascii_of_token_length_is_a_bad_character_not_a_wrong_length() {
+        let good = codec().encode(&[1; 32]);
+        let good = good.expose();
+        // 53 characters, 54 bytes: found by fuzzing, once "exactly 53 characters, got 53".
+        let accented = format!("{}é{}", &good[..10], &good[11..]);
+        assert_eq!(
+            codec().parse(&accented).unwrap_err(),
+            MalformedToken::BadCharacter { position: 10 }
+        );
+        let in_prefix = format!("pä{}", &good[2..]);
+        assert!(matches!(
+            codec().parse(&in_prefix),
+            Err(MalformedToken::WrongPrefix { .. })
+        ));
+        let longer = format!("{}é", &good[..52]);
+        assert_eq!(
+            codec().parse(&format!("{longer}x")).unwrap_err(),
+            MalformedToken::WrongLength {
+                expected: 53,
+                got: 54
+            }
         );
     }
 

@@ -546,9 +546,24 @@ impl TestApp {
         auth: Auth<'_>,
         body: Option<(&str, Vec<u8>)>,
     ) -> Reply {
+        self.send_with_headers(method, path, auth, &[], body)
+    }
+
+    /// [`TestApp::send`] with extra request headers (e.g. `X-Forwarded-For`).
+    pub fn send_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Auth<'_>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
         let mut builder = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.address));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
         match auth {
             Auth::Anonymous => {}
             Auth::Cookie(session, csrf) => {

@@ -3,8 +3,10 @@
 //! (`patd::postgres::*`, ignored unless asked for: `./scripts/test.sh` starts a throwaway
 //! server and sets `PAT_TEST_POSTGRES_URL`).
 
+mod abuse;
 mod access;
 mod admin;
+mod cache;
 mod cli;
 mod harness;
 mod isolation;
@@ -43,6 +45,7 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend![
+    cache::cached_tokens_see_every_change_on_the_next_request,
     mail::patd_mails_a_created_token_once_across_restarts,
     lifecycle::login_create_and_use_the_token_as_bearer_and_basic,
     lifecycle::login_sets_a_strict_http_only_cookie_and_refuses_bad_credentials,
@@ -79,4 +82,10 @@ on_every_backend![
     ops::swagger_ui_is_served_at_api_docs,
     nginx::nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens,
     multi_instance::multi_instance_tokens_revocations_settings_and_users_are_shared,
+    abuse::abuse_failed_token_authentications_from_one_address_get_429_even_for_a_valid_token,
+    abuse::abuse_login_attempts_from_one_address_are_limited,
+    abuse::abuse_leak_reports_from_one_address_are_limited_and_1000_credentials_fit,
+    abuse::abuse_oversized_bodies_get_413_problem_json_and_patd_keeps_serving,
+    abuse::abuse_long_headers_and_urls_get_4xx_and_patd_keeps_serving,
+    abuse::abuse_markup_in_token_fields_is_escaped_and_pages_send_safe_headers,
 ];

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::harness::{Backend, Reply, basic_credentials, free_port, get_url, spawn_app};
+use super::harness::{Backend, Reply, basic_credentials, free_port, get_url, spawn_app_with};
 
 /// The shipped forward-auth configuration.
 const SHIPPED_CONF: &str = concat!(
@@ -22,10 +22,13 @@ const SHIPPED_CONF: &str = concat!(
 /// Through nginx: no token → 401 with the Bearer challenge; a token with the scope → 200
 /// and the application sees the user and token ids nginx set, never the client's own
 /// X-Pat-User-Id nor the secret; without the scope → 403; a revoked token → 401 on the
-/// very next request; patd unreachable → 500. The application is reached only on success.
+/// very next request; patd, trusting nginx as a proxy, records the client's forwarded
+/// address as the token's last_used_ip; patd unreachable → 500. The application is
+/// reached only on success.
 pub(super) fn nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens(backend: Backend) {
     ensure_nginx();
-    let app = spawn_app(backend);
+    // nginx reaches patd from 127.0.0.1.
+    let app = spawn_app_with(backend, &[("PATD_TRUSTED_PROXIES", "127.0.0.1")]);
     let echo = EchoServer::start();
     let nginx = Nginx::start(&app.address, echo.port);
     let alice = app.user_session("member");
@@ -113,13 +116,36 @@ pub(super) fn nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens(backe
         .expect(200);
     assert_eq!(echo.request_count(), 4);
 
+    // The client's address reaches patd through nginx's X-Forwarded-For: as if a further
+    // proxy (trusted, since it connects from 127.0.0.1 too) said the client is 198.51.100.7.
+    let forwarded = app.create_token(&alice, "forwarded", 7, &["builds:read"]);
+    let reply = nginx
+        .get(
+            "/reports",
+            &[
+                ("Authorization", &bearer(&forwarded.secret)),
+                ("X-Forwarded-For", "198.51.100.7"),
+            ],
+        )
+        .expect(200);
+    assert_eq!(
+        Received::parse(&reply.body).values("x-forwarded-for"),
+        ["198.51.100.7, 127.0.0.1"]
+    );
+    assert_eq!(
+        app.token(&alice, &forwarded.id())["last_used_ip"],
+        "198.51.100.7",
+        "patd took the client from X-Forwarded-For, not nginx's address"
+    );
+    assert_eq!(echo.request_count(), 5);
+
     // patd unreachable: nginx fails closed with 500 and the application is not reached.
     let nowhere = format!("http://127.0.0.1:{}", free_port());
     let orphan = Nginx::start(&nowhere, echo.port);
     orphan
         .get("/reports", &[("Authorization", &bearer(&builder.secret))])
         .expect(500);
-    assert_eq!(echo.request_count(), 4, "the app was reached without patd");
+    assert_eq!(echo.request_count(), 5, "the app was reached without patd");
 }
 
 /// Runs `scripts/ensure-nginx.sh`, which installs nginx when it is absent.

@@ -1,0 +1,399 @@
+//! Abuse limits: refusing a client address that keeps failing token authentication,
+//! and request size limits (body, URL, headers) answered with problem+json.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix_web::HttpRequest;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::web;
+
+use crate::problem::ApiError;
+
+/// Largest request body the REST API reads (JSON and form bodies): 128 KiB. A leak
+/// report of the allowed 1000 credentials is ~56 KB, and ~66 KB pretty-printed with
+/// the longest token prefix: over 64 KiB, hence twice that.
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+/// Longest request target (path and query) [`request_limits`] lets through: 8 KiB.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Longest single header (name and value) [`request_limits`] lets through: 8 KiB.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+/// Most bytes all headers together may take for [`request_limits`]: 32 KiB.
+pub const MAX_HEADERS_BYTES: usize = 32 * 1024;
+
+/// Most client addresses the failed-authentication limiter tracks at once; beyond it,
+/// new addresses go uncounted until old windows end (memory stays bounded).
+const MAX_TRACKED: usize = 100_000;
+
+/// The payload limit of the `/api/v1` scope ([`MAX_BODY_BYTES`]).
+pub(crate) fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(MAX_BODY_BYTES)
+}
+
+/// Middleware for the whole app (`App::wrap(from_fn(pat_actix::request_limits))`):
+/// answers a request target over [`MAX_URI_BYTES`] with 414 `uri_too_long`, a header
+/// over [`MAX_HEADER_BYTES`] or headers over [`MAX_HEADERS_BYTES`] with 431
+/// `headers_too_large`, and turns the framework's bare 413 for a body over the payload
+/// limit into 413 `body_too_large` problem+json. Request heads over 128 KiB never get
+/// this far: actix-web answers them 431 itself and closes the connection.
+///
+/// # Errors
+/// Whatever the wrapped service returns.
+pub async fn request_limits(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if let Err(refused) = check_head(req.request()) {
+        return Ok(req.error_response(refused));
+    }
+    let response = next.call(req).await?;
+    let overflow = response
+        .response()
+        .error()
+        .and_then(actix_web::Error::as_error::<PayloadError>)
+        .is_some_and(|e| matches!(e, PayloadError::Overflow));
+    if overflow {
+        return Ok(response.error_response(body_too_large()));
+    }
+    Ok(response.map_into_boxed_body())
+}
+
+/// 413 `body_too_large`.
+fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!(
+            "the request body is over {} KiB; send less (a leak report carries at most 1000 credentials)",
+            MAX_BODY_BYTES / 1024
+        ),
+    )
+}
+
+/// Refuses a request target or headers over the limits.
+fn check_head(req: &HttpRequest) -> Result<(), ApiError> {
+    let uri = req.uri();
+    let uri_bytes = uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!(
+                "the URL is {uri_bytes} bytes; at most {MAX_URI_BYTES} are accepted (send data in the body)"
+            ),
+        ));
+    }
+    let mut total = 0;
+    for (name, value) in req.headers() {
+        let bytes = name.as_str().len() + value.len();
+        if bytes > MAX_HEADER_BYTES {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                format!(
+                    "the {name} header is {bytes} bytes; at most {MAX_HEADER_BYTES} are accepted per header"
+                ),
+            ));
+        }
+        total += bytes;
+    }
+    if total > MAX_HEADERS_BYTES {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the headers take {total} bytes; at most {MAX_HEADERS_BYTES} are accepted in all"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Counts failed token authentications per client address in fixed windows; an
+/// address with `max` failures in its window is refused until the window ends.
+///
+/// Refusing is checked on every token authentication, so the check is one atomic load
+/// while no address is refused; the lock is taken only on failures and while some
+/// address is refused.
+#[derive(Debug)]
+pub(crate) struct FailedAuthLimiter {
+    /// Failures allowed per window; 0 switches the limiter off.
+    max: u32,
+    window: Duration,
+    /// Time zero for `refusing_until_ms`.
+    origin: Instant,
+    /// No address is refused at or after this many milliseconds since `origin`.
+    refusing_until_ms: AtomicU64,
+    /// Per address key: window start and failures in it.
+    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl FailedAuthLimiter {
+    /// `max` failures per `window` per address (0: no limit).
+    pub(crate) fn new(max: u32, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            origin: Instant::now(),
+            refusing_until_ms: AtomicU64::new(0),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether `ip` may try to authenticate now.
+    ///
+    /// # Errors
+    /// `rate_limited` with the seconds until the address's window ends.
+    pub(crate) fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let Some(ip) = ip else { return Ok(()) };
+        let now = Instant::now();
+        if self.millis(now) >= self.refusing_until_ms.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        match failures.get(&limiter_key(ip)) {
+            Some(&(start, count)) if self.max > 0 && count >= self.max => {
+                let left = self.window.saturating_sub(now.duration_since(start));
+                if left.is_zero() {
+                    Ok(())
+                } else {
+                    // Whole seconds, rounded up: never invite a retry that is refused.
+                    let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                    Err(ApiError::rate_limited(seconds))
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one failed authentication from `ip`.
+    pub(crate) fn record_failure(&self, ip: Option<IpAddr>) {
+        let Some(ip) = ip else { return };
+        if self.max == 0 {
+            return;
+        }
+        let key = limiter_key(ip);
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        if failures.len() >= MAX_TRACKED && !failures.contains_key(&key) {
+            failures.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+            if failures.len() >= MAX_TRACKED {
+                return;
+            }
+        }
+        let entry = failures.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        if entry.1 == self.max {
+            // +1: the window's end in whole milliseconds, rounded up.
+            let until = self.millis(entry.0 + self.window).saturating_add(1);
+            self.refusing_until_ms.fetch_max(until, Ordering::Relaxed);
+            tracing::warn!(
+                client_ip = %ip,
+                failures = entry.1,
+                window_secs = self.window.as_secs(),
+                "too many failed token authentications; refusing this address until its window ends"
+            );
+        }
+    }
+}
+
+/// The address a limiter counts by: IPv4 (also IPv4-mapped IPv6) as is, IPv6 by its
+/// /64 network, since one host usually holds a whole /64.
+fn limiter_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !(u128::from(u64::MAX));
+            IpAddr::V6(Ipv6Addr::from(network))
+        }
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use actix_web::test as actix_test;
+    use actix_web::{App, HttpResponse, web};
+
+    use super::*;
+
+    fn v4(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, last)))
+    }
+
+    fn retry_after(err: &ApiError) -> u64 {
+        assert_eq!(err.code(), "rate_limited");
+        let response = actix_web::ResponseError::error_response(err);
+        assert_eq!(response.status(), 429);
+        response
+            .headers()
+            .get("retry-after")
+            .expect("Retry-After")
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("whole seconds")
+    }
+
+    #[test]
+    fn an_address_is_refused_after_max_failures_and_others_are_not() {
+        let limiter = FailedAuthLimiter::new(3, Duration::from_secs(60));
+        for _ in 0..3 {
+            assert!(limiter.check(v4(1)).is_ok(), "under the limit");
+            limiter.record_failure(v4(1));
+        }
+        let refused = limiter
+            .check(v4(1))
+            .expect_err("three failures in the window");
+        let seconds = retry_after(&refused);
+        assert!((59..=60).contains(&seconds), "{seconds}");
+        assert!(
+            limiter.check(v4(2)).is_ok(),
+            "another address is not refused"
+        );
+        assert!(
+            limiter.check(None).is_ok(),
+            "no address: nothing to count by"
+        );
+        limiter.record_failure(v4(2));
+        assert!(
+            limiter.check(v4(2)).is_ok(),
+            "one failure is under the limit"
+        );
+    }
+
+    #[test]
+    fn the_refusal_ends_with_the_window() {
+        let limiter = FailedAuthLimiter::new(1, Duration::from_millis(40));
+        limiter.record_failure(v4(1));
+        assert_eq!(
+            retry_after(&limiter.check(v4(1)).expect_err("refused")),
+            1,
+            "under a second left rounds up to 1"
+        );
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(limiter.check(v4(1)).is_ok(), "the window has passed");
+        limiter.record_failure(v4(1));
+        assert!(limiter.check(v4(1)).is_err(), "a new window counts afresh");
+    }
+
+    #[test]
+    fn no_refusal_is_checked_without_the_lock_and_zero_switches_it_off() {
+        let limiter = FailedAuthLimiter::new(2, Duration::from_secs(60));
+        limiter.record_failure(v4(1));
+        assert_eq!(
+            limiter.refusing_until_ms.load(Ordering::Relaxed),
+            0,
+            "nobody is refused yet: the fast path stays open"
+        );
+        limiter.record_failure(v4(1));
+        assert!(limiter.refusing_until_ms.load(Ordering::Relaxed) > 0);
+
+        let off = FailedAuthLimiter::new(0, Duration::from_secs(60));
+        for _ in 0..10 {
+            off.record_failure(v4(1));
+        }
+        assert!(off.check(v4(1)).is_ok());
+    }
+
+    #[test]
+    fn ipv6_counts_by_its_64_network_and_mapped_ipv4_as_ipv4() {
+        let limiter = FailedAuthLimiter::new(2, Duration::from_secs(60));
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("IPv6");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("IPv6");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("IPv6");
+        limiter.record_failure(Some(a));
+        limiter.record_failure(Some(b));
+        assert!(limiter.check(Some(a)).is_err(), "same /64");
+        assert!(limiter.check(Some(other)).is_ok(), "another /64");
+
+        let mapped: IpAddr = "::ffff:203.0.113.7".parse().expect("mapped");
+        assert_eq!(limiter_key(mapped), v4(7).expect("v4"));
+    }
+
+    async fn echo_len(body: web::Bytes) -> HttpResponse {
+        HttpResponse::Ok().body(body.len().to_string())
+    }
+
+    #[actix_web::test]
+    async fn oversized_bodies_urls_and_headers_get_problem_json() {
+        let app = actix_test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(request_limits))
+                .service(
+                    web::scope("/api")
+                        .app_data(payload_config())
+                        .route("/echo", web::post().to(echo_len)),
+                ),
+        )
+        .await;
+        let post = |body: Vec<u8>| {
+            actix_test::TestRequest::post()
+                .uri("/api/echo")
+                .set_payload(body)
+        };
+
+        let fits =
+            actix_test::call_service(&app, post(vec![b'x'; MAX_BODY_BYTES]).to_request()).await;
+        assert_eq!(fits.status(), 200);
+
+        let cases = [
+            (
+                post(vec![b'x'; MAX_BODY_BYTES + 1]).to_request(),
+                413,
+                "body_too_large",
+            ),
+            (
+                actix_test::TestRequest::get()
+                    .uri(&format!("/api/echo?q={}", "a".repeat(MAX_URI_BYTES)))
+                    .to_request(),
+                414,
+                "uri_too_long",
+            ),
+            (
+                actix_test::TestRequest::get()
+                    .uri("/api/echo")
+                    .insert_header(("authorization", "x".repeat(MAX_HEADER_BYTES)))
+                    .to_request(),
+                431,
+                "headers_too_large",
+            ),
+            (
+                (0..5)
+                    .fold(actix_test::TestRequest::get().uri("/api/echo"), |req, i| {
+                        req.insert_header((format!("x-filler-{i}"), "y".repeat(7 * 1024)))
+                    })
+                    .to_request(),
+                431,
+                "headers_too_large",
+            ),
+        ];
+        for (request, status, code) in cases {
+            let response = actix_test::call_service(&app, request).await;
+            assert_eq!(response.status().as_u16(), status, "{code}");
+            assert_eq!(
+                response.headers().get("content-type").expect("type"),
+                "application/problem+json"
+            );
+            let body: serde_json::Value = actix_test::read_body_json(response).await;
+            assert_eq!(body["code"], code);
+            assert_eq!(body["status"], status);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! `pat_actix::views::Fields` over arbitrary request bodies: `parse`, then every typed
+//! getter on the fields the API reads, on every field the body has and on one it lacks.
+//!
+//! Checked: nothing panics; `parse` accepts exactly the JSON objects (else 400
+//! `invalid_json`); each getter returns exactly what the JSON holds when it is of the
+//! right type and otherwise a 422 with the code it was given (`invalid_expiry` for
+//! `days`), never anything else.
+#![no_main]
+
+use actix_web::http::StatusCode;
+use libfuzzer_sys::fuzz_target;
+use pat_actix::ApiError;
+use pat_actix::views::Fields;
+use serde_json::Value;
+
+/// The fields the API's handlers read.
+const API_FIELDS: [&str; 13] = [
+    "email",
+    "password",
+    "name",
+    "description",
+    "expires_in_days",
+    "scopes",
+    "pats_enabled",
+    "max_lifetime_days",
+    "max_active_per_user",
+    "expiry_warning_days",
+    "role",
+    "active",
+    "credentials",
+];
+/// Most fields of one body read per input, to keep executions fast.
+const MAX_KEYS: usize = 16;
+const CODE: &str = "invalid_field";
+
+fuzz_target!(|body: &[u8]| {
+    let reference = serde_json::from_slice::<Value>(body);
+    let fields = match Fields::parse(body) {
+        Ok(fields) => fields,
+        Err(err) => {
+            assert!(
+                !matches!(reference, Ok(Value::Object(_))),
+                "a JSON object was refused"
+            );
+            assert_eq!(
+                (err.status(), err.code()),
+                (StatusCode::BAD_REQUEST, "invalid_json")
+            );
+            return;
+        }
+    };
+    let Ok(Value::Object(map)) = reference else {
+        panic!("accepted a body that is not a JSON object");
+    };
+    let keys = map.keys().map(String::as_str).take(MAX_KEYS);
+    let absent = "\u{0}absent";
+    let probed = API_FIELDS.iter().copied().filter(|f| map.contains_key(*f));
+    for field in keys.chain(probed).chain([absent, "expires_in_days"]) {
+        check_field(&fields, field, map.get(field));
+    }
+});
+
+fn check_field(fields: &Fields, field: &str, value: Option<&Value>) {
+    let value = value.filter(|v| !v.is_null());
+
+    let expected = match value {
+        None => Some(None),
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => None,
+    };
+    agree(fields.optional_string(field, CODE), expected.clone(), CODE);
+    agree(fields.string(field, CODE), expected.flatten(), CODE);
+
+    let expected = match value {
+        None => Some(None),
+        Some(Value::Bool(b)) => Some(Some(*b)),
+        Some(_) => None,
+    };
+    agree(fields.optional_bool(field, CODE), expected, CODE);
+    agree(fields.boolean(field, CODE), expected.flatten(), CODE);
+
+    let whole = value.and_then(Value::as_i64);
+    for max in [180, 366] {
+        agree(fields.days(field, max), whole, "invalid_expiry");
+    }
+    let number = value
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok());
+    agree(fields.number(field, CODE), number, CODE);
+
+    let strings = match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    };
+    agree(fields.strings(field, CODE), strings, CODE);
+}
+
+/// The getter returned `expected`, or, when there is nothing to expect, a 422 `code`.
+fn agree<T: PartialEq + std::fmt::Debug>(
+    got: Result<T, ApiError>,
+    expected: Option<T>,
+    code: &str,
+) {
+    match (got, expected) {
+        (Ok(got), Some(expected)) => assert_eq!(got, expected),
+        (Err(err), None) => {
+            assert_eq!(
+                (err.status(), err.code()),
+                (StatusCode::UNPROCESSABLE_ENTITY, code)
+            );
+            assert!(!err.detail().is_empty());
+        }
+        (got, expected) => panic!("got {got:?}, expected {expected:?}"),
+    }
+}
