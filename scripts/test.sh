@@ -57,5 +57,8 @@ step "cargo test (unit, property, conformance on memory/SQLite/PostgreSQL, integ
 # The PostgreSQL tests are #[ignore]d for a plain `cargo test`; here the server exists.
 cargo test --workspace --locked -- --include-ignored
 
+step "schema-driven API testing: schemathesis against the served OpenAPI document (bounded)"
+scripts/schemathesis.sh 10
+
 step "web UI in headless Chromium (screenshots in target/ui-screenshots/)"
 (cd tests/ui && node --test --test-concurrency=1 .)

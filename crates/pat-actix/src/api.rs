@@ -16,15 +16,19 @@ use crate::caller::{Caller, Via, authenticate_counted, client_ip, presented_toke
 use crate::problem::{ApiError, Problem};
 use crate::state::{ApiState, check_password_rules, hash_password};
 use crate::views::{
-    CreateTokenBody, EventView, Fields, IssuedView, LeakReportBody, LoginBody, MeView, NewUserBody,
-    OutboxView, PageView, RegenerateBody, ScopesBody, SessionView, SettingsView, TokenView,
-    UpdateTokenBody, UpdateUserBody, UserView,
+    CreateTokenBody, DeliveryStatusParam, EventView, Fields, IntrospectForm, IssuedView,
+    LeakReportBody, LoginBody, MeView, NewUserBody, OutboxView, PageView, RegenerateBody,
+    ScopesBody, SessionView, SettingsView, TokenStatusParam, TokenView, UpdateTokenBody,
+    UpdateUserBody, UserView,
 };
 
 /// Most credentials one leak report may carry.
 pub const MAX_LEAK_REPORT: usize = 1000;
 
 type Params = Query<HashMap<String, String>>;
+
+/// The highest page number a list accepts (far beyond any real list).
+const MAX_PAGE: u32 = 1_000_000;
 type ApiResult = Result<HttpResponse, ApiError>;
 
 fn token_id(raw: &str) -> Result<TokenId, ApiError> {
@@ -46,12 +50,28 @@ fn page_of(params: &HashMap<String, String>) -> Result<PageRequest, ApiError> {
             })
         })
     };
-    PageRequest::new(number("page", 1)?, number("page_size", 20)?)
+    let page = number("page", 1)?;
+    if page > MAX_PAGE {
+        return Err(ApiError::unprocessable(
+            "invalid_page",
+            format!("page must be from 1 to {MAX_PAGE}, got {page}"),
+        ));
+    }
+    PageRequest::new(page, number("page_size", 20)?)
         .map_err(|e| ApiError::unprocessable("invalid_page", e.to_string()))
 }
 
+/// A query parameter's value; an empty value (`?status=`, what HTML forms send for an
+/// untouched field) counts as absent.
+fn param<'a>(params: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
+    params
+        .get(key)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
 fn status_of(params: &HashMap<String, String>) -> Result<StatusFilter, ApiError> {
-    match params.get("status").map(String::as_str) {
+    match param(params, "status") {
         None | Some("all") => Ok(StatusFilter::All),
         Some("active") => Ok(StatusFilter::Only(TokenStatus::Active)),
         Some("expired") => Ok(StatusFilter::Only(TokenStatus::Expired)),
@@ -142,9 +162,9 @@ pub async fn create_token(state: Data<ApiState>, caller: Caller, body: Bytes) ->
 
 /// The caller's tokens, newest first; never secrets.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
-    params(("status" = Option<String>, Query, description = "active, expired, revoked or all"),
+    params(("status" = Option<TokenStatusParam>, Query, description = "active, expired, revoked or all (the default)"),
            ("q" = Option<String>, Query, description = "name contains, ignoring case"),
-           ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+           ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "1-based page, 1..=1000000, default 1"), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "items per page, 1..=100, default 20")),
     responses((status = 200, body = PageView<TokenView>), (status = 422, body = Problem)))]
 pub async fn list_tokens(state: Data<ApiState>, caller: Caller, params: Params) -> ApiResult {
     let page = state
@@ -436,7 +456,7 @@ pub async fn admin_delete(state: Data<ApiState>, caller: Caller, id: Path<String
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin",
     params(("token_id" = Option<String>, Query), ("owner_id" = Option<String>, Query), ("action" = Option<String>, Query),
-           ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+           ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "1-based page, 1..=1000000, default 1"), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "items per page, 1..=100, default 20")),
     responses((status = 200, body = PageView<EventView>), (status = 403, body = Problem)))]
 pub async fn audit(state: Data<ApiState>, caller: Caller, params: Params) -> ApiResult {
     let query = AuditQuery {
@@ -451,11 +471,10 @@ pub async fn audit(state: Data<ApiState>, caller: Caller, params: Params) -> Api
 
 /// The mail outbox: pending, sent and failed notices with their last error (admins).
 #[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "admin",
-    params(("status" = Option<String>, Query, description = "pending, sent or failed"), ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    params(("status" = Option<DeliveryStatusParam>, Query, description = "pending, sent or failed; none for all"), ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "1-based page, 1..=1000000, default 1"), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "items per page, 1..=100, default 20")),
     responses((status = 200, body = PageView<OutboxView>), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn outbox(state: Data<ApiState>, caller: Caller, params: Params) -> ApiResult {
-    let status = params
-        .get("status")
+    let status = param(&params, "status")
         .map(|s| {
             DeliveryStatus::from_str(s).map_err(|e| ApiError::unprocessable("invalid_query", e))
         })
@@ -475,10 +494,10 @@ pub async fn outbox(state: Data<ApiState>, caller: Caller, params: Params) -> Ap
 pub async fn auth_check(state: Data<ApiState>, req: HttpRequest, params: Params) -> ApiResult {
     let token = presented_token(&req)?.ok_or_else(ApiError::unauthenticated)?;
     let principal = authenticate_counted(&state, &token, client_ip(&req)).await?;
-    match (params.get("resource"), params.get("operation")) {
+    match (param(&params, "resource"), param(&params, "operation")) {
         (None, None) => {}
         (Some(resource), Some(operation)) => {
-            let target = params.get("target").map(String::as_str);
+            let target = param(&params, "target");
             if !principal.allows(resource, operation, target) {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -502,8 +521,8 @@ pub async fn auth_check(state: Data<ApiState>, req: HttpRequest, params: Params)
 
 /// RFC 7662 token introspection, for resource servers holding `introspection:read`.
 #[utoipa::path(post, path = "/api/v1/introspect", tag = "check",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token=<the token>"),
-    responses((status = 200, description = "{\"active\": false} or the token's claims"), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded", description = "token=<the token>"),
+    responses((status = 200, description = "{\"active\": false} or the token's claims"), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn introspect(state: Data<ApiState>, caller: Caller, body: Bytes) -> ApiResult {
     let allowed = match &caller.via {
         Via::Token(principal) => principal.allows("introspection", "read", None),
@@ -525,7 +544,11 @@ pub async fn introspect(state: Data<ApiState>, caller: Caller, body: Bytes) -> A
     })?;
     let inactive = || HttpResponse::Ok().json(serde_json::json!({ "active": false }));
     let Some(token) = form.get("token") else {
-        return Ok(inactive());
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the form body needs the field token=<the token to introspect> (RFC 7662)",
+        ));
     };
     match state.service.authenticate(token, None).await {
         Ok(principal) => {
@@ -557,6 +580,7 @@ pub async fn introspect(state: Data<ApiState>, caller: Caller, body: Bytes) -> A
 /// Public leak report: revokes the listed tokens that are valid and tells their
 /// owners. Always 202, whatever the strings were.
 #[utoipa::path(post, path = "/api/v1/credentials/revoke", tag = "check", request_body = LeakReportBody,
+    security(()),
     responses((status = 202), (status = 422, body = Problem), (status = 429, body = Problem)))]
 pub async fn report_leaks(state: Data<ApiState>, req: HttpRequest, body: Bytes) -> ApiResult {
     let ip = client_ip(&req);
@@ -582,41 +606,113 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .app_data(crate::limits::payload_config())
             // First: the forward-auth hot path, matched before any pattern with a
             // `{param}` (those cost a regex match each).
-            .route("/auth/check", web::get().to(auth_check))
-            .route("/session", web::post().to(login))
-            .route("/session", web::delete().to(logout))
-            .route("/me", web::get().to(me))
-            .route("/tokens", web::post().to(create_token))
-            .route("/tokens", web::get().to(list_tokens))
-            .route("/tokens", web::delete().to(delete_all_tokens))
-            .route("/tokens/self", web::get().to(get_self))
-            .route("/tokens/self", web::delete().to(revoke_self))
-            .route("/tokens/{id}", web::get().to(get_token))
-            .route("/tokens/{id}", web::patch().to(update_token))
-            .route("/tokens/{id}", web::delete().to(delete_token))
-            .route("/tokens/{id}/revoke", web::post().to(revoke_token))
-            .route("/tokens/{id}/regenerate", web::post().to(regenerate_token))
-            .route("/tokens/{id}/scopes", web::post().to(add_scopes))
-            .route("/tokens/{id}/scopes", web::delete().to(clear_scopes))
-            .route(
-                "/tokens/{id}/scopes/{scope_id}",
-                web::delete().to(remove_scope),
+            .service(resource("/auth/check").get(auth_check))
+            .service(resource("/session").post(login).delete(logout))
+            .service(resource("/me").get(me))
+            .service(
+                resource("/tokens")
+                    .post(create_token)
+                    .get(list_tokens)
+                    .delete(delete_all_tokens),
             )
-            .route("/tokens/{id}/events", web::get().to(token_events))
-            .route("/admin/settings", web::get().to(get_settings))
-            .route("/admin/settings", web::put().to(put_settings))
-            .route("/admin/users", web::get().to(list_users))
-            .route("/admin/users", web::post().to(create_user))
-            .route("/admin/users/{id}", web::patch().to(update_user))
-            .route("/admin/users/{id}/tokens", web::get().to(user_tokens))
-            .route("/admin/tokens/{id}/revoke", web::post().to(admin_revoke))
-            .route("/admin/tokens/{id}", web::delete().to(admin_delete))
-            .route("/admin/audit", web::get().to(audit))
-            .route("/admin/outbox", web::get().to(outbox))
-            .route("/introspect", web::post().to(introspect))
-            .route("/credentials/revoke", web::post().to(report_leaks))
+            .service(resource("/tokens/self").get(get_self).delete(revoke_self))
+            .service(
+                resource("/tokens/{id}")
+                    .get(get_token)
+                    .patch(update_token)
+                    .delete(delete_token),
+            )
+            .service(resource("/tokens/{id}/revoke").post(revoke_token))
+            .service(resource("/tokens/{id}/regenerate").post(regenerate_token))
+            .service(
+                resource("/tokens/{id}/scopes")
+                    .post(add_scopes)
+                    .delete(clear_scopes),
+            )
+            .service(resource("/tokens/{id}/scopes/{scope_id}").delete(remove_scope))
+            .service(resource("/tokens/{id}/events").get(token_events))
+            .service(
+                resource("/admin/settings")
+                    .get(get_settings)
+                    .put(put_settings),
+            )
+            .service(resource("/admin/users").get(list_users).post(create_user))
+            .service(resource("/admin/users/{id}").patch(update_user))
+            .service(resource("/admin/users/{id}/tokens").get(user_tokens))
+            .service(resource("/admin/tokens/{id}/revoke").post(admin_revoke))
+            .service(resource("/admin/tokens/{id}").delete(admin_delete))
+            .service(resource("/admin/audit").get(audit))
+            .service(resource("/admin/outbox").get(outbox))
+            .service(resource("/introspect").post(introspect))
+            .service(resource("/credentials/revoke").post(report_leaks))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::not_found())
             })),
     );
+}
+
+/// A path whose methods are its routes; any other method is 405 problem+json with
+/// `Allow` (not a misleading 404).
+fn resource(path: &str) -> Builder {
+    Builder {
+        path: path.to_owned(),
+        resource: web::resource(path),
+        allowed: Vec::new(),
+    }
+}
+
+/// Collects a path's routes and the methods they allow.
+struct Builder {
+    path: String,
+    resource: actix_web::Resource,
+    allowed: Vec<&'static str>,
+}
+
+macro_rules! method {
+    ($name:ident, $route:ident, $text:literal) => {
+        fn $name<F, Args>(mut self, handler: F) -> Self
+        where
+            F: actix_web::Handler<Args>,
+            Args: actix_web::FromRequest + 'static,
+            F::Output: actix_web::Responder + 'static,
+        {
+            self.resource = self.resource.route(web::$route().to(handler));
+            self.allowed.push($text);
+            self
+        }
+    };
+}
+
+impl Builder {
+    method!(get, get, "GET");
+    method!(post, post, "POST");
+    method!(put, put, "PUT");
+    method!(patch, patch, "PATCH");
+    method!(delete, delete, "DELETE");
+}
+
+impl actix_web::dev::HttpServiceFactory for Builder {
+    fn register(self, config: &mut actix_web::dev::AppService) {
+        let allow = self.allowed.join(", ");
+        let path = self.path;
+        self.resource
+            .default_service(web::to(move || {
+                let allow = allow.clone();
+                let path = path.clone();
+                async move {
+                    let mut response = actix_web::ResponseError::error_response(&ApiError::new(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "method_not_allowed",
+                        format!("/api/v1{path} allows {allow}"),
+                    ));
+                    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                        response
+                            .headers_mut()
+                            .insert(actix_web::http::header::ALLOW, value);
+                    }
+                    response
+                }
+            }))
+            .register(config);
+    }
 }

@@ -6,9 +6,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use crate::api;
 use crate::problem::Problem;
 use crate::views::{
-    CreateTokenBody, EventView, IssuedView, LeakReportBody, LoginBody, MeToken, MeView,
-    NewUserBody, OutboxView, PageView, RegenerateBody, ScopeView, ScopesBody, SessionView,
-    SettingsView, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
+    CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm, IssuedView, LeakReportBody,
+    LoginBody, MeToken, MeView, NewUserBody, OutboxView, PageView, RegenerateBody, ScopeText,
+    ScopeView, ScopesBody, SessionView, SettingsView, TokenStatusParam, TokenView, UpdateTokenBody,
+    UpdateUserBody, UserView,
 };
 
 /// The API description served at `/api/v1/openapi.json`.
@@ -28,9 +29,10 @@ use crate::views::{
         Problem, ScopeView, TokenView, IssuedView, UserView, SettingsView, EventView, MeView, MeToken,
         PageView<TokenView>, PageView<UserView>, PageView<EventView>, OutboxView, PageView<OutboxView>,
         CreateTokenBody, UpdateTokenBody, RegenerateBody, ScopesBody, LoginBody, SessionView,
-        NewUserBody, UpdateUserBody, LeakReportBody,
+        NewUserBody, UpdateUserBody, LeakReportBody, ScopeText, TokenStatusParam,
+        DeliveryStatusParam, IntrospectForm,
     )),
-    modifiers(&Security),
+    modifiers(&Security, &ProblemResponses),
     security(("bearer" = []), ("session" = [])),
 )]
 pub struct ApiDoc;
@@ -50,5 +52,83 @@ impl utoipa::Modify for Security {
                 crate::caller::SESSION_COOKIE,
             ))),
         );
+    }
+}
+
+/// Every error answer is `application/problem+json` with the [`Problem`] body, and
+/// every operation lists the refusals any request can meet (authentication, limits,
+/// a bad path id), so clients and schema-driven tests know the whole contract.
+struct ProblemResponses;
+
+/// Refusals any operation can answer, whatever its own ones.
+const COMMON_REFUSALS: [(&str, &str); 11] = [
+    (
+        "400",
+        "The request could not be read (e.g. a malformed query or header).",
+    ),
+    (
+        "401",
+        "No credentials, or a bad token: one identical body for every reason.",
+    ),
+    ("403", "A missing scope, role or CSRF token."),
+    ("404", "No such resource (or not yours)."),
+    (
+        "422",
+        "A value is out of range or malformed; `detail` says which and what is allowed.",
+    ),
+    ("413", "The body is larger than the server accepts."),
+    ("414", "The URL is longer than the server accepts."),
+    (
+        "429",
+        "Too many attempts from this address; see Retry-After.",
+    ),
+    (
+        "431",
+        "A header, or all of them, is larger than the server accepts.",
+    ),
+    ("500", "The server failed; the details are in its log."),
+    ("503", "The token store is unavailable; retry shortly."),
+];
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = || {
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                for (status, response) in responses.iter_mut() {
+                    if status.as_str() >= "400"
+                        && let RefOr::T(response) = response
+                    {
+                        response.content.clear();
+                        response
+                            .content
+                            .insert("application/problem+json".to_owned(), problem());
+                    }
+                }
+                for (status, description) in COMMON_REFUSALS {
+                    responses.entry(status.to_owned()).or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content("application/problem+json", problem())
+                                .build(),
+                        )
+                    });
+                }
+            }
+        }
     }
 }

@@ -327,28 +327,85 @@ impl MeView {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateTokenBody {
     /// 1–64 characters, unique among your tokens (ignoring case).
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: String,
     /// 0–500 characters.
+    #[schema(max_length = 500)]
     pub description: Option<String>,
-    /// Whole days, 1 to the admin's maximum (default 180).
+    /// Whole days, 1 to the admin's maximum (default 180; at most 366).
+    #[schema(minimum = 1, maximum = 366)]
     pub expires_in_days: i64,
     /// At least one scope, e.g. `["jobs:list"]`; `*:*` is full access as you.
+    #[schema(min_items = 1, max_items = 50, value_type = Vec<ScopeText>)]
     pub scopes: Vec<String>,
+}
+
+/// A scope in text form: `resource:operation` or `resource:operation:id,id`, with
+/// `*` for any resource or operation.
+#[derive(Debug, Clone, ToSchema)]
+#[schema(
+    pattern = r"^(\*|[a-z][a-z0-9_-]{0,31}):(\*|create|read|list|update|delete|share|unshare|publish|subscribe)(:(\*|[A-Za-z0-9._@-]{1,128}(,[A-Za-z0-9._@-]{1,128}){0,99}))?$",
+    example = "jobs:list"
+)]
+pub struct ScopeText(pub String);
+
+/// The `status` filter of token lists.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum TokenStatusParam {
+    /// Usable now.
+    Active,
+    /// Past its expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+    /// Every token.
+    All,
+}
+
+/// The `status` filter of the mail outbox.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum DeliveryStatusParam {
+    /// Waiting to be sent (or retried).
+    Pending,
+    /// Accepted by the mail server.
+    Sent,
+    /// Given up on.
+    Failed,
+}
+
+/// `POST /introspect`'s form body (RFC 7662).
+#[derive(Debug, Clone, ToSchema)]
+pub struct IntrospectForm {
+    /// The token to introspect.
+    pub token: String,
 }
 
 /// `PATCH /tokens/{id}`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct UpdateTokenBody {
     /// New name.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: Option<String>,
     /// New description.
+    #[schema(max_length = 500)]
     pub description: Option<String>,
 }
 
 /// `POST /tokens/{id}/regenerate`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct RegenerateBody {
-    /// New lifetime in whole days.
+    /// New lifetime in whole days, 1 to the admin's maximum (default 180; at most 366).
+    #[schema(minimum = 1, maximum = 366)]
     pub expires_in_days: i64,
 }
 
@@ -356,6 +413,7 @@ pub struct RegenerateBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ScopesBody {
     /// Scopes to add.
+    #[schema(min_items = 1, max_items = 50, value_type = Vec<ScopeText>)]
     pub scopes: Vec<String>,
 }
 
@@ -381,12 +439,20 @@ pub struct SessionView {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewUserBody {
     /// Email, unique ignoring case.
+    #[schema(format = Email)]
     pub email: String,
     /// Display name.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: String,
     /// `admin`, `member` or `collaborator`.
+    #[schema(pattern = "^(admin|member|collaborator)$")]
     pub role: String,
     /// 8–256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
@@ -488,7 +554,15 @@ impl Fields {
         };
         match self.0.get(field) {
             None | Some(Value::Null) => Err(refuse("nothing".to_owned())),
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| refuse(n.to_string())),
+            // JSON Schema counts 30.0 as an integer; 30.5 is not a whole number.
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() <= 1e15)
+                        .map(|f| f as i64)
+                })
+                .ok_or_else(|| refuse(n.to_string())),
             Some(other) => Err(refuse(other.to_string())),
         }
     }

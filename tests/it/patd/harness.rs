@@ -496,6 +496,18 @@ impl TestApp {
         self.wait_until_healthy();
     }
 
+    /// Kills patd with SIGKILL (no shutdown of any kind) and reaps it, keeping its data
+    /// folder, database and key; [`TestApp::restart`] starts it again on them.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().expect("SIGKILL patd");
+        self.child.wait().expect("reap the killed patd");
+    }
+
+    /// The database this app's patd uses: `sqlite://<path>` or a PostgreSQL URL.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// Starts a second patd on its own port and data folder, sharing this app's database
     /// and token key: several instances behind one load balancer. Sessions live in each
     /// instance's memory, so the peer logs its own admin in.

@@ -8,6 +8,7 @@ mod access;
 mod admin;
 mod cache;
 mod cli;
+mod crash;
 mod harness;
 mod isolation;
 mod lifecycle;
@@ -82,6 +83,7 @@ on_every_backend![
     ops::swagger_ui_is_served_at_api_docs,
     nginx::nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens,
     multi_instance::multi_instance_tokens_revocations_settings_and_users_are_shared,
+    crash::crash_kill_9_under_load_loses_nothing_acknowledged,
     abuse::abuse_failed_token_authentications_from_one_address_get_429_even_for_a_valid_token,
     abuse::abuse_login_attempts_from_one_address_are_limited,
     abuse::abuse_leak_reports_from_one_address_are_limited_and_1000_credentials_fit,
