@@ -57,3 +57,31 @@ pub(super) fn cached_tokens_see_every_change_on_the_next_request(backend: Backen
     .expect(200);
     app.assert_refused(&fresh_secret);
 }
+
+/// Two instances on one database, each caching for one second: what A changes, A applies
+/// at once and B once its cached answer is older than the TTL — never later.
+pub(super) fn cached_instances_see_each_others_changes_within_the_ttl(backend: Backend) {
+    let a = spawn_app_with(backend, &[("PATD_AUTH_CACHE_MS", "1000")]);
+    let b = a.spawn_peer();
+    let alice = a.user_session("member");
+    let issued = a.create_token(&alice, "shared", 7, &["jobs:list"]);
+    b.assert_works(&issued.secret);
+    b.assert_works(&issued.secret);
+
+    a.revoke(&alice, &issued.id());
+    let revoked = std::time::Instant::now();
+    a.assert_refused(&issued.secret);
+    loop {
+        let status = b.me_bearer(&issued.secret).status;
+        let waited = revoked.elapsed();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200, "B answers the token as valid or refused");
+        assert!(
+            waited < std::time::Duration::from_millis(1500),
+            "B still accepted the revoked token {waited:?} after the revocation (TTL 1 s)"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}

@@ -47,6 +47,7 @@ macro_rules! on_every_backend {
 
 on_every_backend![
     cache::cached_tokens_see_every_change_on_the_next_request,
+    cache::cached_instances_see_each_others_changes_within_the_ttl,
     mail::patd_mails_a_created_token_once_across_restarts,
     lifecycle::login_create_and_use_the_token_as_bearer_and_basic,
     lifecycle::login_sets_a_strict_http_only_cookie_and_refuses_bad_credentials,

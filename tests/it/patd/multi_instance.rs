@@ -1,5 +1,6 @@
-//! Several patd instances on one database (behind a load balancer): every decision is
-//! read from the database on each request, so what one instance changes, the others
+//! Several patd instances on one database (behind a load balancer): with the default
+//! configuration (no authentication cache; see cache.rs for the cache's bound) every
+//! decision is read from the database on each request, so what one instance changes, the others
 //! apply on their very next request. Only sessions are per instance.
 
 use serde_json::json;
