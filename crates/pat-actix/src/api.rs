@@ -14,7 +14,7 @@ use pat_core::{CreateTokenRequest, ListTokensRequest, NewUser};
 
 use crate::caller::{Caller, Via, authenticate_counted, client_ip, presented_token};
 use crate::problem::{ApiError, Problem};
-use crate::state::{ApiState, check_password_rules, hash_password};
+use crate::state::{ApiState, check_password_rules, hash_password, on_password_thread};
 use crate::views::{
     CreateTokenBody, DeliveryStatusParam, EventView, Fields, IntrospectForm, IssuedView,
     LeakReportBody, LoginBody, MeView, NewUserBody, OutboxView, PageView, RegenerateBody,
@@ -384,7 +384,7 @@ pub async fn create_user(state: Data<ApiState>, caller: Caller, body: Bytes) -> 
     };
     let password = fields.string("password", "invalid_user")?;
     check_password_rules(&password)?;
-    let hash = hash_password(&password)?;
+    let hash = on_password_thread(move || hash_password(&password)).await??;
     let user = state
         .service
         .create_user(Some(&caller.actor), new, Some(&hash))

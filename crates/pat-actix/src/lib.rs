@@ -34,7 +34,8 @@ pub use openapi::ApiDoc;
 pub use ops::record_metrics;
 pub use problem::{ApiError, Problem};
 pub use state::{
-    ApiConfig, ApiState, Metrics, check_password_rules, hash_password, verify_password,
+    ApiConfig, ApiState, Metrics, check_password_rules, hash_password, on_password_thread,
+    verify_password,
 };
 
 use actix_web::web;

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -112,14 +113,18 @@ impl ApiState {
                 "the email or password is wrong",
             )
         };
-        let Some(found) = self.service.login_credentials(email).await? else {
-            verify_password(password, DUMMY_HASH);
+        let found = self.service.login_credentials(email).await?;
+        // Unknown emails cost the same check against a dummy hash.
+        let hash = found
+            .as_ref()
+            .and_then(|f| f.password_hash.clone())
+            .unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let password = password.to_owned();
+        let matches = on_password_thread(move || verify_password(&password, &hash)).await?;
+        let Some(found) = found else {
             return Err(refused());
         };
-        let valid = found
-            .password_hash
-            .as_deref()
-            .is_some_and(|hash| verify_password(password, hash));
+        let valid = matches && found.password_hash.is_some();
         if !valid || !found.user.active {
             return Err(refused());
         }
@@ -302,6 +307,57 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))
 }
 
+type PasswordJob = Box<dyn FnOnce() + Send>;
+
+/// The one thread password work runs on, started on first use.
+fn password_thread() -> &'static Mutex<Sender<PasswordJob>> {
+    static THREAD: OnceLock<Mutex<Sender<PasswordJob>>> = OnceLock::new();
+    THREAD.get_or_init(|| {
+        let (jobs, queue) = mpsc::channel::<PasswordJob>();
+        let started = std::thread::Builder::new()
+            .name("pat-passwords".to_owned())
+            .spawn(move || {
+                for job in queue {
+                    job();
+                }
+            });
+        if let Err(e) = started {
+            // The queue's receiver is gone with the closure: every job then fails.
+            tracing::error!(error = %e, "cannot start the password thread");
+        }
+        Mutex::new(jobs)
+    })
+}
+
+/// Runs password work (argon2id: ~19 MiB and tens of milliseconds per call) on one
+/// dedicated thread, one call at a time: an HTTP worker is never blocked by it, and
+/// the allocator keeps one such buffer instead of one per thread that ever hashed
+/// (the soak in `docs/reliability.md` saw RSS ratchet up the latter way).
+///
+/// # Errors
+/// `internal` if the password thread is gone.
+pub async fn on_password_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let jobs = password_thread()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        let (reply, answer) = mpsc::sync_channel(1);
+        jobs.send(Box::new(move || {
+            let _ = reply.send(work());
+        }))
+        .ok()?;
+        answer.recv().ok()
+    })
+    .await;
+    answer
+        .ok()
+        .flatten()
+        .ok_or_else(|| ApiError::internal(&std::io::Error::other("the password thread stopped")))
+}
+
 /// Checks a password against a PHC hash; a malformed hash never matches.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
@@ -333,6 +389,31 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
+
+    #[tokio::test]
+    async fn password_work_runs_on_its_one_thread_and_answers_the_caller() {
+        let hash = on_password_thread(|| hash_password("a long password"))
+            .await
+            .expect("the thread answers")
+            .expect("hashed");
+        let (name, valid) = on_password_thread(move || {
+            (
+                std::thread::current().name().map(str::to_owned),
+                verify_password("a long password", &hash),
+            )
+        })
+        .await
+        .expect("the thread answers");
+        assert_eq!(name.as_deref(), Some("pat-passwords"));
+        assert!(valid);
+        let other = on_password_thread(|| std::thread::current().id()).await;
+        let again = on_password_thread(|| std::thread::current().id()).await;
+        assert_eq!(
+            other.expect("answer"),
+            again.expect("answer"),
+            "always the same thread"
+        );
+    }
 
     #[test]
     fn each_address_gets_its_own_window_then_429_with_retry_after() {

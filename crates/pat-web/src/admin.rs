@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Path, Query};
 use askama::Template;
 use pat_actix::views::{EventView, OutboxView, UserView};
-use pat_actix::{ApiError, check_password_rules, hash_password};
+use pat_actix::{ApiError, check_password_rules, hash_password, on_password_thread};
 use pat_core::model::{AuditQuery, DeliveryStatus, Role, UserId};
 use pat_core::policy::Settings;
 use pat_core::{ListTokensRequest, NewUser, ServiceError};
@@ -160,7 +160,11 @@ pub async fn add_user(posted: Posted) -> PageResult {
         let role = Role::from_str(form.get("role")).map_err(|e| e.to_string())?;
         let password = form.get("password");
         check_password_rules(password).map_err(|e| e.detail().to_owned())?;
-        let hash = hash_password(password).map_err(|e| e.detail().to_owned())?;
+        let owned = password.to_owned();
+        let hash = on_password_thread(move || hash_password(&owned))
+            .await
+            .and_then(|hashed| hashed)
+            .map_err(|e| e.detail().to_owned())?;
         let new = NewUser {
             email: form.get("email").trim().to_owned(),
             name: form.get("name").trim().to_owned(),
