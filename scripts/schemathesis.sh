@@ -18,6 +18,8 @@ if [ ! -x "$tools/bin/st" ]; then
   "$tools/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 
+patd_bin="$(cd "$target" && pwd)/debug/patd"
+[ -x "$patd_bin" ] || { echo "no $patd_bin: run cargo build -p patd first" >&2; exit 1; }
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 url="http://127.0.0.1:$port"
@@ -25,7 +27,7 @@ url="http://127.0.0.1:$port"
 # credentials, and a 429 afterwards would hide what it is testing.
 (cd "$data" && PATD_LISTEN="127.0.0.1:$port" PATD_ADMIN_EMAIL=admin@example.com \
   PATD_ADMIN_PASSWORD=schemathesis-admin PATD_FAILED_AUTHS_PER_MINUTE=0 \
-  PATD_LOG_FORMAT=json exec "$OLDPWD/$target/debug/patd" serve >"$data/patd.log" 2>&1) &
+  PATD_LOG_FORMAT=json exec "$patd_bin" serve >"$data/patd.log" 2>&1) &
 patd=$!
 trap 'kill $patd 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
