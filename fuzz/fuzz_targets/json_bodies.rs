@@ -68,25 +68,63 @@ fn check_field(fields: &Fields, field: &str, value: Option<&Value>) {
         Some(Value::String(s)) => Some(Some(s.clone())),
         Some(_) => None,
     };
-    agree(fields.optional_string(field, CODE), expected.clone(), CODE);
-    agree(fields.string(field, CODE), expected.flatten(), CODE);
+    agree(
+        "optional_string",
+        field,
+        fields.optional_string(field, CODE),
+        expected.clone(),
+        CODE,
+    );
+    agree(
+        "string",
+        field,
+        fields.string(field, CODE),
+        expected.flatten(),
+        CODE,
+    );
 
     let expected = match value {
         None => Some(None),
         Some(Value::Bool(b)) => Some(Some(*b)),
         Some(_) => None,
     };
-    agree(fields.optional_bool(field, CODE), expected, CODE);
-    agree(fields.boolean(field, CODE), expected.flatten(), CODE);
+    agree(
+        "optional_bool",
+        field,
+        fields.optional_bool(field, CODE),
+        expected,
+        CODE,
+    );
+    agree(
+        "boolean",
+        field,
+        fields.boolean(field, CODE),
+        expected.flatten(),
+        CODE,
+    );
 
-    let whole = value.and_then(Value::as_i64);
+    // Days: an integer, or a number with no fraction (JSON Schema's integer, e.g. 30.0)
+    // small enough to be exact.
+    let whole = match value {
+        Some(Value::Number(n)) => n.as_i64().or_else(|| {
+            let f = n.as_f64()?;
+            (f.fract() == 0.0 && f.abs() <= 1e15).then_some(f as i64)
+        }),
+        _ => None,
+    };
     for max in [180, 366] {
-        agree(fields.days(field, max), whole, "invalid_expiry");
+        agree(
+            "days",
+            field,
+            fields.days(field, max),
+            whole,
+            "invalid_expiry",
+        );
     }
     let number = value
         .and_then(Value::as_u64)
         .and_then(|n| u32::try_from(n).ok());
-    agree(fields.number(field, CODE), number, CODE);
+    agree("number", field, fields.number(field, CODE), number, CODE);
 
     let strings = match value {
         Some(Value::Array(items)) => items
@@ -95,17 +133,19 @@ fn check_field(fields: &Fields, field: &str, value: Option<&Value>) {
             .collect(),
         _ => None,
     };
-    agree(fields.strings(field, CODE), strings, CODE);
+    agree("strings", field, fields.strings(field, CODE), strings, CODE);
 }
 
 /// The getter returned `expected`, or, when there is nothing to expect, a 422 `code`.
 fn agree<T: PartialEq + std::fmt::Debug>(
+    getter: &str,
+    field: &str,
     got: Result<T, ApiError>,
     expected: Option<T>,
     code: &str,
 ) {
     match (got, expected) {
-        (Ok(got), Some(expected)) => assert_eq!(got, expected),
+        (Ok(got), Some(expected)) => assert_eq!(got, expected, "{getter}({field:?})"),
         (Err(err), None) => {
             assert_eq!(
                 (err.status(), err.code()),
@@ -113,6 +153,6 @@ fn agree<T: PartialEq + std::fmt::Debug>(
             );
             assert!(!err.detail().is_empty());
         }
-        (got, expected) => panic!("got {got:?}, expected {expected:?}"),
+        (got, expected) => panic!("{getter}({field:?}) gave {got:?}, expected {expected:?}"),
     }
 }
