@@ -17,7 +17,9 @@ use crate::display::TokenRow;
 use crate::plumbing::{
     Chrome, FormData, PageResult, Posted, SignedIn, WebError, html, ok, see_other,
 };
-use crate::tokens::{ConfirmPage, Pager, Tab, notice, page_param, status_param, token_id};
+use crate::tokens::{
+    ConfirmPage, Pager, Tab, notice, page_param, status_param, status_tabs, token_id,
+};
 
 /// Rows per admin list page.
 const PAGE_SIZE: u32 = 50;
@@ -268,19 +270,7 @@ pub async fn user_tokens(who: SignedIn, id: Path<String>, params: Params) -> Pag
         chrome: who.chrome(&format!("Admin: tokens of {}", user.email)),
         csrf: who.csrf.clone(),
         user: UserView::from(&user),
-        tabs: ["active", "expired", "revoked", "all"]
-            .into_iter()
-            .map(|name| Tab {
-                label: match name {
-                    "active" => "Active",
-                    "expired" => "Expired",
-                    "revoked" => "Revoked",
-                    _ => "All",
-                },
-                href: format!("{base}?status={name}"),
-                current: name == status,
-            })
-            .collect(),
+        tabs: status_tabs(status, |name| format!("{base}?status={name}")),
         rows: page.items.iter().map(|t| TokenRow::new(t, now)).collect(),
         pager: Pager::new(page.page, PAGE_SIZE, page.total_items, |n| {
             format!("{base}?status={status}&page={n}")

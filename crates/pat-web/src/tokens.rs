@@ -55,6 +55,23 @@ pub struct Tab {
     pub current: bool,
 }
 
+/// The four status tabs, `current` marked, each linking to `href(status)`.
+pub fn status_tabs(current: &str, href: impl Fn(&str) -> String) -> Vec<Tab> {
+    [
+        ("active", "Active"),
+        ("expired", "Expired"),
+        ("revoked", "Revoked"),
+        ("all", "All"),
+    ]
+    .into_iter()
+    .map(|(name, label)| Tab {
+        label,
+        href: href(name),
+        current: name == current,
+    })
+    .collect()
+}
+
 /// The status filter of `?status=`, defaulting to active.
 pub fn status_param(params: &HashMap<String, String>) -> (&'static str, StatusFilter) {
     match params.get("status").map(String::as_str) {
@@ -178,19 +195,7 @@ pub async fn list(who: SignedIn, params: Params) -> PageResult {
     } else {
         format!("&q={}", query_value(&q))
     };
-    let tabs = ["active", "expired", "revoked", "all"]
-        .into_iter()
-        .map(|name| Tab {
-            label: match name {
-                "active" => "Active",
-                "expired" => "Expired",
-                "revoked" => "Revoked",
-                _ => "All",
-            },
-            href: format!("/tokens?status={name}{search}"),
-            current: name == status,
-        })
-        .collect();
+    let tabs = status_tabs(status, |name| format!("/tokens?status={name}{search}"));
     let pager = Pager::new(page.page, PAGE_SIZE, page.total_items, |n| {
         format!("/tokens?status={status}{search}&page={n}")
     });
