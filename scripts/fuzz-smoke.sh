@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A short run of every fuzz target in fuzz/ (docs/reliability.md, "Fuzzing"): each starts
 # from its seeds in fuzz/corpus/<target>/ and runs FUZZ_RUNS inputs (default 20000) or
-# FUZZ_SECONDS seconds (default 15), whichever ends first. A crash fails the script and
+# FUZZ_SECONDS seconds (default 15), whichever ends first. FUZZ_BUILD=dev builds the
+# targets without optimizations (debug assertions and AddressSanitizer still on): a cold
+# build takes a fraction of the release build's time, which is what CI needs. A crash fails the script and
 # leaves the input in fuzz/artifacts/<target>/ with the command that replays it.
 #
 # cargo-fuzz needs a nightly toolchain (sanitizer and coverage flags are nightly-only):
@@ -14,6 +16,10 @@ cd "$(dirname "$0")/.."
 CARGO_FUZZ_VERSION=0.13.2
 runs=${FUZZ_RUNS:-20000}
 seconds=${FUZZ_SECONDS:-15}
+build_flags=()
+if [ "${FUZZ_BUILD:-release}" = dev ]; then
+  build_flags=(--dev)
+fi
 targets=(token_parse scope_parse authorization_header json_bodies)
 tools=target/tools/cargo-fuzz
 scratch=fuzz/target/smoke
@@ -26,8 +32,9 @@ if ! command -v rustup >/dev/null; then
   say "SKIPPED: rustup is not installed, so there is no nightly toolchain for cargo-fuzz"
   exit 0
 fi
-if ! rustup toolchain list | grep -q '^nightly' || ! cargo +nightly --version >/dev/null 2>&1; then
-  say "SKIPPED: no nightly Rust toolchain (installed: $(rustup toolchain list | paste -sd ',' -))."
+toolchains=$(rustup toolchain list 2>/dev/null || true)
+if ! grep -q '^nightly' <<<"$toolchains" || ! cargo +nightly --version >/dev/null 2>&1; then
+  say "SKIPPED: no nightly Rust toolchain (installed: $(paste -sd ',' - <<<"$toolchains"))."
   say "cargo-fuzz needs nightly; where downloads are allowed: rustup toolchain install nightly"
   exit 0
 fi
@@ -43,8 +50,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 say "$(cargo fuzz --version), $(cargo +nightly --version)"
 
-say "building the fuzz targets (release, debug assertions, AddressSanitizer)"
-cargo +nightly fuzz build
+say "building the fuzz targets (${FUZZ_BUILD:-release}, debug assertions, AddressSanitizer)"
+cargo +nightly fuzz build "${build_flags[@]}"
 
 mkdir -p "$scratch"
 for target in "${targets[@]}"; do
@@ -53,11 +60,12 @@ for target in "${targets[@]}"; do
   log=$scratch/$target.log
   rm -rf "$corpus"
   mkdir -p "$corpus"
-  if ! cargo +nightly fuzz run "$target" "$corpus" "fuzz/corpus/$target" -- \
+  if ! cargo +nightly fuzz run "${build_flags[@]}" "$target" "$corpus" "fuzz/corpus/$target" -- \
     -runs="$runs" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
     >"$log" 2>&1; then
-    tail -n 60 "$log" >&2
-    say "FAILED: $target (full log: $log)"
+    grep -A 4 'panicked at' "$log" >&2 || true
+    sed -n '/^Failing input:/,/^Error: /p' "$log" >&2
+    say "FAILED: $target (full log: $log); replay with +nightly as shown above"
     exit 1
   fi
   done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)

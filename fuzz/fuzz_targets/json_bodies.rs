@@ -103,8 +103,8 @@ fn check_field(fields: &Fields, field: &str, value: Option<&Value>) {
         CODE,
     );
 
-    // Days: an integer, or a number with no fraction (JSON Schema's integer, e.g. 30.0)
-    // small enough to be exact.
+    // Whole numbers: an integer, or a number with no fraction (JSON Schema's integer,
+    // e.g. 30.0) small enough to be exact.
     let whole = match value {
         Some(Value::Number(n)) => n.as_i64().or_else(|| {
             let f = n.as_f64()?;
@@ -121,9 +121,7 @@ fn check_field(fields: &Fields, field: &str, value: Option<&Value>) {
             "invalid_expiry",
         );
     }
-    let number = value
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok());
+    let number = whole.and_then(|n| u32::try_from(n).ok());
     agree("number", field, fields.number(field, CODE), number, CODE);
 
     let strings = match value {

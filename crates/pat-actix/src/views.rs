@@ -472,6 +472,16 @@ pub struct LeakReportBody {
     pub credentials: Vec<String>,
 }
 
+/// A JSON number as a whole number: an integer, or a number without a fraction small
+/// enough to be exact (JSON Schema counts 30.0 as an integer; 30.5 is not one).
+fn whole_number(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= 1e15)
+            .map(|f| f as i64)
+    })
+}
+
 /// The JSON object of a request body, with field readers that name the field's own
 /// error code when it is missing or of the wrong type.
 pub struct Fields(Map<String, Value>);
@@ -554,15 +564,7 @@ impl Fields {
         };
         match self.0.get(field) {
             None | Some(Value::Null) => Err(refuse("nothing".to_owned())),
-            // JSON Schema counts 30.0 as an integer; 30.5 is not a whole number.
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .or_else(|| {
-                    n.as_f64()
-                        .filter(|f| f.fract() == 0.0 && f.abs() <= 1e15)
-                        .map(|f| f as i64)
-                })
-                .ok_or_else(|| refuse(n.to_string())),
+            Some(Value::Number(n)) => whole_number(n).ok_or_else(|| refuse(n.to_string())),
             Some(other) => Err(refuse(other.to_string())),
         }
     }
@@ -594,7 +596,8 @@ impl Fields {
     pub fn number(&self, field: &str, code: &'static str) -> Result<u32, ApiError> {
         self.0
             .get(field)
-            .and_then(Value::as_u64)
+            .and_then(Value::as_number)
+            .and_then(whole_number)
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(|| {
                 ApiError::unprocessable(
@@ -615,5 +618,38 @@ impl Fields {
                 format!("{field} is required and must be true or false"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(json: &str) -> Fields {
+        Fields::parse(json.as_bytes()).expect("a JSON object")
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        let body = fields(r#"{"a": 30, "b": 30.0, "c": 30.5, "d": -1, "e": 4294967296, "f": "3"}"#);
+        assert_eq!(body.days("a", 180).expect("integer"), 30);
+        assert_eq!(body.days("b", 180).expect("30.0 is whole"), 30);
+        assert_eq!(body.number("a", "x").expect("integer"), 30);
+        // Found while fuzzing: days took 30.0 but number refused 180.0 as "not whole".
+        assert_eq!(body.number("b", "x").expect("30.0 is whole"), 30);
+        for refused in ["c", "d", "e", "f", "missing"] {
+            assert_eq!(
+                body.number(refused, "x").unwrap_err().code(),
+                "x",
+                "{refused}"
+            );
+        }
+        for refused in ["c", "f", "missing"] {
+            assert_eq!(
+                body.days(refused, 180).unwrap_err().code(),
+                "invalid_expiry",
+                "{refused}"
+            );
+        }
     }
 }
