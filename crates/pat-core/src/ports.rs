@@ -108,7 +108,35 @@ pub struct Regeneration {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Tokens and their scopes.
+/// What a change writes in the same transaction as itself: the audit events that record
+/// it and the notices it causes. A crash leaves the change with its journal, or neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Journal {
+    /// Appended to the audit log.
+    pub events: Vec<AuditEvent>,
+    /// Queued in the outbox, each unless a message with its `dedupe_key` exists.
+    pub notices: Vec<OutboxMessage>,
+}
+
+impl Journal {
+    /// A journal of one audit event.
+    pub fn of(event: AuditEvent) -> Self {
+        Self {
+            events: vec![event],
+            notices: Vec::new(),
+        }
+    }
+
+    /// This journal, also queueing `notice`.
+    #[must_use]
+    pub fn with_notice(mut self, notice: OutboxMessage) -> Self {
+        self.notices.push(notice);
+        self
+    }
+}
+
+/// Tokens and their scopes. Every change takes a [`Journal`] and writes it in the same
+/// atomic step as the change; a refused change writes none of it.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Inserts `token` unless its owner already has `active_limit` tokens active at `now`.
@@ -124,6 +152,7 @@ pub trait TokenStore: Send + Sync {
         token: &Token,
         active_limit: u32,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<(), StoreError>;
 
     /// The token with this id.
@@ -161,13 +190,20 @@ pub trait TokenStore: Send + Sync {
         name: &TokenName,
         description: &Description,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError>;
 
-    /// Sets `revoked_at = now` unless already revoked (the first time is kept).
+    /// Sets `revoked_at = now` unless already revoked (the first time is kept); writes
+    /// `journal` only when this call revoked the token.
     ///
     /// # Errors
     /// MUST return [`StoreError::NotFound`] for an unknown id.
-    async fn revoke(&self, id: TokenId, now: DateTime<Utc>) -> Result<Token, StoreError>;
+    async fn revoke(
+        &self,
+        id: TokenId,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Token, StoreError>;
 
     /// Gives the token a new secret and expiry, clears `revoked_at`, resets the
     /// reminder state and adds 1 to its generation — unless its owner already has
@@ -181,6 +217,7 @@ pub trait TokenStore: Send + Sync {
         regeneration: &Regeneration,
         active_limit: u32,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError>;
 
     /// Adds the scopes whose spec the token does not already hold (an existing spec is
@@ -195,6 +232,7 @@ pub trait TokenStore: Send + Sync {
         scopes: &[Scope],
         max_scopes: usize,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError>;
 
     /// Removes one scope.
@@ -206,25 +244,25 @@ pub trait TokenStore: Send + Sync {
         id: TokenId,
         scope: ScopeId,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError>;
 
     /// Removes every scope; the token then authorizes nothing.
     ///
     /// # Errors
     /// MUST return [`StoreError::NotFound`] for an unknown id.
-    async fn clear_scopes(&self, id: TokenId, now: DateTime<Utc>) -> Result<Token, StoreError>;
+    async fn clear_scopes(
+        &self,
+        id: TokenId,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Token, StoreError>;
 
     /// Deletes the token and its scopes.
     ///
     /// # Errors
     /// MUST return [`StoreError::NotFound`] for an unknown id.
-    async fn delete(&self, id: TokenId) -> Result<(), StoreError>;
-
-    /// Deletes every token of `owner`; returns the deleted ids.
-    ///
-    /// # Errors
-    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
-    async fn delete_all(&self, owner: UserId) -> Result<Vec<TokenId>, StoreError>;
+    async fn delete(&self, id: TokenId, journal: &Journal) -> Result<(), StoreError>;
 
     /// Records a use at `at` from `ip` only if the last recorded use is older than
     /// `not_since` (or absent). Returns whether it wrote.
@@ -327,14 +365,19 @@ pub struct UserCredentials {
     pub password_hash: Option<String>,
 }
 
-/// The people who own tokens.
+/// The people who own tokens. Each change writes its [`Journal`] in the same atomic step.
 #[async_trait]
 pub trait UserDirectory: Send + Sync {
     /// Adds a user.
     ///
     /// # Errors
     /// MUST return [`StoreError::DuplicateEmail`] when the email exists (ignoring case).
-    async fn insert(&self, user: &User, password_hash: Option<&str>) -> Result<(), StoreError>;
+    async fn insert(
+        &self,
+        user: &User,
+        password_hash: Option<&str>,
+        journal: &Journal,
+    ) -> Result<(), StoreError>;
 
     /// The user with this id.
     ///
@@ -357,6 +400,7 @@ pub trait UserDirectory: Send + Sync {
         id: UserId,
         role: Option<Role>,
         active: Option<bool>,
+        journal: &Journal,
     ) -> Result<User, StoreError>;
 
     /// Replaces the password hash.
@@ -387,14 +431,16 @@ pub trait SettingsStore: Send + Sync {
     /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
     async fn get(&self) -> Result<Settings, StoreError>;
 
-    /// Replaces the settings.
+    /// Replaces the settings, writing `journal` in the same atomic step.
     ///
     /// # Errors
     /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
-    async fn put(&self, settings: &Settings) -> Result<(), StoreError>;
+    async fn put(&self, settings: &Settings, journal: &Journal) -> Result<(), StoreError>;
 }
 
-/// The append-only record of what happened.
+/// The append-only record of what happened. Changes write their events through their
+/// store's [`Journal`]; [`AuditLog::record`] is for events without a change (refused
+/// authentications).
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     /// Appends an event.

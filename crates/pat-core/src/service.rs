@@ -20,8 +20,8 @@ use crate::policy::{
     MAX_SCOPES_PER_TOKEN, NameError, Settings, SettingsError, TokenName,
 };
 use crate::ports::{
-    AuditLog, Clock, ComposedLookup, CredentialLookup, CredentialRecord, Notifier, NotifyError,
-    Outbox, Regeneration, SettingsStore, Storage, StoreError, SystemClock, TokenStore,
+    AuditLog, Clock, ComposedLookup, CredentialLookup, CredentialRecord, Journal, Notifier,
+    NotifyError, Outbox, Regeneration, SettingsStore, Storage, StoreError, SystemClock, TokenStore,
     UserCredentials, UserDirectory,
 };
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
@@ -529,7 +529,7 @@ impl PatService {
                     && let Some(detail) = self.failure_to_audit(reason, token, ip, now)
                 {
                     // Boxed: keeps the audit write's state out of the success path's future.
-                    Box::pin(self.record(
+                    let event = self.event(
                         now,
                         AuditAction::AuthFailed(reason),
                         None,
@@ -537,8 +537,8 @@ impl PatService {
                         token.map(|t| t.id),
                         ip,
                         detail,
-                    ))
-                    .await?;
+                    );
+                    Box::pin(self.audit.record(&event)).await?;
                 }
                 Err(err)
             }
@@ -700,16 +700,16 @@ impl PatService {
     pub async fn revoke_presented_token(&self, actor: &Actor) -> Result<Token, ServiceError> {
         let token = self.presented_token(actor).await?;
         let now = self.clock.now();
-        let revoked = self.tokens.revoke(token.id, now).await.map_err(not_found)?;
-        self.record_token(
+        let journal = Journal::of(self.token_event(
             actor,
             now,
             AuditAction::TokenRevoked,
-            &revoked,
+            &token,
             "self".to_owned(),
-        )
-        .await?;
-        Ok(revoked)
+        ));
+        self.changing(self.tokens.revoke(token.id, now, &journal))
+            .await
+            .map_err(not_found)
     }
 
     /// A user by id (for session adapters re-checking that a user is still active).
@@ -802,20 +802,20 @@ impl PatService {
             hint: secret.hint(),
             reminders: Default::default(),
         };
-        self.tokens
-            .insert(&token, settings.max_active_per_user, now)
-            .await
-            .map_err(|e| duplicate_to_name(e, &token.name))?;
-        self.record_token(
+        let journal = Journal::of(self.token_event(
             actor,
             now,
             AuditAction::TokenCreated,
             &token,
             describe_scopes(&token.scopes),
+        ))
+        .with_notice(self.message(notice(NoticeKind::Created, &actor.user, &token), now)?);
+        self.changing(
+            self.tokens
+                .insert(&token, settings.max_active_per_user, now, &journal),
         )
-        .await?;
-        self.enqueue(notice(NoticeKind::Created, &actor.user, &token), now)
-            .await?;
+        .await
+        .map_err(|e| duplicate_to_name(e, &token.name))?;
         Ok(IssuedToken { token, secret })
     }
 
@@ -886,27 +886,29 @@ impl PatService {
         let token = self
             .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
             .await?;
-        let name = name.map(TokenName::new).transpose()?.unwrap_or(token.name);
-        let description = description
-            .map(Description::new)
-            .transpose()?
-            .unwrap_or(token.description);
+        let name = match name {
+            Some(name) => TokenName::new(name)?,
+            None => token.name.clone(),
+        };
+        let description = match description {
+            Some(description) => Description::new(description)?,
+            None => token.description.clone(),
+        };
         let now = self.clock.now();
-        let updated = self
-            .tokens
-            .update_details(id, &name, &description, now)
-            .await
-            .map_err(|e| duplicate_to_name(e, &name))
-            .map_err(not_found)?;
-        self.record_token(
+        let journal = Journal::of(self.token_event(
             actor,
             now,
             AuditAction::TokenUpdated,
-            &updated,
-            format!("name={:?}", updated.name.as_str()),
+            &token,
+            format!("name={:?}", name.as_str()),
+        ));
+        self.changing(
+            self.tokens
+                .update_details(id, &name, &description, now, &journal),
         )
-        .await?;
-        Ok(updated)
+        .await
+        .map_err(|e| duplicate_to_name(e, &name))
+        .map_err(not_found)
     }
 
     /// Revokes a token at once. Revoking a revoked token changes nothing.
@@ -928,16 +930,16 @@ impl PatService {
             return Ok(token);
         }
         let now = self.clock.now();
-        let revoked = self.tokens.revoke(id, now).await.map_err(not_found)?;
-        self.record_token(
+        let journal = Journal::of(self.token_event(
             actor,
             now,
             AuditAction::TokenRevoked,
-            &revoked,
+            &token,
             String::new(),
-        )
-        .await?;
-        Ok(revoked)
+        ));
+        self.changing(self.tokens.revoke(id, now, &journal))
+            .await
+            .map_err(not_found)
     }
 
     /// Gives a token (of any status) a new secret and lifetime; same name,
@@ -969,19 +971,28 @@ impl PatService {
             hint: secret.hint(),
             expires_at,
         };
-        let token = self
-            .tokens
-            .regenerate(&regeneration, settings.max_active_per_user, now)
-            .await
-            .map_err(not_found)?;
-        self.record_token(
+        // The new secret's hint, not the generation number: it is known before the
+        // write, and it is what the owner sees on the token page.
+        let journal = Journal::of(self.token_event(
             actor,
             now,
             AuditAction::TokenRegenerated,
             &token,
-            format!("generation={}", token.generation),
-        )
-        .await?;
+            format!(
+                "new secret {}, expires {}",
+                regeneration.hint,
+                expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ));
+        let token = self
+            .changing(self.tokens.regenerate(
+                &regeneration,
+                settings.max_active_per_user,
+                now,
+                &journal,
+            ))
+            .await
+            .map_err(not_found)?;
         Ok(IssuedToken { token, secret })
     }
 
@@ -1005,20 +1016,19 @@ impl PatService {
         refuse_escalation(actor, &specs, token.expires_at)?;
         let now = self.clock.now();
         let scopes = self.new_scopes(specs, now)?;
-        let updated = self
-            .tokens
-            .add_scopes(id, &scopes, MAX_SCOPES_PER_TOKEN, now)
-            .await
-            .map_err(not_found)?;
-        self.record_token(
+        let journal = Journal::of(self.token_event(
             actor,
             now,
             AuditAction::ScopesAdded,
-            &updated,
+            &token,
             describe_scopes(&scopes),
+        ));
+        self.changing(
+            self.tokens
+                .add_scopes(id, &scopes, MAX_SCOPES_PER_TOKEN, now, &journal),
         )
-        .await?;
-        Ok(updated)
+        .await
+        .map_err(not_found)
     }
 
     /// Removes one scope.
@@ -1037,19 +1047,20 @@ impl PatService {
         let Some(removed) = token.scopes.iter().find(|s| s.id == scope) else {
             return Err(ServiceError::ScopeNotFound);
         };
-        let detail = removed.spec.to_string();
         let now = self.clock.now();
-        let updated = self
-            .tokens
-            .remove_scope(id, scope, now)
+        let journal = Journal::of(self.token_event(
+            actor,
+            now,
+            AuditAction::ScopeRemoved,
+            &token,
+            removed.spec.to_string(),
+        ));
+        self.changing(self.tokens.remove_scope(id, scope, now, &journal))
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => ServiceError::ScopeNotFound,
                 other => other.into(),
-            })?;
-        self.record_token(actor, now, AuditAction::ScopeRemoved, &updated, detail)
-            .await?;
-        Ok(updated)
+            })
     }
 
     /// Removes every scope: the token then authorizes nothing.
@@ -1057,19 +1068,20 @@ impl PatService {
     /// # Errors
     /// `NotFound`.
     pub async fn clear_scopes(&self, actor: &Actor, id: TokenId) -> Result<Token, ServiceError> {
-        self.load(actor, id, TokenOp::Update, Reach::OwnerOnly)
+        let token = self
+            .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
             .await?;
         let now = self.clock.now();
-        let updated = self.tokens.clear_scopes(id, now).await.map_err(not_found)?;
-        self.record_token(
+        let journal = Journal::of(self.token_event(
             actor,
             now,
             AuditAction::ScopesCleared,
-            &updated,
+            &token,
             String::new(),
-        )
-        .await?;
-        Ok(updated)
+        ));
+        self.changing(self.tokens.clear_scopes(id, now, &journal))
+            .await
+            .map_err(not_found)
     }
 
     /// Deletes a token for good (its history stays in the audit log).
@@ -1087,16 +1099,16 @@ impl PatService {
         reach: Reach,
     ) -> Result<(), ServiceError> {
         let token = self.load(actor, id, TokenOp::Delete, reach).await?;
-        self.tokens.delete(id).await.map_err(not_found)?;
-        let now = self.clock.now();
-        self.record_token(
+        let journal = Journal::of(self.token_event(
             actor,
-            now,
+            self.clock.now(),
             AuditAction::TokenDeleted,
             &token,
             format!("name={:?}", token.name.as_str()),
-        )
-        .await
+        ));
+        self.changing(self.tokens.delete(id, &journal))
+            .await
+            .map_err(not_found)
     }
 
     /// Deletes every token of the caller; returns how many.
@@ -1105,21 +1117,40 @@ impl PatService {
     /// `MissingScope` for a token caller without `tokens:delete`.
     pub async fn delete_all_tokens(&self, actor: &Actor) -> Result<usize, ServiceError> {
         require_token_scope(actor, TokenOp::Delete)?;
-        let deleted = self.tokens.delete_all(actor.user.id).await?;
-        let now = self.clock.now();
-        for id in &deleted {
-            self.record(
-                now,
-                AuditAction::TokenDeleted,
-                Some(actor.user.id),
-                Some(actor.user.id),
-                Some(*id),
-                actor.ip,
-                "delete all".to_owned(),
-            )
-            .await?;
+        // One token per transaction, each with its own audit event: a crash midway
+        // leaves some tokens, never a deletion without its record.
+        let mut deleted = 0;
+        loop {
+            let now = self.clock.now();
+            let batch = self
+                .tokens
+                .list(&TokenQuery {
+                    owner: actor.user.id,
+                    status: StatusFilter::All,
+                    name_contains: None,
+                    now,
+                    page: PageRequest::default(),
+                })
+                .await?;
+            if batch.items.is_empty() {
+                return Ok(deleted);
+            }
+            for token in &batch.items {
+                let journal = Journal::of(self.token_event(
+                    actor,
+                    now,
+                    AuditAction::TokenDeleted,
+                    token,
+                    "delete all".to_owned(),
+                ));
+                match self.changing(self.tokens.delete(token.id, &journal)).await {
+                    Ok(()) => deleted += 1,
+                    // Deleted meanwhile by another request, which recorded it.
+                    Err(StoreError::NotFound) => {}
+                    Err(other) => return Err(other.into()),
+                }
+            }
         }
-        Ok(deleted.len())
     }
 
     /// A token's history, newest first.
@@ -1185,9 +1216,7 @@ impl PatService {
             if token.status(now) != TokenStatus::Active {
                 continue;
             }
-            let token = self.tokens.revoke(token.id, now).await?;
-            revoked += 1;
-            self.record(
+            let mut journal = Journal::of(self.event(
                 now,
                 AuditAction::LeakReported,
                 None,
@@ -1195,11 +1224,18 @@ impl PatService {
                 Some(token.id),
                 ip,
                 "revoked after a leak report".to_owned(),
-            )
-            .await?;
+            ));
             if let Some(owner) = self.users.get(token.owner).await? {
-                self.enqueue(notice(NoticeKind::LeakRevoked, &owner, &token), now)
-                    .await?;
+                journal = journal.with_notice(
+                    self.message(notice(NoticeKind::LeakRevoked, &owner, &token), now)?,
+                );
+            }
+            let after = self
+                .changing(self.tokens.revoke(token.id, now, &journal))
+                .await?;
+            // Revoked by this report, not by a request that came first.
+            if after.revoked_at == Some(now) {
+                revoked += 1;
             }
         }
         Ok(revoked)
@@ -1255,8 +1291,7 @@ impl PatService {
     ) -> Result<Settings, ServiceError> {
         require_admin(actor, "update")?;
         let settings = settings.validate()?;
-        self.settings.put(&settings).await?;
-        self.record(
+        let journal = Journal::of(self.event(
             self.clock.now(),
             AuditAction::SettingsChanged,
             Some(actor.user.id),
@@ -1270,8 +1305,9 @@ impl PatService {
                 settings.max_active_per_user,
                 settings.expiry_warning_days
             ),
-        )
-        .await?;
+        ));
+        self.changing(self.settings.put(&settings, &journal))
+            .await?;
         Ok(settings)
     }
 
@@ -1327,8 +1363,7 @@ impl PatService {
             role: new.role,
             active: true,
         };
-        self.users.insert(&user, password_hash).await?;
-        self.record(
+        let journal = Journal::of(self.event(
             now,
             AuditAction::UserCreated,
             actor.map(|a| a.user.id),
@@ -1336,8 +1371,9 @@ impl PatService {
             None,
             actor.and_then(|a| a.ip),
             format!("role={}", user.role),
-        )
-        .await?;
+        ));
+        self.changing(self.users.insert(&user, password_hash, &journal))
+            .await?;
         Ok(user)
     }
 
@@ -1368,25 +1404,25 @@ impl PatService {
                 "this is the last active administrator; promote another user first".to_owned(),
             ));
         }
-        let user = self
-            .users
-            .update(id, role, active)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ServiceError::UserNotFound,
-                other => other.into(),
-            })?;
-        self.record(
+        let journal = Journal::of(self.event(
             self.clock.now(),
             AuditAction::UserUpdated,
             actor.map(|a| a.user.id),
             Some(id),
             None,
             actor.and_then(|a| a.ip),
-            format!("role={} active={}", user.role, user.active),
-        )
-        .await?;
-        Ok(user)
+            format!(
+                "role={} active={}",
+                role.unwrap_or(current.role),
+                active.unwrap_or(current.active)
+            ),
+        ));
+        self.changing(self.users.update(id, role, active, &journal))
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ServiceError::UserNotFound,
+                other => other.into(),
+            })
     }
 
     /// One page of users (admins; `None` for the CLI path).
@@ -1435,10 +1471,9 @@ impl PatService {
             match self.users.get(due.token.owner).await?.filter(|u| u.active) {
                 None => run.skipped += 1,
                 Some(owner) => {
-                    if self
-                        .enqueue(notice(due.kind.notice_kind(), &owner, &due.token), now)
-                        .await?
-                    {
+                    let message =
+                        self.message(notice(due.kind.notice_kind(), &owner, &due.token), now)?;
+                    if self.outbox.enqueue(&message).await? {
                         run.queued += 1;
                     }
                 }
@@ -1525,8 +1560,9 @@ impl PatService {
         Ok(self.outbox.list(status, page).await?)
     }
 
-    async fn enqueue(&self, notice: Notice, now: DateTime<Utc>) -> Result<bool, ServiceError> {
-        let message = OutboxMessage {
+    /// A pending outbox message for `notice`, due now.
+    fn message(&self, notice: Notice, now: DateTime<Utc>) -> Result<OutboxMessage, ServiceError> {
+        Ok(OutboxMessage {
             id: MessageId(self.new_uuid(now)?),
             dedupe_key: notice.dedupe_key(),
             notice,
@@ -1536,8 +1572,21 @@ impl PatService {
             last_error: None,
             created_at: now,
             sent_at: None,
-        };
-        Ok(self.outbox.enqueue(&message).await?)
+        })
+    }
+
+    /// Awaits a store write, then drops cached credentials: whatever it changed may
+    /// change what a token is allowed, and the cache must not outlive that.
+    async fn changing<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = write.await;
+        // Also on error: a write whose answer was lost may still have committed.
+        if let Some(cache) = &self.cache {
+            cache.invalidate();
+        }
+        result
     }
 
     async fn enabled_settings(&self) -> Result<Settings, ServiceError> {
@@ -1634,16 +1683,17 @@ impl PatService {
         Uuid::from_u128(next)
     }
 
-    async fn record_token(
+    /// The audit event of a change to `token` made by `actor`.
+    fn token_event(
         &self,
         actor: &Actor,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
         action: AuditAction,
         token: &Token,
         detail: String,
-    ) -> Result<(), ServiceError> {
-        self.record(
-            now,
+    ) -> AuditEvent {
+        self.event(
+            at,
             action,
             Some(actor.user.id),
             Some(token.owner),
@@ -1651,12 +1701,11 @@ impl PatService {
             actor.ip,
             detail,
         )
-        .await
-        .map_err(ServiceError::from)
     }
 
+    /// An audit event with a fresh time-ordered id.
     #[allow(clippy::too_many_arguments)]
-    async fn record(
+    fn event(
         &self,
         at: DateTime<Utc>,
         action: AuditAction,
@@ -1665,20 +1714,13 @@ impl PatService {
         token_id: Option<TokenId>,
         ip: Option<IpAddr>,
         detail: String,
-    ) -> Result<(), StoreError> {
-        // Every audited change but a refused authentication may change what a token
-        // is allowed: cached credentials must not outlive it.
-        if !matches!(action, AuditAction::AuthFailed(_))
-            && let Some(cache) = &self.cache
-        {
-            cache.invalidate();
-        }
+    ) -> AuditEvent {
         let mut random = [0_u8; 10];
         // An audit id needs uniqueness, not secrecy; fall back to the token id bits.
         if self.fill_random(&mut random).is_err() {
             random.copy_from_slice(&token_id.map(|t| t.0.into_bytes()).unwrap_or_default()[6..]);
         }
-        let event = AuditEvent {
+        AuditEvent {
             id: EventId(self.monotonic_uuid(at, &random)),
             at,
             action,
@@ -1687,8 +1729,7 @@ impl PatService {
             token_id,
             ip,
             detail,
-        };
-        self.audit.record(&event).await
+        }
     }
 }
 

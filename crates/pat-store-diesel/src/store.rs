@@ -13,8 +13,8 @@ use pat_core::model::{
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::{
-    AuditLog, CredentialLookup, CredentialRecord, Outbox, Regeneration, SettingsStore, StoreError,
-    TokenStore, UserCredentials, UserDirectory,
+    AuditLog, CredentialLookup, CredentialRecord, Journal, Outbox, Regeneration, SettingsStore,
+    StoreError, TokenStore, UserCredentials, UserDirectory,
 };
 use pat_core::scope::Scope;
 use pat_core::token::SecretHash;
@@ -129,6 +129,30 @@ fn insert_scopes(
     Ok(())
 }
 
+/// Writes a change's journal inside the change's transaction: its audit events, and its
+/// notices unless one with the same dedupe key is queued (checked first: a unique
+/// violation would abort a PostgreSQL transaction).
+fn write_journal(conn: &mut AnyConnection, journal: &Journal) -> Result<(), TxError> {
+    for event in &journal.events {
+        diesel::insert_into(audit_events::table)
+            .values(AuditRow::from_event(event))
+            .execute(conn)?;
+    }
+    for message in &journal.notices {
+        let row = OutboxRow::from_message(message);
+        let known: i64 = outbox::table
+            .filter(outbox::dedupe_key.eq(&row.dedupe_key))
+            .count()
+            .get_result(conn)?;
+        if known == 0 {
+            diesel::insert_into(outbox::table)
+                .values(&row)
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
 fn touch(conn: &mut AnyConnection, id: &str, now: DateTime<Utc>) -> Result<(), TxError> {
     diesel::update(tokens::table.find(id))
         .set(tokens::updated_at.eq(micros(now)))
@@ -224,8 +248,10 @@ impl TokenStore for DieselStore {
         token: &Token,
         active_limit: u32,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<(), StoreError> {
         let row = TokenRow::from_token(token);
+        let journal = journal.clone();
         let scopes = token.scopes.clone();
         let id = token.id;
         self.run(move |conn| {
@@ -250,7 +276,8 @@ impl TokenStore for DieselStore {
                     .values(&row)
                     .execute(conn)
                     .map_err(name_error)?;
-                insert_scopes(conn, id, 0, &scopes)
+                insert_scopes(conn, id, 0, &scopes)?;
+                write_journal(conn, &journal)
             })
             .map_err(StoreError::from)
         })
@@ -318,8 +345,10 @@ impl TokenStore for DieselStore {
         name: &TokenName,
         description: &Description,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError> {
         let (name, description) = (name.clone(), description.clone());
+        let journal = journal.clone();
         self.run(move |conn| {
             let id = id.to_string();
             write_tx(conn, Lock::Token(&id), |conn| {
@@ -342,6 +371,7 @@ impl TokenStore for DieselStore {
                     ))
                     .execute(conn)
                     .map_err(name_error)?;
+                write_journal(conn, &journal)?;
                 existing_token(conn, &id)
             })
             .map_err(StoreError::from)
@@ -349,16 +379,26 @@ impl TokenStore for DieselStore {
         .await
     }
 
-    async fn revoke(&self, id: TokenId, now: DateTime<Utc>) -> Result<Token, StoreError> {
+    async fn revoke(
+        &self,
+        id: TokenId,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Token, StoreError> {
+        let journal = journal.clone();
         self.run(move |conn| {
             let id = id.to_string();
             write_tx(conn, Lock::Token(&id), |conn| {
-                diesel::update(tokens::table.find(&id).filter(tokens::revoked_at.is_null()))
-                    .set((
-                        tokens::revoked_at.eq(micros(now)),
-                        tokens::updated_at.eq(micros(now)),
-                    ))
-                    .execute(conn)?;
+                let revoked =
+                    diesel::update(tokens::table.find(&id).filter(tokens::revoked_at.is_null()))
+                        .set((
+                            tokens::revoked_at.eq(micros(now)),
+                            tokens::updated_at.eq(micros(now)),
+                        ))
+                        .execute(conn)?;
+                if revoked == 1 {
+                    write_journal(conn, &journal)?;
+                }
                 existing_token(conn, &id)
             })
             .map_err(StoreError::from)
@@ -371,8 +411,10 @@ impl TokenStore for DieselStore {
         regeneration: &Regeneration,
         active_limit: u32,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError> {
         let regeneration = regeneration.clone();
+        let journal = journal.clone();
         self.run(move |conn| {
             let id = regeneration.id.to_string();
             write_tx(conn, Lock::Token(&id), |conn| {
@@ -396,6 +438,7 @@ impl TokenStore for DieselStore {
                         tokens::updated_at.eq(micros(now)),
                     ))
                     .execute(conn)?;
+                write_journal(conn, &journal)?;
                 existing_token(conn, &id)
             })
             .map_err(StoreError::from)
@@ -409,8 +452,10 @@ impl TokenStore for DieselStore {
         scopes: &[Scope],
         max_scopes: usize,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError> {
         let scopes = scopes.to_vec();
+        let journal = journal.clone();
         self.run(move |conn| {
             let key = id.to_string();
             write_tx(conn, Lock::Token(&key), |conn| {
@@ -436,6 +481,7 @@ impl TokenStore for DieselStore {
                     .map_or(0, |p| usize::try_from(p).unwrap_or(0) + 1);
                 insert_scopes(conn, id, next_position, &new)?;
                 touch(conn, &key, now)?;
+                write_journal(conn, &journal)?;
                 existing_token(conn, &key)
             })
             .map_err(StoreError::from)
@@ -448,7 +494,9 @@ impl TokenStore for DieselStore {
         id: TokenId,
         scope: ScopeId,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError> {
+        let journal = journal.clone();
         self.run(move |conn| {
             let key = id.to_string();
             write_tx(conn, Lock::Token(&key), |conn| {
@@ -463,6 +511,7 @@ impl TokenStore for DieselStore {
                     return Err(StoreError::NotFound.into());
                 }
                 touch(conn, &key, now)?;
+                write_journal(conn, &journal)?;
                 existing_token(conn, &key)
             })
             .map_err(StoreError::from)
@@ -470,7 +519,13 @@ impl TokenStore for DieselStore {
         .await
     }
 
-    async fn clear_scopes(&self, id: TokenId, now: DateTime<Utc>) -> Result<Token, StoreError> {
+    async fn clear_scopes(
+        &self,
+        id: TokenId,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Token, StoreError> {
+        let journal = journal.clone();
         self.run(move |conn| {
             let key = id.to_string();
             write_tx(conn, Lock::Token(&key), |conn| {
@@ -478,6 +533,7 @@ impl TokenStore for DieselStore {
                 diesel::delete(token_scopes::table.filter(token_scopes::token_id.eq(&key)))
                     .execute(conn)?;
                 touch(conn, &key, now)?;
+                write_journal(conn, &journal)?;
                 existing_token(conn, &key)
             })
             .map_err(StoreError::from)
@@ -485,39 +541,18 @@ impl TokenStore for DieselStore {
         .await
     }
 
-    async fn delete(&self, id: TokenId) -> Result<(), StoreError> {
+    async fn delete(&self, id: TokenId, journal: &Journal) -> Result<(), StoreError> {
+        let journal = journal.clone();
         self.run(move |conn| {
             let key = id.to_string();
             write_tx(conn, Lock::Token(&key), |conn| {
                 // Scopes go with the token (ON DELETE CASCADE).
-                match diesel::delete(tokens::table.find(&key)).execute(conn)? {
-                    0 => Err(StoreError::NotFound.into()),
-                    _ => Ok(()),
+                if diesel::delete(tokens::table.find(&key)).execute(conn)? == 0 {
+                    return Err(StoreError::NotFound.into());
                 }
+                write_journal(conn, &journal)
             })
             .map_err(StoreError::from)
-        })
-        .await
-    }
-
-    async fn delete_all(&self, owner: UserId) -> Result<Vec<TokenId>, StoreError> {
-        self.run(move |conn| {
-            let owner = owner.to_string();
-            let ids: Vec<String> = write_tx(conn, Lock::Owner(&owner), |conn| {
-                let ids: Vec<String> = tokens::table
-                    .filter(tokens::owner_id.eq(&owner))
-                    .select(tokens::id)
-                    .load(conn)?;
-                diesel::delete(tokens::table.filter(tokens::owner_id.eq(&owner))).execute(conn)?;
-                Ok(ids)
-            })?;
-            ids.iter()
-                .map(|id| {
-                    id.parse()
-                        .map(TokenId)
-                        .map_err(|_| StoreError::Other(format!("stored id {id:?} is not a UUID")))
-                })
-                .collect()
         })
         .await
     }
@@ -823,17 +858,28 @@ fn take_owner_lock(conn: &mut AnyConnection, owner: &str) -> Result<(), TxError>
 
 #[async_trait]
 impl UserDirectory for DieselStore {
-    async fn insert(&self, user: &User, password_hash: Option<&str>) -> Result<(), StoreError> {
+    async fn insert(
+        &self,
+        user: &User,
+        password_hash: Option<&str>,
+        journal: &Journal,
+    ) -> Result<(), StoreError> {
         let row = UserRow::from_user(user, password_hash);
+        let journal = journal.clone();
         self.run(move |conn| {
-            diesel::insert_into(users::table)
-                .values(&row)
-                .execute(conn)
-                .map(drop)
-                .map_err(|e| match unique_violation(&e) {
-                    Some(index) if index.contains("email") => StoreError::DuplicateEmail,
-                    _ => store_error(e),
-                })
+            conn.transaction(|conn| {
+                diesel::insert_into(users::table)
+                    .values(&row)
+                    .execute(conn)
+                    .map_err(|e| match unique_violation(&e) {
+                        Some(index) if index.contains("email") => {
+                            TxError::Store(StoreError::DuplicateEmail)
+                        }
+                        _ => e.into(),
+                    })?;
+                write_journal(conn, &journal)
+            })
+            .map_err(StoreError::from)
         })
         .await
     }
@@ -878,7 +924,9 @@ impl UserDirectory for DieselStore {
         id: UserId,
         role: Option<Role>,
         active: Option<bool>,
+        journal: &Journal,
     ) -> Result<User, StoreError> {
+        let journal = journal.clone();
         self.run(move |conn| {
             let key = id.to_string();
             write_tx(conn, Lock::Owner(&key), |conn| {
@@ -898,6 +946,7 @@ impl UserDirectory for DieselStore {
                     .first(conn)
                     .optional()?
                     .ok_or(StoreError::NotFound)?;
+                write_journal(conn, &journal)?;
                 Ok(row.into_user()?)
             })
             .map_err(StoreError::from)
@@ -968,27 +1017,30 @@ impl SettingsStore for DieselStore {
         .await
     }
 
-    async fn put(&self, new: &Settings) -> Result<(), StoreError> {
+    async fn put(&self, new: &Settings, journal: &Journal) -> Result<(), StoreError> {
         let row = SettingsRow::from_settings(new);
+        let journal = journal.clone();
         self.run(move |conn| {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let updated = diesel::update(settings::table.find(1))
-                    .set(&row)
-                    .execute(conn)
-                    .map_err(store_error)?;
-                if updated == 1 {
-                    return Ok(());
-                }
-                match diesel::insert_into(settings::table)
-                    .values(&row)
-                    .execute(conn)
-                {
-                    Ok(_) => return Ok(()),
+                let result = conn.transaction(|conn| {
+                    let updated = diesel::update(settings::table.find(1))
+                        .set(&row)
+                        .execute(conn)?;
+                    if updated == 0 {
+                        diesel::insert_into(settings::table)
+                            .values(&row)
+                            .execute(conn)?;
+                    }
+                    write_journal(conn, &journal)
+                });
+                match result {
                     // Another writer inserted the row first: update it on the next pass.
-                    Err(e) if attempt < 2 && unique_violation(&e).is_some() => continue,
-                    Err(e) => return Err(store_error(e)),
+                    Err(TxError::Db(e)) if attempt < 2 && unique_violation(&e).is_some() => {
+                        continue;
+                    }
+                    other => return other.map_err(StoreError::from),
                 }
             }
         })

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pat_core::model::{Role, User, UserId};
-use pat_core::ports::StoreError;
+use pat_core::ports::{Journal, StoreError};
 use pat_store_diesel::{PoolOptions, connect_with};
 
 /// A throwaway server, stopped and removed on drop.
@@ -87,7 +87,11 @@ async fn a_lost_server_is_unavailable_and_the_pool_recovers() {
         role: Role::Member,
         active: true,
     };
-    storage.users.insert(&user, None).await.expect("insert");
+    storage
+        .users
+        .insert(&user, None, &Journal::default())
+        .await
+        .expect("insert");
 
     script("pause", &server.dir);
     let err = storage.users.get(user.id).await.unwrap_err();

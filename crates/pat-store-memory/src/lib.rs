@@ -20,8 +20,8 @@ use pat_core::model::{
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::{
-    AuditLog, CredentialLookup, CredentialRecord, Notifier, NotifyError, Outbox, Regeneration,
-    SettingsStore, StoreError, TokenStore, UserCredentials, UserDirectory,
+    AuditLog, CredentialLookup, CredentialRecord, Journal, Notifier, NotifyError, Outbox,
+    Regeneration, SettingsStore, StoreError, TokenStore, UserCredentials, UserDirectory,
 };
 use pat_core::scope::Scope;
 use pat_core::token::SecretHash;
@@ -69,6 +69,27 @@ impl State {
 
     fn token_mut(&mut self, id: TokenId) -> Result<&mut Token, StoreError> {
         self.tokens.get_mut(&id).ok_or(StoreError::NotFound)
+    }
+
+    /// Queues `message` unless its dedupe key is known; returns whether it did.
+    fn enqueue(&mut self, message: &OutboxMessage) -> bool {
+        if self
+            .outbox
+            .iter()
+            .any(|m| m.dedupe_key == message.dedupe_key)
+        {
+            return false;
+        }
+        self.outbox.push(message.clone());
+        true
+    }
+
+    /// Writes a change's journal; called under the same write lock as the change.
+    fn write_journal(&mut self, journal: &Journal) {
+        self.audit.extend(journal.events.iter().cloned());
+        for message in &journal.notices {
+            self.enqueue(message);
+        }
     }
 }
 
@@ -132,6 +153,7 @@ impl TokenStore for MemoryStore {
         token: &Token,
         active_limit: u32,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<(), StoreError> {
         let mut state = self.write();
         if state.name_taken(token.owner, &token.name, None) {
@@ -158,6 +180,7 @@ impl TokenStore for MemoryStore {
             .or_default()
             .push(token.id);
         state.tokens.insert(token.id, token.clone());
+        state.write_journal(journal);
         Ok(())
     }
 
@@ -203,6 +226,7 @@ impl TokenStore for MemoryStore {
         name: &TokenName,
         description: &Description,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError> {
         let mut state = self.write();
         let owner = state.token_mut(id)?.owner;
@@ -213,17 +237,27 @@ impl TokenStore for MemoryStore {
         token.name = name.clone();
         token.description = description.clone();
         token.updated_at = now;
-        Ok(token.clone())
+        let token = token.clone();
+        state.write_journal(journal);
+        Ok(token)
     }
 
-    async fn revoke(&self, id: TokenId, now: DateTime<Utc>) -> Result<Token, StoreError> {
+    async fn revoke(
+        &self,
+        id: TokenId,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Token, StoreError> {
         let mut state = self.write();
         let token = state.token_mut(id)?;
-        if token.revoked_at.is_none() {
-            token.revoked_at = Some(now);
-            token.updated_at = now;
+        if token.revoked_at.is_some() {
+            return Ok(token.clone());
         }
-        Ok(token.clone())
+        token.revoked_at = Some(now);
+        token.updated_at = now;
+        let token = token.clone();
+        state.write_journal(journal);
+        Ok(token)
     }
 
     async fn regenerate(
@@ -231,6 +265,7 @@ impl TokenStore for MemoryStore {
         regeneration: &Regeneration,
         active_limit: u32,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError> {
         let mut state = self.write();
         let owner = state.token_mut(regeneration.id)?.owner;
@@ -253,6 +288,7 @@ impl TokenStore for MemoryStore {
         state
             .by_hash
             .insert(*token.secret_hash.as_bytes(), token.id);
+        state.write_journal(journal);
         Ok(token)
     }
 
@@ -262,6 +298,7 @@ impl TokenStore for MemoryStore {
         scopes: &[Scope],
         max_scopes: usize,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError> {
         let mut state = self.write();
         let token = state.token_mut(id)?;
@@ -274,7 +311,9 @@ impl TokenStore for MemoryStore {
         }
         token.scopes = token.scopes.iter().chain(new).cloned().collect();
         token.updated_at = now;
-        Ok(token.clone())
+        let token = token.clone();
+        state.write_journal(journal);
+        Ok(token)
     }
 
     async fn remove_scope(
@@ -282,6 +321,7 @@ impl TokenStore for MemoryStore {
         id: TokenId,
         scope: ScopeId,
         now: DateTime<Utc>,
+        journal: &Journal,
     ) -> Result<Token, StoreError> {
         let mut state = self.write();
         let token = state.token_mut(id)?;
@@ -295,31 +335,31 @@ impl TokenStore for MemoryStore {
             .cloned()
             .collect();
         token.updated_at = now;
-        Ok(token.clone())
+        let token = token.clone();
+        state.write_journal(journal);
+        Ok(token)
     }
 
-    async fn clear_scopes(&self, id: TokenId, now: DateTime<Utc>) -> Result<Token, StoreError> {
+    async fn clear_scopes(
+        &self,
+        id: TokenId,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Token, StoreError> {
         let mut state = self.write();
         let token = state.token_mut(id)?;
         token.scopes = Arc::from([]);
         token.updated_at = now;
-        Ok(token.clone())
+        let token = token.clone();
+        state.write_journal(journal);
+        Ok(token)
     }
 
-    async fn delete(&self, id: TokenId) -> Result<(), StoreError> {
-        self.write()
-            .remove(id)
-            .map(drop)
-            .ok_or(StoreError::NotFound)
-    }
-
-    async fn delete_all(&self, owner: UserId) -> Result<Vec<TokenId>, StoreError> {
+    async fn delete(&self, id: TokenId, journal: &Journal) -> Result<(), StoreError> {
         let mut state = self.write();
-        let doomed = state.by_owner.get(&owner).cloned().unwrap_or_default();
-        for id in &doomed {
-            state.remove(*id);
-        }
-        Ok(doomed)
+        state.remove(id).ok_or(StoreError::NotFound)?;
+        state.write_journal(journal);
+        Ok(())
     }
 
     async fn record_use(
@@ -404,7 +444,12 @@ impl TokenStore for MemoryStore {
 
 #[async_trait]
 impl UserDirectory for MemoryStore {
-    async fn insert(&self, user: &User, password_hash: Option<&str>) -> Result<(), StoreError> {
+    async fn insert(
+        &self,
+        user: &User,
+        password_hash: Option<&str>,
+        journal: &Journal,
+    ) -> Result<(), StoreError> {
         let mut state = self.write();
         let email = user.email.to_lowercase();
         if state
@@ -421,6 +466,7 @@ impl UserDirectory for MemoryStore {
                 password_hash: password_hash.map(str::to_owned),
             },
         );
+        state.write_journal(journal);
         Ok(())
     }
 
@@ -443,6 +489,7 @@ impl UserDirectory for MemoryStore {
         id: UserId,
         role: Option<Role>,
         active: Option<bool>,
+        journal: &Journal,
     ) -> Result<User, StoreError> {
         let mut state = self.write();
         let entry = state.users.get_mut(&id).ok_or(StoreError::NotFound)?;
@@ -452,7 +499,9 @@ impl UserDirectory for MemoryStore {
         if let Some(active) = active {
             entry.user.active = active;
         }
-        Ok(entry.user.clone())
+        let user = entry.user.clone();
+        state.write_journal(journal);
+        Ok(user)
     }
 
     async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<(), StoreError> {
@@ -485,8 +534,10 @@ impl SettingsStore for MemoryStore {
         Ok(self.read().settings.unwrap_or_default())
     }
 
-    async fn put(&self, settings: &Settings) -> Result<(), StoreError> {
-        self.write().settings = Some(*settings);
+    async fn put(&self, settings: &Settings, journal: &Journal) -> Result<(), StoreError> {
+        let mut state = self.write();
+        state.settings = Some(*settings);
+        state.write_journal(journal);
         Ok(())
     }
 }
@@ -520,16 +571,7 @@ impl AuditLog for MemoryStore {
 #[async_trait]
 impl Outbox for MemoryStore {
     async fn enqueue(&self, message: &OutboxMessage) -> Result<bool, StoreError> {
-        let mut state = self.write();
-        if state
-            .outbox
-            .iter()
-            .any(|m| m.dedupe_key == message.dedupe_key)
-        {
-            return Ok(false);
-        }
-        state.outbox.push(message.clone());
-        Ok(true)
+        Ok(self.write().enqueue(message))
     }
 
     async fn claim_due(

@@ -11,7 +11,7 @@ use crate::Stores;
 use crate::fixtures::{at, unique_uuid, user};
 use crate::support::page;
 
-fn event(
+pub(crate) fn event(
     at: DateTime<Utc>,
     action: AuditAction,
     owner: Option<UserId>,

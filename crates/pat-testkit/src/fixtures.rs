@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use pat_core::model::{ReminderState, Role, ScopeId, Token, TokenId, User, UserId};
 use pat_core::policy::{Description, TokenName};
-use pat_core::ports::Regeneration;
+use pat_core::ports::{Journal, Regeneration};
 use pat_core::scope::{ResourceCatalog, Scope, ScopeSpec};
 use pat_core::token::SecretHash;
 use uuid::Uuid;
@@ -145,7 +145,7 @@ pub async fn user(stores: &Stores, role: Role) -> User {
     let user = new_user(role);
     stores
         .users
-        .insert(&user, None)
+        .insert(&user, None, &Journal::default())
         .await
         .expect("UserDirectory::insert of a user with a fresh email must succeed");
     user

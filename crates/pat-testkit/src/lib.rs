@@ -30,6 +30,7 @@
 
 mod audit;
 pub mod fixtures;
+mod journal;
 mod outbox;
 pub mod postgres;
 mod races;
@@ -42,6 +43,7 @@ mod users;
 
 pub use audit::*;
 pub use fixtures::{token, user};
+pub use journal::*;
 pub use outbox::*;
 pub use races::*;
 pub use reminders::*;
@@ -129,7 +131,6 @@ macro_rules! conformance_suite {
             clear_scopes_of_unknown_token_is_not_found,
             delete_removes_the_token_and_its_scopes,
             delete_of_unknown_token_is_not_found,
-            delete_all_only_touches_owner,
             record_use_is_throttled,
             record_use_of_unknown_token_is_ok_false,
             due_reminders_expiring_soon_only_for_active_tokens_inside_the_window,
@@ -154,6 +155,9 @@ macro_rules! conformance_suite {
             concurrent_creates_respect_active_limit,
             concurrent_creates_with_one_name_admit_one,
             concurrent_regenerations_respect_active_limit,
+            every_change_writes_its_journal,
+            refused_changes_write_no_journal,
+            journal_notice_with_a_known_key_is_queued_once,
             // checks:end
         }
     };
@@ -196,6 +200,7 @@ mod tests {
             include_str!("audit.rs"),
             include_str!("outbox.rs"),
             include_str!("races.rs"),
+            include_str!("journal.rs"),
         ];
         sources
             .iter()

@@ -11,7 +11,7 @@ use pat_core::ports::StoreError;
 use crate::Stores;
 use crate::fixtures::{at, unique_uuid};
 
-fn message(kind: NoticeKind, minutes: i64) -> OutboxMessage {
+pub(crate) fn message(kind: NoticeKind, minutes: i64) -> OutboxMessage {
     let notice = Notice {
         kind,
         recipient: Recipient {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use pat_core::model::{Role, StatusFilter};
-use pat_core::ports::StoreError;
+use pat_core::ports::{Journal, StoreError};
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
@@ -51,7 +51,7 @@ pub async fn concurrent_creates_respect_active_limit(stores: Stores) {
             let t = token(owner.id, &format!("racer {i}"), now, Duration::days(30));
             tokio::spawn(async move {
                 barrier.wait().await;
-                tokens.insert(&t, LIMIT, now).await
+                tokens.insert(&t, LIMIT, now, &Journal::default()).await
             })
         })
         .collect();
@@ -109,7 +109,9 @@ pub async fn concurrent_creates_with_one_name_admit_one(stores: Stores) {
             let t = token(owner.id, &name, now, Duration::days(30));
             tokio::spawn(async move {
                 barrier.wait().await;
-                tokens.insert(&t, ROOMY_LIMIT, now).await
+                tokens
+                    .insert(&t, ROOMY_LIMIT, now, &Journal::default())
+                    .await
             })
         })
         .collect();
@@ -162,7 +164,7 @@ pub async fn concurrent_regenerations_respect_active_limit(stores: Stores) {
         insert(&stores, &t).await;
         stores
             .tokens
-            .revoke(t.id, base_time())
+            .revoke(t.id, base_time(), &Journal::default())
             .await
             .expect("revoke must succeed");
         revoked.push(t.id);
@@ -177,7 +179,9 @@ pub async fn concurrent_regenerations_respect_active_limit(stores: Stores) {
             let new = regeneration(id, now, Duration::days(30));
             tokio::spawn(async move {
                 barrier.wait().await;
-                tokens.regenerate(&new, LIMIT, now).await
+                tokens
+                    .regenerate(&new, LIMIT, now, &Journal::default())
+                    .await
             })
         })
         .collect();

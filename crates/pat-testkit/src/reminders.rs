@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use pat_core::model::{ReminderKind, ReminderState, Role};
+use pat_core::ports::Journal;
 
 use crate::Stores;
 use crate::fixtures::{at, base_time, regeneration, token, user};
@@ -65,7 +66,7 @@ pub async fn due_reminders_expiring_soon_only_for_active_tokens_inside_the_windo
     insert(&stores, &revoked).await;
     stores
         .tokens
-        .revoke(revoked.id, base_time())
+        .revoke(revoked.id, base_time(), &Journal::default())
         .await
         .expect("revoke must succeed");
     let reminded = make(bob.id, "already reminded", Duration::days(1));
@@ -112,7 +113,7 @@ pub async fn due_reminders_expired_only_for_unrevoked_expired_tokens(stores: Sto
     insert(&stores, &revoked).await;
     stores
         .tokens
-        .revoke(revoked.id, base_time())
+        .revoke(revoked.id, base_time(), &Journal::default())
         .await
         .expect("revoke must succeed");
     let done = make("expired, reminded", -Duration::days(3));
@@ -267,6 +268,7 @@ pub async fn mark_reminded_with_stale_generation_is_refused(stores: Stores) {
             &regeneration(t.id, now, Duration::days(2)),
             ROOMY_LIMIT,
             now,
+            &Journal::default(),
         )
         .await
         .expect("regenerate must succeed");
@@ -303,7 +305,7 @@ pub async fn mark_reminded_with_stale_generation_is_refused(stores: Stores) {
     assert!(!unknown, "mark_reminded of an unknown id must return false");
     stores
         .tokens
-        .delete(t.id)
+        .delete(t.id, &Journal::default())
         .await
         .expect("delete must succeed");
     let gone = stores
@@ -342,6 +344,7 @@ pub async fn regenerated_token_is_reminded_again(stores: Stores) {
             &regeneration(t.id, expired_at, Duration::days(5)),
             ROOMY_LIMIT,
             expired_at,
+            &Journal::default(),
         )
         .await
         .expect("regenerate must succeed");

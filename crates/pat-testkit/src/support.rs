@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use pat_core::model::{Page, PageRequest, StatusFilter, Token, TokenId, TokenQuery, UserId};
+use pat_core::ports::Journal;
 
 use crate::Stores;
 use crate::fixtures::unique_uuid;
@@ -23,7 +24,7 @@ pub(crate) fn unknown_token_id() -> TokenId {
 pub(crate) async fn insert(stores: &Stores, token: &Token) {
     stores
         .tokens
-        .insert(token, ROOMY_LIMIT, token.created_at)
+        .insert(token, ROOMY_LIMIT, token.created_at, &Journal::default())
         .await
         .unwrap_or_else(|e| {
             panic!(

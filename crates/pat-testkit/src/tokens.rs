@@ -1,14 +1,11 @@
 //! Checks of [`TokenStore`](pat_core::ports::TokenStore): insert and its limits,
 //! lookups, listings, updates, revocation, regeneration, scopes, deletion, last use.
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use chrono::Duration;
-use pat_core::model::{
-    ReminderKind, ReminderState, Role, ScopeId, StatusFilter, TokenId, TokenStatus,
-};
-use pat_core::ports::StoreError;
+use pat_core::model::{ReminderKind, ReminderState, Role, ScopeId, StatusFilter, TokenStatus};
+use pat_core::ports::{Journal, StoreError};
 use pat_core::token::SecretHash;
 
 use crate::Stores;
@@ -37,7 +34,7 @@ pub async fn insert_then_get_round_trips(stores: Stores) {
     stored.hint = "Zz9_".to_owned();
     stores
         .tokens
-        .insert(&stored, 5, base_time())
+        .insert(&stored, 5, base_time(), &Journal::default())
         .await
         .expect("TokenStore::insert of a user's first token must succeed");
 
@@ -67,7 +64,7 @@ pub async fn duplicate_name_is_refused_ignoring_case(stores: Stores) {
         let second = token(owner.id, clash, base_time(), MONTH);
         let result = stores
             .tokens
-            .insert(&second, ROOMY_LIMIT, base_time())
+            .insert(&second, ROOMY_LIMIT, base_time(), &Journal::default())
             .await;
         assert_eq!(
             result,
@@ -103,7 +100,7 @@ pub async fn duplicate_name_is_refused_whatever_its_status(stores: Stores) {
     insert(&stores, &revoked).await;
     stores
         .tokens
-        .revoke(revoked.id, at(Duration::minutes(1)))
+        .revoke(revoked.id, at(Duration::minutes(1)), &Journal::default())
         .await
         .expect("revoke must succeed");
     let expired = token(owner.id, "Expired one", base_time(), Duration::hours(1));
@@ -112,7 +109,10 @@ pub async fn duplicate_name_is_refused_whatever_its_status(stores: Stores) {
     let later = at(Duration::days(2));
     for clash in ["revoked ONE", "EXPIRED one"] {
         let again = token(owner.id, clash, later, MONTH);
-        let result = stores.tokens.insert(&again, ROOMY_LIMIT, later).await;
+        let result = stores
+            .tokens
+            .insert(&again, ROOMY_LIMIT, later, &Journal::default())
+            .await;
         assert_eq!(
             result,
             Err(StoreError::DuplicateName),
@@ -129,7 +129,7 @@ pub async fn same_name_for_another_owner_is_accepted(stores: Stores) {
     let bobs = token(bob.id, "CI", base_time(), MONTH);
     stores
         .tokens
-        .insert(&bobs, ROOMY_LIMIT, base_time())
+        .insert(&bobs, ROOMY_LIMIT, base_time(), &Journal::default())
         .await
         .expect("another owner's token may have the same name");
     assert_same_token(
@@ -148,12 +148,20 @@ pub async fn insert_at_active_limit_is_refused(stores: Stores) {
     for i in 0..3 {
         stores
             .tokens
-            .insert(&token(owner.id, &format!("t{i}"), now, MONTH), 3, now)
+            .insert(
+                &token(owner.id, &format!("t{i}"), now, MONTH),
+                3,
+                now,
+                &Journal::default(),
+            )
             .await
             .unwrap_or_else(|e| panic!("insert {} of 3 at limit 3 must succeed, got {e:?}", i + 1));
     }
     let fourth = token(owner.id, "t3", now, MONTH);
-    let result = stores.tokens.insert(&fourth, 3, now).await;
+    let result = stores
+        .tokens
+        .insert(&fourth, 3, now, &Journal::default())
+        .await;
     assert_eq!(
         result,
         Err(StoreError::ActiveLimit { limit: 3 }),
@@ -172,7 +180,10 @@ pub async fn insert_at_active_limit_is_refused(stores: Stores) {
         .expect("count_active must succeed");
     assert_eq!(count, 3);
 
-    let result = stores.tokens.insert(&fourth, 4, now).await;
+    let result = stores
+        .tokens
+        .insert(&fourth, 4, now, &Journal::default())
+        .await;
     assert_eq!(
         result,
         Ok(()),
@@ -180,7 +191,10 @@ pub async fn insert_at_active_limit_is_refused(stores: Stores) {
     );
 
     let others = token(other.id, "t0", now, MONTH);
-    let result = stores.tokens.insert(&others, 3, now).await;
+    let result = stores
+        .tokens
+        .insert(&others, 3, now, &Journal::default())
+        .await;
     assert_eq!(
         result,
         Ok(()),
@@ -205,7 +219,7 @@ pub async fn expired_and_revoked_tokens_do_not_count_against_limit(stores: Store
     insert(&stores, &revoked).await;
     stores
         .tokens
-        .revoke(revoked.id, base_time())
+        .revoke(revoked.id, base_time(), &Journal::default())
         .await
         .expect("revoke must succeed");
 
@@ -213,14 +227,17 @@ pub async fn expired_and_revoked_tokens_do_not_count_against_limit(stores: Store
     for i in 0..2 {
         stores
             .tokens
-            .insert(&token(owner.id, &format!("fresh {i}"), now, MONTH), 2, now)
+            .insert(&token(owner.id, &format!("fresh {i}"), now, MONTH), 2, now, &Journal::default())
             .await
             .unwrap_or_else(|e| {
                 panic!("expired, expiring-now and revoked tokens must not count against limit 2, got {e:?}")
             });
     }
     let third = token(owner.id, "fresh 2", now, MONTH);
-    let result = stores.tokens.insert(&third, 2, now).await;
+    let result = stores
+        .tokens
+        .insert(&third, 2, now, &Journal::default())
+        .await;
     assert_eq!(
         result,
         Err(StoreError::ActiveLimit { limit: 2 }),
@@ -254,7 +271,7 @@ pub async fn count_active_counts_only_the_owners_active_tokens(stores: Stores) {
     insert(&stores, &revoked).await;
     stores
         .tokens
-        .revoke(revoked.id, base_time())
+        .revoke(revoked.id, base_time(), &Journal::default())
         .await
         .expect("revoke must succeed");
     insert(&stores, &token(other.id, "a", base_time(), MONTH)).await;
@@ -310,7 +327,11 @@ pub async fn credential_lookup_returns_token_owner_and_switch(stores: Stores) {
 
     let mut off = stores.settings.get().await.expect("settings");
     off.pats_enabled = false;
-    stores.settings.put(&off).await.expect("settings saved");
+    stores
+        .settings
+        .put(&off, &Journal::default())
+        .await
+        .expect("settings saved");
     let record = stores
         .credentials
         .lookup(&stored.secret_hash)
@@ -324,7 +345,7 @@ pub async fn credential_lookup_returns_token_owner_and_switch(stores: Stores) {
 
     stores
         .users
-        .update(owner.id, None, Some(false))
+        .update(owner.id, None, Some(false), &Journal::default())
         .await
         .expect("deactivate");
     let record = stores
@@ -483,7 +504,7 @@ pub async fn list_filters_by_status(stores: Stores) {
         if revoke {
             stores
                 .tokens
-                .revoke(t.id, at(Duration::minutes(10)))
+                .revoke(t.id, at(Duration::minutes(10)), &Journal::default())
                 .await
                 .expect("revoke must succeed");
         }
@@ -649,6 +670,7 @@ pub async fn update_details_sets_name_description_and_updated_at(stores: Stores)
             &name("New Name"),
             &description("now described"),
             later,
+            &Journal::default(),
         )
         .await
         .expect("update_details of a stored token must succeed");
@@ -664,7 +686,10 @@ pub async fn update_details_sets_name_description_and_updated_at(stores: Stores)
     );
 
     let freed = token(owner.id, "OLD NAME", later, MONTH);
-    let result = stores.tokens.insert(&freed, ROOMY_LIMIT, later).await;
+    let result = stores
+        .tokens
+        .insert(&freed, ROOMY_LIMIT, later, &Journal::default())
+        .await;
     assert_eq!(
         result,
         Ok(()),
@@ -681,6 +706,7 @@ pub async fn update_details_of_unknown_token_is_not_found(stores: Stores) {
             &name("x"),
             &description(""),
             base_time(),
+            &Journal::default(),
         )
         .await;
     assert_eq!(
@@ -702,7 +728,7 @@ pub async fn update_details_refuses_a_name_another_token_of_the_owner_has(stores
     }
     stores
         .tokens
-        .revoke(gamma.id, base_time())
+        .revoke(gamma.id, base_time(), &Journal::default())
         .await
         .expect("revoke must succeed");
 
@@ -714,6 +740,7 @@ pub async fn update_details_refuses_a_name_another_token_of_the_owner_has(stores
                 &name(clash),
                 &description("changed"),
                 at(Duration::hours(1)),
+                &Journal::default(),
             )
             .await;
         assert_eq!(
@@ -743,6 +770,7 @@ pub async fn update_details_accepts_a_name_another_owner_uses(stores: Stores) {
             &name("Shared"),
             &description(""),
             at(Duration::hours(1)),
+            &Journal::default(),
         )
         .await
         .expect("a name another owner uses must be accepted");
@@ -757,7 +785,13 @@ pub async fn update_details_may_change_the_case_of_its_own_name(stores: Stores) 
     for new in ["Deploy", "Deploy", "DEPLOY"] {
         let updated = stores
             .tokens
-            .update_details(t.id, &name(new), &description("d"), at(Duration::hours(1)))
+            .update_details(
+                t.id,
+                &name(new),
+                &description("d"),
+                at(Duration::hours(1)),
+                &Journal::default(),
+            )
             .await
             .unwrap_or_else(|e| {
                 panic!("renaming a token to its own name as {new:?} must succeed, got {e:?}")
@@ -777,7 +811,7 @@ pub async fn revoke_is_idempotent_and_keeps_first_time(stores: Stores) {
     let first = at(Duration::hours(1));
     let revoked = stores
         .tokens
-        .revoke(t.id, first)
+        .revoke(t.id, first, &Journal::default())
         .await
         .expect("revoke must succeed");
     let mut expected = t.clone();
@@ -788,7 +822,7 @@ pub async fn revoke_is_idempotent_and_keeps_first_time(stores: Stores) {
 
     let again = stores
         .tokens
-        .revoke(t.id, at(Duration::hours(2)))
+        .revoke(t.id, at(Duration::hours(2)), &Journal::default())
         .await
         .expect("a second revoke must succeed");
     assert_eq!(
@@ -812,7 +846,10 @@ pub async fn revoke_is_idempotent_and_keeps_first_time(stores: Stores) {
 
 /// `revoke` of an unknown id is `NotFound`.
 pub async fn revoke_of_unknown_token_is_not_found(stores: Stores) {
-    let result = stores.tokens.revoke(unknown_token_id(), base_time()).await;
+    let result = stores
+        .tokens
+        .revoke(unknown_token_id(), base_time(), &Journal::default())
+        .await;
     assert_eq!(result, Err(StoreError::NotFound), "revoke of an unknown id");
 }
 
@@ -827,7 +864,7 @@ pub async fn regenerate_replaces_the_secret_and_clears_revocation(stores: Stores
     insert(&stores, &original).await;
     stores
         .tokens
-        .revoke(original.id, at(Duration::hours(1)))
+        .revoke(original.id, at(Duration::hours(1)), &Journal::default())
         .await
         .expect("revoke must succeed");
 
@@ -835,7 +872,7 @@ pub async fn regenerate_replaces_the_secret_and_clears_revocation(stores: Stores
     let new = regeneration(original.id, now, Duration::days(60));
     let regenerated = stores
         .tokens
-        .regenerate(&new, ROOMY_LIMIT, now)
+        .regenerate(&new, ROOMY_LIMIT, now, &Journal::default())
         .await
         .expect("regenerate of a revoked token under the limit must succeed");
     assert_eq!(regenerated.id, original.id, "regeneration keeps the id");
@@ -926,7 +963,12 @@ pub async fn regenerate_bumps_generation_and_resets_reminders(stores: Stores) {
         let now = at(Duration::hours(hours));
         let regenerated = stores
             .tokens
-            .regenerate(&regeneration(t.id, now, MONTH), ROOMY_LIMIT, now)
+            .regenerate(
+                &regeneration(t.id, now, MONTH),
+                ROOMY_LIMIT,
+                now,
+                &Journal::default(),
+            )
             .await
             .expect("regenerate must succeed");
         generation += 1;
@@ -955,7 +997,7 @@ pub async fn regenerate_counts_against_limit_excluding_itself(stores: Stores) {
 
     let result = stores
         .tokens
-        .regenerate(&regeneration(a.id, now, MONTH), 2, now)
+        .regenerate(&regeneration(a.id, now, MONTH), 2, now, &Journal::default())
         .await;
     assert!(
         result.is_ok(),
@@ -963,7 +1005,7 @@ pub async fn regenerate_counts_against_limit_excluding_itself(stores: Stores) {
     );
     let result = stores
         .tokens
-        .regenerate(&regeneration(a.id, now, MONTH), 1, now)
+        .regenerate(&regeneration(a.id, now, MONTH), 1, now, &Journal::default())
         .await;
     assert_eq!(
         result,
@@ -975,12 +1017,15 @@ pub async fn regenerate_counts_against_limit_excluding_itself(stores: Stores) {
     insert(&stores, &c).await;
     stores
         .tokens
-        .revoke(c.id, now)
+        .revoke(c.id, now, &Journal::default())
         .await
         .expect("revoke must succeed");
     let before = fetch(&stores, c.id).await;
     let attempt = regeneration(c.id, now, MONTH);
-    let result = stores.tokens.regenerate(&attempt, 2, now).await;
+    let result = stores
+        .tokens
+        .regenerate(&attempt, 2, now, &Journal::default())
+        .await;
     assert_eq!(
         result,
         Err(StoreError::ActiveLimit { limit: 2 }),
@@ -1003,7 +1048,7 @@ pub async fn regenerate_counts_against_limit_excluding_itself(stores: Stores) {
 
     let result = stores
         .tokens
-        .regenerate(&regeneration(c.id, now, MONTH), 3, now)
+        .regenerate(&regeneration(c.id, now, MONTH), 3, now, &Journal::default())
         .await;
     assert!(
         result.is_ok(),
@@ -1014,7 +1059,12 @@ pub async fn regenerate_counts_against_limit_excluding_itself(stores: Stores) {
     insert(&stores, &expired).await;
     let result = stores
         .tokens
-        .regenerate(&regeneration(expired.id, now, MONTH), 3, now)
+        .regenerate(
+            &regeneration(expired.id, now, MONTH),
+            3,
+            now,
+            &Journal::default(),
+        )
         .await;
     assert_eq!(
         result,
@@ -1032,6 +1082,7 @@ pub async fn regenerate_of_unknown_token_is_not_found(stores: Stores) {
             &regeneration(unknown_token_id(), now, MONTH),
             ROOMY_LIMIT,
             now,
+            &Journal::default(),
         )
         .await;
     assert_eq!(
@@ -1062,6 +1113,7 @@ pub async fn add_scopes_skips_existing_specs(stores: Stores) {
             ],
             10,
             now,
+            &Journal::default(),
         )
         .await
         .expect("add_scopes must succeed");
@@ -1096,6 +1148,7 @@ pub async fn add_scopes_respects_max(stores: Stores) {
             &[scope("a:read"), scope("b:read"), scope("c:read")],
             3,
             now,
+            &Journal::default(),
         )
         .await;
     assert_eq!(
@@ -1111,14 +1164,26 @@ pub async fn add_scopes_respects_max(stores: Stores) {
 
     let result = stores
         .tokens
-        .add_scopes(t.id, &[scope("a:read"), scope("b:read")], 3, now)
+        .add_scopes(
+            t.id,
+            &[scope("a:read"), scope("b:read")],
+            3,
+            now,
+            &Journal::default(),
+        )
         .await;
     let full = result.expect("1 + 2 scopes reach max 3 exactly, which is allowed");
     assert_eq!(full.scopes.len(), 3);
 
     let result = stores
         .tokens
-        .add_scopes(t.id, &[scope("jobs:list"), scope("a:read")], 3, now)
+        .add_scopes(
+            t.id,
+            &[scope("jobs:list"), scope("a:read")],
+            3,
+            now,
+            &Journal::default(),
+        )
         .await;
     let same =
         result.expect("adding only specs the token holds adds nothing, so max 3 is not exceeded");
@@ -1126,7 +1191,13 @@ pub async fn add_scopes_respects_max(stores: Stores) {
 
     let result = stores
         .tokens
-        .add_scopes(t.id, &[scope("a:read"), scope("d:read")], 3, now)
+        .add_scopes(
+            t.id,
+            &[scope("a:read"), scope("d:read")],
+            3,
+            now,
+            &Journal::default(),
+        )
         .await;
     assert_eq!(
         result,
@@ -1140,7 +1211,13 @@ pub async fn add_scopes_respects_max(stores: Stores) {
 pub async fn add_scopes_to_unknown_token_is_not_found(stores: Stores) {
     let result = stores
         .tokens
-        .add_scopes(unknown_token_id(), &[scope("jobs:read")], 10, base_time())
+        .add_scopes(
+            unknown_token_id(),
+            &[scope("jobs:read")],
+            10,
+            base_time(),
+            &Journal::default(),
+        )
         .await;
     assert_eq!(
         result,
@@ -1161,7 +1238,7 @@ pub async fn remove_scope_removes_only_that_scope(stores: Stores) {
     let now = at(Duration::hours(1));
     let removed = stores
         .tokens
-        .remove_scope(t.id, drop.id, now)
+        .remove_scope(t.id, drop.id, now, &Journal::default())
         .await
         .expect("remove_scope must succeed");
     let mut expected = t.clone();
@@ -1174,7 +1251,10 @@ pub async fn remove_scope_removes_only_that_scope(stores: Stores) {
         "get after remove_scope",
     );
 
-    let again = stores.tokens.remove_scope(t.id, drop.id, now).await;
+    let again = stores
+        .tokens
+        .remove_scope(t.id, drop.id, now, &Journal::default())
+        .await;
     assert_eq!(
         again,
         Err(StoreError::NotFound),
@@ -1194,7 +1274,7 @@ pub async fn remove_scope_of_unknown_token_or_scope_is_not_found(stores: Stores)
 
     let result = stores
         .tokens
-        .remove_scope(unknown_token_id(), a.scopes[0].id, now)
+        .remove_scope(unknown_token_id(), a.scopes[0].id, now, &Journal::default())
         .await;
     assert_eq!(
         result,
@@ -1203,14 +1283,22 @@ pub async fn remove_scope_of_unknown_token_or_scope_is_not_found(stores: Stores)
     );
     let result = stores
         .tokens
-        .remove_scope(a.id, ScopeId(crate::fixtures::unique_uuid()), now)
+        .remove_scope(
+            a.id,
+            ScopeId(crate::fixtures::unique_uuid()),
+            now,
+            &Journal::default(),
+        )
         .await;
     assert_eq!(
         result,
         Err(StoreError::NotFound),
         "remove_scope of an unknown scope"
     );
-    let result = stores.tokens.remove_scope(a.id, b.scopes[0].id, now).await;
+    let result = stores
+        .tokens
+        .remove_scope(a.id, b.scopes[0].id, now, &Journal::default())
+        .await;
     assert_eq!(
         result,
         Err(StoreError::NotFound),
@@ -1239,7 +1327,7 @@ pub async fn clear_scopes_removes_every_scope(stores: Stores) {
     let now = at(Duration::hours(1));
     let cleared = stores
         .tokens
-        .clear_scopes(t.id, now)
+        .clear_scopes(t.id, now, &Journal::default())
         .await
         .expect("clear_scopes must succeed");
     let mut expected = t.clone();
@@ -1254,13 +1342,13 @@ pub async fn clear_scopes_removes_every_scope(stores: Stores) {
 
     let again = stores
         .tokens
-        .clear_scopes(t.id, now)
+        .clear_scopes(t.id, now, &Journal::default())
         .await
         .expect("clearing an empty token must succeed");
     assert!(again.scopes.is_empty());
     let re_added = stores
         .tokens
-        .add_scopes(t.id, &[scope("jobs:list")], 10, now)
+        .add_scopes(t.id, &[scope("jobs:list")], 10, now, &Journal::default())
         .await
         .expect("add_scopes after clear_scopes must succeed");
     assert_eq!(re_added.scopes.len(), 1);
@@ -1270,7 +1358,7 @@ pub async fn clear_scopes_removes_every_scope(stores: Stores) {
 pub async fn clear_scopes_of_unknown_token_is_not_found(stores: Stores) {
     let result = stores
         .tokens
-        .clear_scopes(unknown_token_id(), base_time())
+        .clear_scopes(unknown_token_id(), base_time(), &Journal::default())
         .await;
     assert_eq!(
         result,
@@ -1291,7 +1379,7 @@ pub async fn delete_removes_the_token_and_its_scopes(stores: Stores) {
 
     stores
         .tokens
-        .delete(t.id)
+        .delete(t.id, &Journal::default())
         .await
         .expect("delete of a stored token must succeed");
     assert_eq!(
@@ -1326,7 +1414,7 @@ pub async fn delete_removes_the_token_and_its_scopes(stores: Stores) {
 
     stores
         .tokens
-        .insert(&t, ROOMY_LIMIT, base_time())
+        .insert(&t, ROOMY_LIMIT, base_time(), &Journal::default())
         .await
         .expect("after delete, the same token with the same scope ids can be stored again");
     assert_same_token(&fetch(&stores, t.id).await, &t, "get after re-insert");
@@ -1334,7 +1422,10 @@ pub async fn delete_removes_the_token_and_its_scopes(stores: Stores) {
 
 /// `delete` of an unknown id (or a deleted one) is `NotFound`.
 pub async fn delete_of_unknown_token_is_not_found(stores: Stores) {
-    let result = stores.tokens.delete(unknown_token_id()).await;
+    let result = stores
+        .tokens
+        .delete(unknown_token_id(), &Journal::default())
+        .await;
     assert_eq!(result, Err(StoreError::NotFound), "delete of an unknown id");
 
     let owner = user(&stores, Role::Member).await;
@@ -1342,76 +1433,15 @@ pub async fn delete_of_unknown_token_is_not_found(stores: Stores) {
     insert(&stores, &t).await;
     stores
         .tokens
-        .delete(t.id)
+        .delete(t.id, &Journal::default())
         .await
         .expect("delete must succeed");
-    let result = stores.tokens.delete(t.id).await;
+    let result = stores.tokens.delete(t.id, &Journal::default()).await;
     assert_eq!(
         result,
         Err(StoreError::NotFound),
         "a second delete of the same id"
     );
-}
-
-/// `delete_all` deletes every token of one owner, whatever its status, returns their
-/// ids, and leaves other owners' tokens alone.
-pub async fn delete_all_only_touches_owner(stores: Stores) {
-    let alice = user(&stores, Role::Member).await;
-    let bob = user(&stores, Role::Member).await;
-    let alices: Vec<_> = (0..3)
-        .map(|i| token(alice.id, &format!("a{i}"), base_time(), MONTH))
-        .collect();
-    let bobs: Vec<_> = (0..2)
-        .map(|i| token(bob.id, &format!("a{i}"), base_time(), MONTH))
-        .collect();
-    for t in alices.iter().chain(&bobs) {
-        insert(&stores, t).await;
-    }
-    stores
-        .tokens
-        .revoke(alices[1].id, base_time())
-        .await
-        .expect("revoke must succeed");
-
-    let deleted: BTreeSet<TokenId> = stores
-        .tokens
-        .delete_all(alice.id)
-        .await
-        .expect("delete_all must succeed")
-        .into_iter()
-        .collect();
-    let expected: BTreeSet<TokenId> = alices.iter().map(|t| t.id).collect();
-    assert_eq!(
-        deleted, expected,
-        "delete_all returns exactly the owner's token ids"
-    );
-    for t in &alices {
-        assert_eq!(
-            stores.tokens.get(t.id).await.expect("get must succeed"),
-            None,
-            "get after delete_all"
-        );
-    }
-    let listed = list(
-        &stores,
-        &query(alice.id, StatusFilter::All, None, base_time(), page(1, 10)),
-    )
-    .await;
-    assert_eq!(listed.total_items, 0, "no token of the owner is left");
-    for t in &bobs {
-        assert_same_token(
-            &fetch(&stores, t.id).await,
-            t,
-            "another owner's token survives delete_all",
-        );
-    }
-
-    let again = stores
-        .tokens
-        .delete_all(alice.id)
-        .await
-        .expect("delete_all of an owner without tokens must succeed");
-    assert_eq!(again, Vec::<TokenId>::new(), "nothing left to delete");
 }
 
 /// `record_use` writes `last_used_at`/`last_used_ip` only when the last use is absent

@@ -3,7 +3,7 @@
 
 use pat_core::model::{Role, User, UserId};
 use pat_core::policy::Settings;
-use pat_core::ports::{StoreError, UserCredentials};
+use pat_core::ports::{Journal, StoreError, UserCredentials};
 
 use crate::Stores;
 use crate::fixtures::{new_user, unique_uuid, user};
@@ -28,14 +28,14 @@ pub async fn user_insert_then_get_round_trips(stores: Stores) {
     alice.name = "Alice Ünïcode O'Brien".to_owned();
     stores
         .users
-        .insert(&alice, Some(PHC))
+        .insert(&alice, Some(PHC), &Journal::default())
         .await
         .expect("UserDirectory::insert must succeed");
     let mut bob = new_user(Role::Collaborator);
     bob.active = false;
     stores
         .users
-        .insert(&bob, None)
+        .insert(&bob, None, &Journal::default())
         .await
         .expect("UserDirectory::insert must succeed");
 
@@ -63,7 +63,7 @@ pub async fn find_by_email_ignores_case_and_returns_password_hash(stores: Stores
     alice.email = format!("Alice.{}@Example.Test", unique_uuid().simple());
     stores
         .users
-        .insert(&alice, Some(PHC))
+        .insert(&alice, Some(PHC), &Journal::default())
         .await
         .expect("UserDirectory::insert must succeed");
     let bob = user(&stores, Role::Member).await;
@@ -120,7 +120,7 @@ pub async fn duplicate_email_is_refused_ignoring_case(stores: Stores) {
     alice.email = format!("Alice.{}@Example.Test", unique_uuid().simple());
     stores
         .users
-        .insert(&alice, None)
+        .insert(&alice, None, &Journal::default())
         .await
         .expect("UserDirectory::insert must succeed");
     let spellings = [
@@ -131,7 +131,10 @@ pub async fn duplicate_email_is_refused_ignoring_case(stores: Stores) {
     for email in spellings {
         let mut twin = new_user(Role::Admin);
         twin.email = email.clone();
-        let result = stores.users.insert(&twin, Some(PHC)).await;
+        let result = stores
+            .users
+            .insert(&twin, Some(PHC), &Journal::default())
+            .await;
         assert_eq!(
             result,
             Err(StoreError::DuplicateEmail),
@@ -169,7 +172,7 @@ pub async fn user_update_changes_role_and_active(stores: Stores) {
     for (role, active, want_role, want_active) in cases {
         let updated = stores
             .users
-            .update(alice.id, role, active)
+            .update(alice.id, role, active, &Journal::default())
             .await
             .expect("UserDirectory::update must succeed");
         let expected = User {
@@ -192,13 +195,19 @@ pub async fn user_update_changes_role_and_active(stores: Stores) {
 /// `update` and `set_password_hash` of an unknown id are `NotFound`.
 pub async fn user_update_of_unknown_user_is_not_found(stores: Stores) {
     let unknown = UserId(unique_uuid());
-    let result = stores.users.update(unknown, Some(Role::Admin), None).await;
+    let result = stores
+        .users
+        .update(unknown, Some(Role::Admin), None, &Journal::default())
+        .await;
     assert_eq!(
         result,
         Err(StoreError::NotFound),
         "update of an unknown user"
     );
-    let result = stores.users.update(unknown, None, None).await;
+    let result = stores
+        .users
+        .update(unknown, None, None, &Journal::default())
+        .await;
     assert_eq!(
         result,
         Err(StoreError::NotFound),
@@ -248,7 +257,7 @@ pub async fn users_list_pages_ordered_by_email(stores: Stores) {
         u.email = format!("{prefix}.{tag}@example.test");
         stores
             .users
-            .insert(&u, None)
+            .insert(&u, None, &Journal::default())
             .await
             .expect("UserDirectory::insert must succeed");
         users.push(u);
@@ -295,7 +304,7 @@ pub async fn count_active_admins_counts_only_active_admins(stores: Stores) {
     inactive.active = false;
     stores
         .users
-        .insert(&inactive, None)
+        .insert(&inactive, None, &Journal::default())
         .await
         .expect("UserDirectory::insert must succeed");
     assert_eq!(
@@ -306,19 +315,19 @@ pub async fn count_active_admins_counts_only_active_admins(stores: Stores) {
 
     stores
         .users
-        .update(admin.id, None, Some(false))
+        .update(admin.id, None, Some(false), &Journal::default())
         .await
         .expect("update must succeed");
     assert_eq!(count().await, 1, "a deactivated admin does not count");
     stores
         .users
-        .update(second.id, Some(Role::Member), None)
+        .update(second.id, Some(Role::Member), None, &Journal::default())
         .await
         .expect("update must succeed");
     assert_eq!(count().await, 0, "a demoted admin does not count");
     stores
         .users
-        .update(inactive.id, None, Some(true))
+        .update(inactive.id, None, Some(true), &Journal::default())
         .await
         .expect("update must succeed");
     assert_eq!(count().await, 1, "a reactivated admin counts");
@@ -355,7 +364,7 @@ pub async fn settings_put_then_get_round_trips(stores: Stores) {
     for settings in [first, second, Settings::default()] {
         stores
             .settings
-            .put(&settings)
+            .put(&settings, &Journal::default())
             .await
             .expect("SettingsStore::put must succeed");
         let got = stores

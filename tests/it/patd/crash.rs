@@ -36,7 +36,8 @@ const ACTIVE_LIMIT: u64 = 5;
 /// with its last acknowledged secret (or, after a regenerate whose answer was lost, has
 /// moved exactly one generation on), every acknowledged revoke holds, replaced secrets
 /// stay dead, no user has more than 5 active tokens, no token appears that no create
-/// could explain, and the database passes its integrity checks.
+/// could explain, every committed create, revoke and regenerate has its audit event (and
+/// every create its notice), and the database passes its integrity checks.
 pub(super) fn crash_kill_9_under_load_loses_nothing_acknowledged(backend: Backend) {
     let started = Instant::now();
     let seed = SystemTime::now()
@@ -618,8 +619,8 @@ struct IntegrityCheck {
     integrity_check: String,
 }
 
-/// Changes committed without their audit event or notice: the service writes those in
-/// separate transactions, so a kill between them loses the second write.
+/// Changes committed without their audit event or notice. The store writes a change,
+/// its event and its notice in one transaction, so every count must be zero.
 #[derive(Debug, Default)]
 struct Gaps {
     unaudited_creates: i64,
@@ -712,7 +713,7 @@ fn check_database(url: &str, problems: &mut Vec<String>) -> Gaps {
              (SELECT count(*) FROM audit_events a WHERE a.token_id = t.id AND a.action = '{action}')"
         )
     };
-    Gaps {
+    let gaps = Gaps {
         unaudited_creates: db.count(&unaudited("token.created", "0 =")),
         unaudited_revokes: db.count(&unaudited(
             "token.revoked",
@@ -723,7 +724,18 @@ fn check_database(url: &str, problems: &mut Vec<String>) -> Gaps {
             "SELECT count(*) AS n FROM tokens t WHERE NOT EXISTS \
              (SELECT 1 FROM outbox o WHERE o.token_id = t.id AND o.kind = 'created')",
         ),
+    };
+    if gaps.unaudited_creates
+        + gaps.unaudited_revokes
+        + gaps.unaudited_regenerates
+        + gaps.missing_created_notices
+        != 0
+    {
+        problems.push(format!(
+            "changes committed without their audit event or notice: {gaps:?}"
+        ));
     }
+    gaps
 }
 
 /// Who a client request is from.
