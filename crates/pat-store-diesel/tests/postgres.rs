@@ -35,7 +35,7 @@ pat_testkit::conformance_suite!(
 async fn postgres_migrations_run_twice_are_a_no_op() {
     let store = fresh_store();
     assert_eq!(store.backend(), Backend::Postgres);
-    assert_eq!(store.migrate().await.expect("first run").len(), 3);
+    assert_eq!(store.migrate().await.expect("first run").len(), 4);
     assert!(store.migrate().await.expect("second run").is_empty());
 }
 
@@ -58,7 +58,7 @@ async fn a_postgres_database_at_the_first_migration_upgrades_in_place() {
     common::upgrade::fill_version_one(&mut raw);
     drop(raw);
 
-    assert_eq!(store.migrate().await.expect("upgrade").len(), 2);
+    assert_eq!(store.migrate().await.expect("upgrade").len(), 3);
     let storage = store.storage();
     let id = TokenId(common::upgrade::TOKEN_ID.parse().expect("uuid"));
     let token = storage

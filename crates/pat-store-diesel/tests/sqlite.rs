@@ -76,7 +76,7 @@ async fn a_database_at_the_first_migration_upgrades_in_place() {
 
     assert_eq!(
         store.migrate().await.expect("upgrade").len(),
-        2,
+        3,
         "only the missing migrations run"
     );
     let storage = store.storage();
@@ -143,6 +143,14 @@ async fn hot_queries_use_their_indexes() {
              AND expires_at <= 10 AND (expires_at <= 5 OR expiring_soon_sent_for IS NULL) \
              ORDER BY expires_at ASC, id ASC LIMIT 100",
             "tokens_reminder_queue",
+        ),
+        (
+            "SELECT COUNT(*) FROM tokens WHERE owner_id = 'x' AND revoked_at IS NULL AND expires_at > 5",
+            "tokens_owner_unrevoked",
+        ),
+        (
+            "SELECT COUNT(*) FROM tokens WHERE owner_id = 'x' AND revoked_at IS NULL AND expires_at > 5 AND id != 'y'",
+            "tokens_owner_unrevoked",
         ),
     ] {
         let plan: Vec<PlanRow> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
