@@ -60,5 +60,8 @@ cargo test --workspace --locked -- --include-ignored
 step "schema-driven API testing: schemathesis against the served OpenAPI document (bounded)"
 scripts/schemathesis.sh 10
 
+step "fuzz smoke: every cargo-fuzz target from its seeds (skips without a nightly toolchain)"
+FUZZ_BUILD=${FUZZ_BUILD:-dev} FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz-smoke.sh
+
 step "web UI in headless Chromium (screenshots in target/ui-screenshots/)"
 (cd tests/ui && node --test --test-concurrency=1 .)
