@@ -2,9 +2,7 @@
 //! not at all when the change is refused.
 
 use chrono::Duration;
-use pat_core::model::{
-    AuditAction, AuditQuery, NoticeKind, OutboxMessage, PageRequest, Role, ScopeId, TokenId,
-};
+use pat_core::model::{AuditAction, AuditQuery, NoticeKind, PageRequest, Role, ScopeId};
 use pat_core::policy::Settings;
 use pat_core::ports::{Journal, StoreError};
 
@@ -13,7 +11,7 @@ use crate::audit::event;
 use crate::fixtures::{
     at, base_time, description, name, new_user, regeneration, scope, token, user,
 };
-use crate::outbox::message;
+use crate::outbox::{message, only};
 use crate::support::{insert, unknown_token_id};
 
 const MONTH: Duration = Duration::days(30);
@@ -42,15 +40,6 @@ async fn audited(stores: &Stores) -> Vec<String> {
         .collect();
     details.reverse();
     details
-}
-
-async fn queued(stores: &Stores) -> Vec<OutboxMessage> {
-    stores
-        .outbox
-        .list(None, PageRequest::new(1, 100).expect("page"))
-        .await
-        .expect("Outbox::list must succeed")
-        .items
 }
 
 /// Every change of tokens, users and settings writes its journal's events and notices.
@@ -122,7 +111,7 @@ pub async fn every_change_writes_its_journal(stores: Stores) {
         labels,
         "each change must write its journal's event, once, in order"
     );
-    let mut keys: Vec<String> = queued(&stores)
+    let mut keys: Vec<String> = only(&stores, None)
         .await
         .into_iter()
         .map(|m| m.dedupe_key)
@@ -258,16 +247,12 @@ pub async fn refused_changes_write_no_journal(stores: Stores) {
         "a refused change (and a revocation of a revoked token) must write no audit event"
     );
     assert_eq!(
-        queued(&stores).await,
+        only(&stores, None).await,
         Vec::new(),
         "a refused change (and a revocation of a revoked token) must queue no notice"
     );
     assert_eq!(
-        tokens
-            .get(TokenId(first.id.0))
-            .await
-            .expect("get")
-            .map(|t| t.name),
+        tokens.get(first.id).await.expect("get").map(|t| t.name),
         Some(first.name.clone()),
         "refused changes leave the token as it was"
     );
@@ -286,5 +271,5 @@ pub async fn journal_notice_with_a_known_key_is_queued_once(stores: Stores) {
         .await
         .expect("a known notice key must not refuse the change");
     assert_eq!(audited(&stores).await, vec!["insert".to_owned()]);
-    assert_eq!(queued(&stores).await.len(), 1, "one message per key");
+    assert_eq!(only(&stores, None).await.len(), 1, "one message per key");
 }

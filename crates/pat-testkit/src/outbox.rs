@@ -37,7 +37,7 @@ pub(crate) fn message(kind: NoticeKind, minutes: i64) -> OutboxMessage {
     }
 }
 
-async fn only(stores: &Stores, status: Option<DeliveryStatus>) -> Vec<OutboxMessage> {
+pub(crate) async fn only(stores: &Stores, status: Option<DeliveryStatus>) -> Vec<OutboxMessage> {
     stores
         .outbox
         .list(status, PageRequest::new(1, 100).expect("page"))
