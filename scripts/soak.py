@@ -6,8 +6,8 @@ for the 5-active-token limit), run a mix of create / revoke / regenerate / delet
 list / use-a-live-token / present-a-dead-secret and re-login once a minute. Every
 answer is checked against the statuses that operation may answer; anything else (a
 5xx, a live token refused, a dead secret accepted, a transport error) is an unexpected
-response. Every `interval` seconds patd's VmRSS, open fds and the request count are
-sampled. At the end: a table and a verdict (memory flat, no unexpected responses, no
+response. Every `interval` seconds patd's VmRSS (and of it RssAnon, the heap and
+stacks), thread count, open fds and the request count are sampled. At the end: a table and a verdict (memory flat, no unexpected responses, no
 fd growth); the exit status is 0 only when all three hold.
 """
 
@@ -223,8 +223,10 @@ def sample(pid):
     with open(f"/proc/{pid}/status") as status:
         fields = dict(line.split(":", 1) for line in status if ":" in line)
     rss_kib = int(fields["VmRSS"].split()[0])
+    anon_kib = int(fields["RssAnon"].split()[0])
+    threads = int(fields["Threads"])
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return rss_kib, fds
+    return rss_kib, anon_kib, threads, fds
 
 
 def mean(values):
@@ -265,17 +267,17 @@ def main():
         except (OSError, TypeError):
             return 0.0
 
-    rows = []  # (t, rss KiB, fds, requests, req/s, unexpected, WAL MiB)
+    rows = []  # (t, rss KiB, anon KiB, threads, fds, requests, req/s, unexpected, WAL MiB)
     print(f"soak: {args.clients} clients for {args.seconds} s, sampling every {interval:g} s", flush=True)
-    print(f"{'t (s)':>6} {'RSS (MiB)':>10} {'fds':>5} {'requests':>9} {'req/s':>7} {'unexpected':>10} "
-          f"{'WAL (MiB)':>9}", flush=True)
+    print(f"{'t (s)':>6} {'RSS (MiB)':>10} {'anon':>6} {'threads':>7} {'fds':>5} {'requests':>9} "
+          f"{'req/s':>7} {'unexpected':>10} {'WAL (MiB)':>9}", flush=True)
     previous_requests, previous_t = 0, 0.0
     next_sample = start + interval
     while True:
         time.sleep(max(0.0, next_sample - time.monotonic()))
         t = time.monotonic() - start
         try:
-            rss, fds = sample(args.pid)
+            rss, anon, thread_count, fds = sample(args.pid)
         except FileNotFoundError:
             sys.exit(f"patd (pid {args.pid}) is gone after {t:.0f} s")
         with stats.lock:
@@ -283,9 +285,9 @@ def main():
         rate = (requests - previous_requests) / (t - previous_t)
         previous_requests, previous_t = requests, t
         wal = wal_mib()
-        rows.append((t, rss, fds, requests, rate, unexpected, wal))
-        print(f"{t:6.0f} {rss / 1024:10.1f} {fds:5d} {requests:9d} {rate:7.0f} {unexpected:10d} "
-              f"{wal:9.1f}", flush=True)
+        rows.append((t, rss, anon, thread_count, fds, requests, rate, unexpected, wal))
+        print(f"{t:6.0f} {rss / 1024:10.1f} {anon / 1024:6.1f} {thread_count:7d} {fds:5d} {requests:9d} "
+              f"{rate:7.0f} {unexpected:10d} {wal:9.1f}", flush=True)
         next_sample += interval
         if next_sample > deadline + interval / 2:
             break
@@ -299,18 +301,19 @@ def main():
     base_rss, final_rss = mean([r[1] for r in baseline]), mean([r[1] for r in final])
     # fds: the most seen in the first half (the pool and keep-alive connections are open
     # by then) against the most in the last window.
-    base_fds = max(r[2] for r in rows if r[0] <= args.seconds / 2)
-    final_fds = max(r[2] for r in final)
+    base_fds = max(r[4] for r in rows if r[0] <= args.seconds / 2)
+    final_fds = max(r[4] for r in final)
     growth = (final_rss / base_rss - 1) * 100
     memory_flat = final_rss <= base_rss * 1.10
     no_errors = stats.unexpected == 0
     fds_flat = final_fds <= base_fds + 2
 
     print()
-    print("| t (s) | RSS (MiB) | open fds | requests | req/s | unexpected | WAL (MiB) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for t, rss, fds, requests, rate, unexpected, wal in rows:
-        print(f"| {t:.0f} | {rss / 1024:.1f} | {fds} | {requests} | {rate:.0f} | {unexpected} | {wal:.1f} |")
+    print("| t (s) | RSS (MiB) | anon (MiB) | threads | open fds | requests | req/s | unexpected | WAL (MiB) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for t, rss, anon, thread_count, fds, requests, rate, unexpected, wal in rows:
+        print(f"| {t:.0f} | {rss / 1024:.1f} | {anon / 1024:.1f} | {thread_count} | {fds} | {requests} "
+              f"| {rate:.0f} | {unexpected} | {wal:.1f} |")
     print()
     print("requests by operation: " + ", ".join(f"{op} {n}" for op, n in stats.by_op.items()))
     for example in stats.examples:
