@@ -26,7 +26,7 @@ pub enum ConfigError {
 }
 
 /// Every configuration key, as in patd.toml (env: `PATD_` + upper case).
-pub const KEYS: [&str; 17] = [
+pub const KEYS: [&str; 18] = [
     "listen",
     "data_dir",
     "database_url",
@@ -44,6 +44,7 @@ pub const KEYS: [&str; 17] = [
     "failed_auths_per_minute",
     "trusted_proxies",
     "auth_cache_ms",
+    "sqlite_cache_kib",
 ];
 
 /// How logs are written.
@@ -99,6 +100,9 @@ pub struct Config {
     /// off). Changes made through this server apply at once; changes by another
     /// process on the same database (a second instance, the CLI) within this time.
     pub auth_cache_ms: u32,
+    /// Page cache of each pooled SQLite connection, in KiB (16..=1048576); ignored for
+    /// PostgreSQL.
+    pub sqlite_cache_kib: u32,
 }
 
 impl Default for Config {
@@ -121,6 +125,7 @@ impl Default for Config {
             failed_auths_per_minute: 60,
             trusted_proxies: None,
             auth_cache_ms: 0,
+            sqlite_cache_kib: pat_store_diesel::DEFAULT_SQLITE_CACHE_KIB,
         }
     }
 }
@@ -190,6 +195,13 @@ impl Config {
                 key: "auth_cache_ms",
                 value: self.auth_cache_ms.to_string(),
                 allowed: "a whole number of milliseconds from 0 (no cache) to 60000".to_owned(),
+            });
+        }
+        if !(16..=1_048_576).contains(&self.sqlite_cache_kib) {
+            return Err(ConfigError::Invalid {
+                key: "sqlite_cache_kib",
+                value: self.sqlite_cache_kib.to_string(),
+                allowed: "a whole number of KiB from 16 to 1048576 (1 GiB)".to_owned(),
             });
         }
         self.trusted_proxies()?;
@@ -310,7 +322,7 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         type Change = Box<dyn FnOnce(&mut Config)>;
-        let cases: [(&str, Change); 9] = [
+        let cases: [(&str, Change); 11] = [
             ("listen", Box::new(|c| c.listen = "nope".into())),
             ("token_prefix", Box::new(|c| c.token_prefix = "Bad_".into())),
             (
@@ -330,6 +342,11 @@ mod tests {
                 Box::new(|c| c.failed_auths_per_minute = 1_000_001),
             ),
             ("auth_cache_ms", Box::new(|c| c.auth_cache_ms = 60_001)),
+            ("sqlite_cache_kib", Box::new(|c| c.sqlite_cache_kib = 15)),
+            (
+                "sqlite_cache_kib",
+                Box::new(|c| c.sqlite_cache_kib = 1_048_577),
+            ),
             (
                 "trusted_proxies",
                 Box::new(|c| c.trusted_proxies = Some("127.0.0.1,nginx".into())),

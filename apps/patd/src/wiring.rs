@@ -41,7 +41,11 @@ pub enum WiringError {
 /// # Errors
 /// [`WiringError`] when the database cannot be opened or migrated.
 pub async fn open_store(config: &Config) -> Result<DieselStore, WiringError> {
-    let store = pat_store_diesel::connect(&config.database_url())?;
+    let options = pat_store_diesel::PoolOptions {
+        sqlite_cache_kib: config.sqlite_cache_kib,
+        ..pat_store_diesel::PoolOptions::default()
+    };
+    let store = pat_store_diesel::connect_with(&config.database_url(), options)?;
     let applied = store.migrate().await?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "database migrated");

@@ -85,6 +85,11 @@ pub enum ConnectError {
     },
 }
 
+/// Default [`PoolOptions::sqlite_cache_kib`]. The file's pages are in the kernel's page
+/// cache anyway, and in WAL mode a connection drops its page cache whenever another one
+/// has written; a small cache keeps memory flat at no measured cost (docs/benchmarks.md).
+pub const DEFAULT_SQLITE_CACHE_KIB: u32 = 256;
+
 /// Pool settings.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
@@ -92,6 +97,10 @@ pub struct PoolOptions {
     pub max_size: u32,
     /// How long a caller waits for a connection before `StoreError::Unavailable`.
     pub connection_timeout: Duration,
+    /// Page cache of each SQLite connection, in KiB (`PRAGMA cache_size = -N`); the
+    /// pool's SQLite memory is bounded by about `max_size` times this. SQLite's own
+    /// default is 2000; ignored for PostgreSQL.
+    pub sqlite_cache_kib: u32,
 }
 
 impl Default for PoolOptions {
@@ -99,6 +108,7 @@ impl Default for PoolOptions {
         Self {
             max_size: 8,
             connection_timeout: Duration::from_secs(5),
+            sqlite_cache_kib: DEFAULT_SQLITE_CACHE_KIB,
         }
     }
 }
@@ -113,6 +123,7 @@ enum Target {
 #[derive(Debug)]
 struct Manager {
     target: Target,
+    sqlite_cache_kib: u32,
 }
 
 impl ManageConnection for Manager {
@@ -127,7 +138,9 @@ impl ManageConnection for Manager {
                 let journal = if path == ":memory:" { "MEMORY" } else { "WAL" };
                 conn.batch_execute(&format!(
                     "PRAGMA journal_mode = {journal}; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -{cache_kib};",
+                    cache_kib = self.sqlite_cache_kib
                 ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -150,6 +163,7 @@ impl ManageConnection for Manager {
 pub struct DieselStore {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    sqlite_cache_kib: u32,
 }
 
 impl std::fmt::Debug for DieselStore {
@@ -206,8 +220,15 @@ pub fn connect_with(url: &str, options: PoolOptions) -> Result<DieselStore, Conn
         .connection_timeout(options.connection_timeout)
         // A server can drop PostgreSQL connections; a local SQLite file cannot.
         .test_on_check_out(backend == Backend::Postgres)
-        .build_unchecked(Manager { target });
-    Ok(DieselStore { pool, backend })
+        .build_unchecked(Manager {
+            target,
+            sqlite_cache_kib: options.sqlite_cache_kib,
+        });
+    Ok(DieselStore {
+        pool,
+        backend,
+        sqlite_cache_kib: options.sqlite_cache_kib,
+    })
 }
 
 impl DieselStore {
@@ -273,7 +294,8 @@ impl DieselStore {
         users: Vec<pat_core::model::User>,
         tokens: Vec<pat_core::model::Token>,
     ) -> Result<(), StoreError> {
-        self.run(move |conn| store::import(conn, &users, &tokens))
+        let cache_kib = self.sqlite_cache_kib;
+        self.run(move |conn| store::import(conn, &users, &tokens, cache_kib))
             .await
     }
 
@@ -297,5 +319,54 @@ impl DieselStore {
         })
         .await
         .map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::{QueryableByName, RunQueryDsl, sql_types::Integer};
+
+    #[derive(QueryableByName)]
+    struct CacheSize {
+        #[diesel(sql_type = Integer)]
+        cache_size: i32,
+    }
+
+    async fn cache_size(store: &DieselStore) -> i32 {
+        store
+            .run(|conn| match conn {
+                AnyConnection::Sqlite(c) => diesel::sql_query("PRAGMA cache_size")
+                    .get_result::<CacheSize>(c)
+                    .map(|row| row.cache_size)
+                    .map_err(|e| StoreError::Other(e.to_string())),
+                AnyConnection::Postgres(_) => unreachable!("an SQLite store"),
+            })
+            .await
+            .expect("pragma")
+    }
+
+    /// Every pooled SQLite connection gets the configured page cache, and a bulk import
+    /// (which raises it for the load) puts it back.
+    #[tokio::test]
+    async fn sqlite_connections_use_the_configured_page_cache() {
+        let folder = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/cache.db", folder.path().display());
+        let default = connect(&url).expect("sqlite url");
+        assert_eq!(cache_size(&default).await, -256);
+
+        let options = PoolOptions {
+            max_size: 1,
+            sqlite_cache_kib: 300,
+            ..PoolOptions::default()
+        };
+        let store = connect_with(&url, options).expect("sqlite url");
+        store.migrate().await.expect("migrations");
+        assert_eq!(cache_size(&store).await, -300);
+        store
+            .import(Vec::new(), Vec::new())
+            .await
+            .expect("empty import");
+        assert_eq!(cache_size(&store).await, -300);
     }
 }

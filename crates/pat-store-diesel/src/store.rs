@@ -814,6 +814,7 @@ pub(crate) fn import(
     conn: &mut AnyConnection,
     users: &[User],
     tokens: &[Token],
+    sqlite_cache_kib: u32,
 ) -> Result<(), StoreError> {
     let user_rows: Vec<UserRow> = users.iter().map(|u| UserRow::from_user(u, None)).collect();
     let token_rows: Vec<TokenRow> = tokens.iter().map(TokenRow::from_token).collect();
@@ -833,7 +834,7 @@ pub(crate) fn import(
             c.batch_execute("PRAGMA cache_size = -524288")
                 .map_err(store_error)?;
             let result = import_rows!(c, user_rows, token_rows, scope_rows);
-            c.batch_execute("PRAGMA cache_size = -2000")
+            c.batch_execute(&format!("PRAGMA cache_size = -{sqlite_cache_kib}"))
                 .map_err(store_error)?;
             result
         }

@@ -72,6 +72,7 @@ async fn a_lost_server_is_unavailable_and_the_pool_recovers() {
     let options = PoolOptions {
         max_size: 4,
         connection_timeout: Duration::from_secs(1),
+        ..PoolOptions::default()
     };
     let store = connect_with(&url, options).expect("postgres url");
     store.migrate().await.expect("migrations");
