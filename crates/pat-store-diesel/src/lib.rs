@@ -90,6 +90,11 @@ pub enum ConnectError {
 /// has written; a small cache keeps memory flat at no measured cost (docs/benchmarks.md).
 pub const DEFAULT_SQLITE_CACHE_KIB: u32 = 256;
 
+/// The statement that gives an SQLite connection a page cache of `kib` KiB.
+pub(crate) fn sqlite_cache_pragma(kib: u32) -> String {
+    format!("PRAGMA cache_size = -{kib};")
+}
+
 /// Pool settings.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
@@ -138,9 +143,8 @@ impl ManageConnection for Manager {
                 let journal = if path == ":memory:" { "MEMORY" } else { "WAL" };
                 conn.batch_execute(&format!(
                     "PRAGMA journal_mode = {journal}; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA cache_size = -{cache_kib};",
-                    cache_kib = self.sqlite_cache_kib
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; {cache}",
+                    cache = sqlite_cache_pragma(self.sqlite_cache_kib)
                 ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))

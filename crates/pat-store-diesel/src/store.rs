@@ -834,7 +834,7 @@ pub(crate) fn import(
             c.batch_execute("PRAGMA cache_size = -524288")
                 .map_err(store_error)?;
             let result = import_rows!(c, user_rows, token_rows, scope_rows);
-            c.batch_execute(&format!("PRAGMA cache_size = -{sqlite_cache_kib}"))
+            c.batch_execute(&crate::sqlite_cache_pragma(sqlite_cache_kib))
                 .map_err(store_error)?;
             result
         }
