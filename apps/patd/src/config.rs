@@ -26,8 +26,9 @@ pub enum ConfigError {
 }
 
 /// Every configuration key, as in patd.toml (env: `PATD_` + upper case).
-pub const KEYS: [&str; 18] = [
+pub const KEYS: [&str; 19] = [
     "listen",
+    "metrics_listen",
     "data_dir",
     "database_url",
     "token_key",
@@ -63,6 +64,10 @@ pub enum LogFormat {
 pub struct Config {
     /// Address to listen on (`PATD_LISTEN`).
     pub listen: String,
+    /// Address of a second listener that serves only `/metrics`, without
+    /// authentication (`PATD_METRICS_LISTEN`); keep it on a private network. On the
+    /// main address `/metrics` answers only admins (a token needs `admin:read`).
+    pub metrics_listen: Option<String>,
     /// Folder for the SQLite database and the generated key file (`PATD_DATA_DIR`).
     pub data_dir: PathBuf,
     /// `sqlite://path` or `postgres://…`; default `sqlite://<data_dir>/patd.db`.
@@ -109,6 +114,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".to_owned(),
+            metrics_listen: None,
             data_dir: PathBuf::from("data"),
             database_url: None,
             token_key: None,
@@ -158,6 +164,15 @@ impl Config {
                 value: self.listen.clone(),
                 allowed: "an IP address and port, e.g. 127.0.0.1:8080".to_owned(),
             })?;
+        if let Some(metrics) = &self.metrics_listen {
+            metrics
+                .parse::<SocketAddr>()
+                .map_err(|_| ConfigError::Invalid {
+                    key: "metrics_listen",
+                    value: metrics.clone(),
+                    allowed: "an IP address and port, e.g. 127.0.0.1:9090".to_owned(),
+                })?;
+        }
         pat_core::TokenCodec::new(&self.token_prefix).map_err(|e| ConfigError::Invalid {
             key: "token_prefix",
             value: self.token_prefix.clone(),
@@ -257,6 +272,11 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("token.key"))
     }
 
+    /// The metrics-only listen address, if one is set (validated by [`Config::load`]).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listen.as_deref().and_then(|a| a.parse().ok())
+    }
+
     /// The listen address (validated by [`Config::load`]).
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen
@@ -322,8 +342,12 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         type Change = Box<dyn FnOnce(&mut Config)>;
-        let cases: [(&str, Change); 11] = [
+        let cases: [(&str, Change); 12] = [
             ("listen", Box::new(|c| c.listen = "nope".into())),
+            (
+                "metrics_listen",
+                Box::new(|c| c.metrics_listen = Some("localhost".into())),
+            ),
             ("token_prefix", Box::new(|c| c.token_prefix = "Bad_".into())),
             (
                 "notify_interval_secs",

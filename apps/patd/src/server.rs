@@ -31,6 +31,7 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
         ..ApiConfig::default()
     };
     let state = web::Data::new(ApiState::new(service.clone(), api));
+    let state_for_metrics = state.clone();
     let service_data = web::Data::from(service.clone());
     let addr = config.listen_addr();
     let server = HttpServer::new(move || {
@@ -49,6 +50,28 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
     .map_err(|e| WiringError::Setup(format!("listen: cannot bind {addr}: {e}")))?
     .run();
     tracing::info!(%addr, database = %redacted(&config.database_url()), "patd listening");
+    let metrics = match config.metrics_addr() {
+        Some(metrics_addr) => {
+            let metrics_state = state_for_metrics;
+            let metrics_server = HttpServer::new(move || {
+                App::new()
+                    .app_data(metrics_state.clone())
+                    .configure(pat_actix::configure_metrics_listener)
+            })
+            .workers(1)
+            .disable_signals()
+            .bind(metrics_addr)
+            .map_err(|e| {
+                WiringError::Setup(format!("metrics_listen: cannot bind {metrics_addr}: {e}"))
+            })?
+            .run();
+            tracing::info!(%metrics_addr, "metrics listening (no authentication)");
+            let handle = metrics_server.handle();
+            tokio::spawn(metrics_server);
+            Some(handle)
+        }
+        None => None,
+    };
 
     let reminders = tokio::spawn(reminder_loop(
         service,
@@ -56,6 +79,9 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
     ));
     let result = server.await;
     reminders.abort();
+    if let Some(metrics) = metrics {
+        metrics.stop(true).await;
+    }
     result.map_err(|e| WiringError::Setup(format!("server: {e}")))
 }
 

@@ -13,8 +13,9 @@ use pat_core::model::{
 use pat_core::{CreateTokenRequest, ListTokensRequest, NewUser};
 
 use crate::caller::{Caller, Via, authenticate_counted, client_ip, presented_token};
+use crate::passwords::{check_password_rules, hash_password, on_password_thread};
 use crate::problem::{ApiError, Problem};
-use crate::state::{ApiState, check_password_rules, hash_password, on_password_thread};
+use crate::state::ApiState;
 use crate::views::{
     CreateTokenBody, DeliveryStatusParam, EventView, Fields, IntrospectForm, IssuedView,
     LeakReportBody, LoginBody, MeView, NewUserBody, OutboxView, PageView, RegenerateBody,
@@ -376,6 +377,8 @@ pub async fn list_users(state: Data<ApiState>, caller: Caller, params: Params) -
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewUserBody,
     responses((status = 201, body = UserView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_user(state: Data<ApiState>, caller: Caller, body: Bytes) -> ApiResult {
+    // Before any hashing: a caller who may not add users costs no argon2 run.
+    state.service.may_create_users(&caller.actor)?;
     let fields = Fields::parse(&body)?;
     let new = NewUser {
         email: fields.string("email", "invalid_user")?,
@@ -495,13 +498,21 @@ pub async fn auth_check(state: Data<ApiState>, req: HttpRequest, params: Params)
     let token = presented_token(&req)?.ok_or_else(ApiError::unauthenticated)?;
     let principal = authenticate_counted(&state, &token, client_ip(&req)).await?;
     match (param(&params, "resource"), param(&params, "operation")) {
+        // Authentication only, yet a token with no scope authorizes nothing: not even
+        // "any valid token" (docs/api.md).
+        (None, None) if principal.scopes.is_empty() => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "missing_scope",
+                "the token holds no scope, so it authorizes nothing",
+            ));
+        }
         (None, None) => {}
         (Some(resource), Some(operation)) => {
             let target = param(&params, "target");
             if !principal.allows(resource, operation, target) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "missing_scope",
+                return Err(ApiError::missing_scope(
+                    format!("{resource}:{operation}"),
                     format!("the token does not allow {resource}:{operation}"),
                 ));
             }
@@ -529,9 +540,8 @@ pub async fn introspect(state: Data<ApiState>, caller: Caller, body: Bytes) -> A
         Via::Session { .. } => false,
     };
     if !allowed {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "missing_scope",
+        return Err(ApiError::missing_scope(
+            "introspection:read",
             "introspection needs a token with the scope introspection:read",
         ));
     }

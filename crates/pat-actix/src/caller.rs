@@ -238,9 +238,8 @@ async fn check_scope(
     let token = presented_token(req)?.ok_or_else(ApiError::unauthenticated)?;
     let principal = authenticate_host(req, &token).await?;
     if !principal.allows(resource, operation, None) {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "missing_scope",
+        return Err(ApiError::missing_scope(
+            format!("{resource}:{operation}"),
             format!("the token lacks the scope {resource}:{operation}"),
         ));
     }

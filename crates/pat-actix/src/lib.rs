@@ -18,6 +18,7 @@ mod caller;
 mod limits;
 mod openapi;
 mod ops;
+mod passwords;
 mod problem;
 mod state;
 pub mod views;
@@ -31,12 +32,13 @@ pub use limits::{
     MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS_BYTES, MAX_URI_BYTES, request_limits,
 };
 pub use openapi::ApiDoc;
-pub use ops::record_metrics;
-pub use problem::{ApiError, Problem};
-pub use state::{
-    ApiConfig, ApiState, Metrics, check_password_rules, hash_password, on_password_thread,
+pub use ops::{configure_metrics_listener, record_metrics};
+pub use passwords::{
+    PASSWORD_QUEUE, check_password_rules, hash_password, on_password_thread, password_hashes,
     verify_password,
 };
+pub use problem::{ApiError, Problem};
+pub use state::{ApiConfig, ApiState, Metrics};
 
 use actix_web::web;
 use utoipa::OpenApi;

@@ -5,10 +5,13 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web::Data;
 use actix_web::{HttpResponse, web};
 
+use crate::caller::Caller;
+use crate::problem::ApiError;
 use crate::state::ApiState;
 
 /// 200 while the process serves requests.
@@ -29,11 +32,44 @@ pub async fn readyz(state: Data<ApiState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text exposition.
-pub async fn metrics(state: Data<ApiState>) -> HttpResponse {
+/// Prometheus text exposition, on the API's address: for an admin's session or an
+/// admin's token with `admin:read` only. The counters tell authentication failures
+/// apart by reason, which the identical 401s hide from everyone else.
+pub async fn metrics(state: Data<ApiState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    state.service.may_read_metrics(&caller.actor)?;
+    Ok(exposition(&state))
+}
+
+/// Prometheus text exposition without authentication: only for a listener of its own
+/// (`patd`'s `metrics_listen`), which the operator keeps on a private network.
+pub async fn open_metrics(state: Data<ApiState>) -> HttpResponse {
+    exposition(&state)
+}
+
+fn exposition(state: &ApiState) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// The `method` label: the standard methods by name, any other as `OTHER`, so made-up
+/// methods cannot add series without end.
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(standard, _)| standard == method)
+        .map_or("OTHER", |(_, label)| label)
 }
 
 /// Counts every request by method, matched route and status, with its latency.
@@ -46,7 +82,7 @@ pub async fn record_metrics(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let state = req.app_data::<Data<ApiState>>().cloned();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let response = next.call(req).await?;
     if let Some(state) = state {
         let route = response
@@ -54,7 +90,7 @@ pub async fn record_metrics(
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
         state.metrics.request(
-            &method,
+            method,
             &route,
             response.status().as_u16(),
             started.elapsed(),
@@ -63,9 +99,29 @@ pub async fn record_metrics(
     Ok(response)
 }
 
-/// Registers `/healthz`, `/readyz` and `/metrics`.
+/// Registers `/metrics` without authentication, for a metrics-only listener.
+pub fn configure_metrics_listener(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(open_metrics));
+}
+
+/// Registers `/healthz`, `/readyz` and `/metrics` (admins only).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for made_up in ["FOO", "BREW", "X1"] {
+            let method = Method::from_bytes(made_up.as_bytes()).expect("a method token");
+            assert_eq!(method_label(&method), "OTHER");
+        }
+    }
 }

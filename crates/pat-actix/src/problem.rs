@@ -33,7 +33,12 @@ pub struct ApiError {
     code: &'static str,
     detail: String,
     retry_after: Option<u64>,
+    /// For `missing_scope`: the scope the request needed (RFC 6750 §3 `scope`).
+    required_scope: Option<String>,
 }
+
+/// The authentication realm named in every challenge.
+const REALM: &str = "patd";
 
 impl ApiError {
     /// A refusal with this status, code and detail.
@@ -43,6 +48,46 @@ impl ApiError {
             code,
             detail: detail.into(),
             retry_after: None,
+            required_scope: None,
+        }
+    }
+
+    /// 403 `missing_scope` for a token that lacks `scope` (`resource:operation`); the
+    /// answer names it in `WWW-Authenticate: Bearer error="insufficient_scope"`.
+    pub fn missing_scope(scope: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            required_scope: Some(scope.into()),
+            ..Self::new(StatusCode::FORBIDDEN, "missing_scope", detail)
+        }
+    }
+
+    /// The `WWW-Authenticate` value of this refusal, if it has one (RFC 6750 §3).
+    ///
+    /// A 401 offers both schemes in one header (`Bearer realm="patd", Basic
+    /// realm="patd"`): git, libcurl and Python's urllib send the Basic credentials they
+    /// hold only when Basic is offered, and nginx `auth_request` passes on a single
+    /// `WWW-Authenticate` header. When a token was presented the Bearer challenge says
+    /// `error="invalid_token"`; a 403 for a missing scope says
+    /// `error="insufficient_scope"` and the scope needed.
+    pub fn challenge(&self) -> Option<String> {
+        match (self.status, self.code) {
+            (StatusCode::UNAUTHORIZED, "invalid_token") => Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"invalid_token\", Basic realm=\"{REALM}\""
+            )),
+            (StatusCode::UNAUTHORIZED, _) => {
+                Some(format!("Bearer realm=\"{REALM}\", Basic realm=\"{REALM}\""))
+            }
+            (StatusCode::FORBIDDEN, "missing_scope") => {
+                let scope = self
+                    .required_scope
+                    .as_deref()
+                    .map(|scope| format!(", scope=\"{scope}\""))
+                    .unwrap_or_default();
+                Some(format!(
+                    "Bearer realm=\"{REALM}\", error=\"insufficient_scope\"{scope}"
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -83,6 +128,14 @@ impl ApiError {
                 "rate_limited",
                 format!("too many requests; retry after {retry_after_secs} seconds"),
             )
+        }
+    }
+
+    /// 503 `busy` with `Retry-After`: a bounded queue is full; nothing was done.
+    pub fn busy(retry_after_secs: u64, detail: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail)
         }
     }
 
@@ -151,6 +204,7 @@ impl ApiError {
             "uri_too_long" => "URL too long",
             "headers_too_large" => "Request headers too large",
             "unavailable" => "Service unavailable",
+            "busy" => "Server busy",
             "internal" => "Internal error",
             _ if self.status.is_client_error() => "Invalid request",
             _ => "Error",
@@ -183,8 +237,11 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        if let Some(challenge) = self
+            .challenge()
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
@@ -212,7 +269,7 @@ impl From<ServiceError> for ApiError {
             E::PatsDisabled => Self::new(StatusCode::FORBIDDEN, "pats_disabled", detail),
             E::ForbiddenRole { .. } => Self::new(StatusCode::FORBIDDEN, "forbidden_role", detail),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),
-            E::MissingScope { .. } => Self::new(StatusCode::FORBIDDEN, "missing_scope", detail),
+            E::MissingScope { required } => Self::missing_scope(required.clone(), detail),
             E::ScopeEscalation(_) => Self::new(StatusCode::FORBIDDEN, "scope_escalation", detail),
             E::NotFound | E::UserNotFound | E::ScopeNotFound => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", detail)

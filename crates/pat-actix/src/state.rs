@@ -4,19 +4,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use pat_core::PatService;
 use pat_core::model::User;
 
 use crate::caller::{NewSession, SESSION_COOKIE, SessionStore};
 use crate::limits::FailedAuthLimiter;
+use crate::passwords::{on_password_thread, verify_password};
 use crate::problem::ApiError;
 
 /// API settings a host chooses.
@@ -202,7 +200,9 @@ const LATENCY_BUCKETS: [f64; 10] = [
 
 #[derive(Debug, Default)]
 struct MetricsData {
-    requests: BTreeMap<(String, String, u16), u64>,
+    /// By method label, matched route pattern and status: each set is bounded (the
+    /// standard methods and `OTHER`, the registered routes and `unmatched`, statuses).
+    requests: BTreeMap<(&'static str, String, u16), u64>,
     latency_buckets: [u64; LATENCY_BUCKETS.len()],
     latency_sum: f64,
     latency_count: u64,
@@ -221,13 +221,11 @@ impl Metrics {
     }
 
     /// Counts one finished request.
-    pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub fn request(&self, method: &'static str, route: &str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let mut data = self.lock();
-        *data
-            .requests
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
+        let key = (method, route.to_owned(), status);
+        *data.requests.entry(key).or_default() += 1;
         for (bucket, bound) in data.latency_buckets.iter_mut().zip(LATENCY_BUCKETS) {
             if seconds <= bound {
                 *bucket += 1;
@@ -279,6 +277,15 @@ impl Metrics {
             "patd_http_request_duration_seconds_count {}",
             data.latency_count
         );
+        out.push_str(
+            "# HELP patd_password_hashes_total argon2 runs (password hashes and checks).\n",
+        );
+        out.push_str("# TYPE patd_password_hashes_total counter\n");
+        let _ = writeln!(
+            out,
+            "patd_password_hashes_total {}",
+            crate::passwords::password_hashes()
+        );
         out.push_str("# HELP patd_token_authentications_total Token authentications by outcome.\n");
         out.push_str("# TYPE patd_token_authentications_total counter\n");
         for (outcome, count) in &data.auth {
@@ -291,129 +298,11 @@ impl Metrics {
     }
 }
 
-/// Hashes a password with argon2id (PHC string).
-///
-/// # Errors
-/// `internal` if hashing fails.
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    let mut salt = [0_u8; 16];
-    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut salt)
-        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-    let salt = SaltString::encode_b64(&salt)
-        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))
-}
-
-type PasswordJob = Box<dyn FnOnce() + Send>;
-
-/// The one thread password work runs on, started on first use.
-fn password_thread() -> &'static Mutex<Sender<PasswordJob>> {
-    static THREAD: OnceLock<Mutex<Sender<PasswordJob>>> = OnceLock::new();
-    THREAD.get_or_init(|| {
-        let (jobs, queue) = mpsc::channel::<PasswordJob>();
-        let started = std::thread::Builder::new()
-            .name("pat-passwords".to_owned())
-            .spawn(move || {
-                for job in queue {
-                    job();
-                }
-            });
-        if let Err(e) = started {
-            // The queue's receiver is gone with the closure: every job then fails.
-            tracing::error!(error = %e, "cannot start the password thread");
-        }
-        Mutex::new(jobs)
-    })
-}
-
-/// Runs password work (argon2id: ~19 MiB and tens of milliseconds per call) on one
-/// dedicated thread, one call at a time: an HTTP worker is never blocked by it, and
-/// the allocator keeps one such buffer instead of one per thread that ever hashed
-/// (the soak in `docs/reliability.md` saw RSS ratchet up the latter way).
-///
-/// # Errors
-/// `internal` if the password thread is gone.
-pub async fn on_password_thread<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let jobs = password_thread()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    let answer = actix_web::rt::task::spawn_blocking(move || {
-        let (reply, answer) = mpsc::sync_channel(1);
-        jobs.send(Box::new(move || {
-            let _ = reply.send(work());
-        }))
-        .ok()?;
-        answer.recv().ok()
-    })
-    .await;
-    answer
-        .ok()
-        .flatten()
-        .ok_or_else(|| ApiError::internal(&std::io::Error::other("the password thread stopped")))
-}
-
-/// Checks a password against a PHC hash; a malformed hash never matches.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// Checks a new password's length.
-///
-/// # Errors
-/// `invalid_user` naming the rule.
-pub fn check_password_rules(password: &str) -> Result<(), ApiError> {
-    let chars = password.chars().count();
-    if !(8..=256).contains(&chars) {
-        return Err(ApiError::unprocessable(
-            "invalid_user",
-            format!("password must be 8 to 256 characters, got {chars}"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
-
-    #[tokio::test]
-    async fn password_work_runs_on_its_one_thread_and_answers_the_caller() {
-        let hash = on_password_thread(|| hash_password("a long password"))
-            .await
-            .expect("the thread answers")
-            .expect("hashed");
-        let (name, valid) = on_password_thread(move || {
-            (
-                std::thread::current().name().map(str::to_owned),
-                verify_password("a long password", &hash),
-            )
-        })
-        .await
-        .expect("the thread answers");
-        assert_eq!(name.as_deref(), Some("pat-passwords"));
-        assert!(valid);
-        let other = on_password_thread(|| std::thread::current().id()).await;
-        let again = on_password_thread(|| std::thread::current().id()).await;
-        assert_eq!(
-            other.expect("answer"),
-            again.expect("answer"),
-            "always the same thread"
-        );
-    }
 
     #[test]
     fn each_address_gets_its_own_window_then_429_with_retry_after() {
@@ -439,18 +328,5 @@ mod tests {
         assert!(short.check(a).is_ok() && short.check(a).is_err());
         std::thread::sleep(Duration::from_millis(30));
         assert!(short.check(a).is_ok(), "a new window starts afresh");
-    }
-
-    #[test]
-    fn passwords_verify_only_against_their_own_hash() {
-        let hash = hash_password("correct horse battery").expect("hash");
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery", &hash));
-        assert!(!verify_password("wrong horse battery", &hash));
-        assert!(!verify_password("anything", "not a PHC string"));
-        assert_eq!(
-            check_password_rules("short").expect_err("7 chars").code(),
-            "invalid_user"
-        );
     }
 }

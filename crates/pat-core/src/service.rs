@@ -774,12 +774,6 @@ impl PatService {
         if specs.is_empty() {
             return Err(ServiceError::NoScopes);
         }
-        if specs.len() > MAX_SCOPES_PER_TOKEN {
-            return Err(ServiceError::TooManyScopes {
-                max: MAX_SCOPES_PER_TOKEN,
-                got: specs.len(),
-            });
-        }
         let now = self.clock.now();
         let expires_at = lifetime.expires_at(now);
         refuse_escalation(actor, &specs, expires_at)?;
@@ -996,16 +990,19 @@ impl PatService {
         Ok(IssuedToken { token, secret })
     }
 
-    /// Adds scopes (ones the token already holds are skipped).
+    /// Adds scopes (ones the token already holds are skipped). Collaborators may not:
+    /// broadening a token is as good as creating one.
     ///
     /// # Errors
-    /// `NotFound`, `InvalidScope`, `TooManyScopes`, `ScopeEscalation` (token callers).
+    /// `ForbiddenRole` (collaborators), `NotFound`, `InvalidScope`, `TooManyScopes`,
+    /// `ScopeEscalation` (token callers).
     pub async fn add_scopes(
         &self,
         actor: &Actor,
         id: TokenId,
         scopes: &[String],
     ) -> Result<Token, ServiceError> {
+        refuse_collaborator(actor, "add scopes to tokens")?;
         let token = self
             .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
             .await?;
@@ -1175,7 +1172,7 @@ impl PatService {
             Ok(_) => {}
             // A deleted token's history stays readable by its owner and by admins.
             Err(ServiceError::NotFound) => {
-                if actor.user.role != Role::Admin {
+                if !has_admin_reach(actor, TokenOp::Read) {
                     query.owner = Some(actor.user.id);
                 }
                 let page = self.audit.list(&query).await?;
@@ -1322,6 +1319,26 @@ impl PatService {
     ) -> Result<Page<AuditEvent>, ServiceError> {
         require_admin(actor, "read")?;
         Ok(self.audit.list(&query).await?)
+    }
+
+    /// Whether `actor` may read the operational metrics (they count authentication
+    /// failures by reason, which the API's identical 401s hide).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `MissingScope` for an admin's token without
+    /// `admin:read`.
+    pub fn may_read_metrics(&self, actor: &Actor) -> Result<(), ServiceError> {
+        require_admin(actor, "read")
+    }
+
+    /// Whether `actor` may add users. Adapters ask before they hash the new user's
+    /// password, so a caller who may not cannot make the server do that work.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `MissingScope` for an admin's token without
+    /// `admin:create`.
+    pub fn may_create_users(&self, actor: &Actor) -> Result<(), ServiceError> {
+        require_admin(actor, "create")
     }
 
     /// Adds a user (admins; or `None` for the trusted bootstrap/CLI path).
@@ -1577,16 +1594,16 @@ impl PatService {
 
     /// Awaits a store write, then drops cached credentials: whatever it changed may
     /// change what a token is allowed, and the cache must not outlive that.
+    ///
+    /// The invalidation is a guard's `Drop`, so it also runs when the caller stops
+    /// awaiting midway (a client that disconnects drops its handler's future), and on
+    /// error (a write whose answer was lost may still have committed).
     async fn changing<T>(
         &self,
         write: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let result = write.await;
-        // Also on error: a write whose answer was lost may still have committed.
-        if let Some(cache) = &self.cache {
-            cache.invalidate();
-        }
-        result
+        let _invalidate = InvalidateOnDrop(self.cache.as_ref());
+        write.await
     }
 
     async fn enabled_settings(&self) -> Result<Settings, ServiceError> {
@@ -1608,18 +1625,28 @@ impl PatService {
             require_token_scope(actor, op)?;
         }
         let token = self.tokens.get(id).await?.ok_or(ServiceError::NotFound)?;
-        let admin_reach = reach != Reach::OwnerOnly && actor.user.role == Role::Admin;
+        let admin_reach = reach != Reach::OwnerOnly && has_admin_reach(actor, op);
         if token.owner != actor.user.id && !admin_reach {
             return Err(ServiceError::NotFound);
         }
         Ok(token)
     }
 
+    /// Parses a request's scope texts, in order, without duplicates. The count is
+    /// checked first, and duplicates are found with a set, so a large body costs one
+    /// comparison of its length, not parsing and quadratic de-duplication.
     fn parse_scopes(&self, texts: &[String]) -> Result<Vec<ScopeSpec>, ServiceError> {
-        let mut specs: Vec<ScopeSpec> = Vec::with_capacity(texts.len());
+        if texts.len() > MAX_SCOPES_PER_TOKEN {
+            return Err(ServiceError::TooManyScopes {
+                max: MAX_SCOPES_PER_TOKEN,
+                got: texts.len(),
+            });
+        }
+        let mut seen = std::collections::HashSet::with_capacity(texts.len());
+        let mut specs = Vec::with_capacity(texts.len());
         for text in texts {
             let spec = ScopeSpec::parse(text, &self.catalog)?;
-            if !specs.contains(&spec) {
+            if seen.insert(spec.clone()) {
                 specs.push(spec);
             }
         }
@@ -1733,6 +1760,17 @@ impl PatService {
     }
 }
 
+/// Empties the credential cache when dropped: after a write, however it ended.
+struct InvalidateOnDrop<'a>(Option<&'a CredentialCache>);
+
+impl Drop for InvalidateOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(cache) = self.0 {
+            cache.invalidate();
+        }
+    }
+}
+
 fn notice(kind: NoticeKind, recipient: &User, token: &Token) -> Notice {
     Notice {
         kind,
@@ -1778,6 +1816,20 @@ fn require_admin(actor: &Actor, operation: &str) -> Result<(), ServiceError> {
         });
     }
     Ok(())
+}
+
+/// Whether `actor` may act on other users' tokens for `op`: an admin's session, or an
+/// admin's token holding `admin:<op>` (the role alone does not lend a token that reach).
+fn has_admin_reach(actor: &Actor, op: TokenOp) -> bool {
+    if actor.user.role != Role::Admin {
+        return false;
+    }
+    match &actor.credential {
+        Credential::Session => true,
+        Credential::Token { scopes, .. } => {
+            crate::scope::any_allows(scopes, "admin", op.as_str(), None)
+        }
+    }
 }
 
 fn refuse_collaborator(actor: &Actor, action: &'static str) -> Result<(), ServiceError> {

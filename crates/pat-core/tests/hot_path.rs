@@ -284,3 +284,85 @@ fn identical_failures_are_audited_once_per_window_with_a_count() {
         latest.1
     );
 }
+
+/// Settings that commit the write, then never answer: a caller that stops waiting
+/// (a client that disconnects drops its handler's future) after the change committed.
+struct CommitsThenStalls {
+    inner: Arc<dyn pat_core::ports::SettingsStore>,
+}
+
+#[async_trait]
+impl pat_core::ports::SettingsStore for CommitsThenStalls {
+    async fn get(&self) -> Result<pat_core::policy::Settings, StoreError> {
+        self.inner.get().await
+    }
+
+    async fn put(
+        &self,
+        settings: &pat_core::policy::Settings,
+        journal: &pat_core::ports::Journal,
+    ) -> Result<(), StoreError> {
+        self.inner.put(settings, journal).await?;
+        std::future::pending().await
+    }
+}
+
+#[test]
+fn a_change_whose_caller_went_away_after_it_committed_still_empties_the_cache() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap(),
+    ));
+    let storage = Storage::from_store(store.clone());
+    let settings = Arc::new(CommitsThenStalls {
+        inner: storage.settings.clone(),
+    });
+    let service = PatService::builder()
+        .storage(storage)
+        .settings(settings)
+        .notifier(Arc::new(RecordingNotifier::default()))
+        .clock(clock)
+        .rng(StdRng::seed_from_u64(3))
+        .server_key(ServerKey::new(vec![42; 32]).unwrap())
+        .credential_cache(Duration::hours(1), 1000)
+        .build()
+        .unwrap();
+    let admin = run(service.create_user(
+        None,
+        NewUser {
+            email: "admin@example.com".into(),
+            name: "Admin".into(),
+            role: Role::Admin,
+        },
+        None,
+    ))
+    .unwrap();
+    let admin = Actor::session(admin, IP);
+    let issued = run(service.create_token(
+        &admin,
+        CreateTokenRequest {
+            name: "cached".into(),
+            description: String::new(),
+            expires_in_days: 30,
+            scopes: vec!["jobs:list".into()],
+        },
+    ))
+    .unwrap();
+    run(service.authenticate(issued.secret.expose(), IP)).unwrap();
+
+    let mut off = run(service.current_settings()).unwrap();
+    off.pats_enabled = false;
+    let mut change = Box::pin(service.update_settings(&admin, off));
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        change.as_mut().poll(&mut context).is_pending(),
+        "the write committed and its answer never comes"
+    );
+    drop(change);
+
+    assert_eq!(
+        run(service.authenticate(issued.secret.expose(), IP)).unwrap_err(),
+        AuthError::PatsDisabled,
+        "the cached answer from before the change was dropped"
+    );
+}

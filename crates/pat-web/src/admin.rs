@@ -158,6 +158,8 @@ pub async fn users(who: SignedIn, params: Params) -> PageResult {
 /// `POST /admin/users`: adds a user with a password.
 pub async fn add_user(posted: Posted) -> PageResult {
     let Posted { who, form } = posted;
+    // Before any hashing: a caller who may not add users costs no argon2 run.
+    who.state.service.may_create_users(&who.actor)?;
     let attempt = async {
         let role = Role::from_str(form.get("role")).map_err(|e| e.to_string())?;
         let password = form.get("password");

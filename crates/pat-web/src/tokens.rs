@@ -413,6 +413,8 @@ struct TokenPage {
     operations: Vec<(&'static str, &'static str)>,
     resources: Vec<String>,
     may_regenerate: bool,
+    /// Collaborators may not broaden a token, so they get no add-scope form.
+    may_add_scopes: bool,
     scope_error: Option<String>,
     regenerate_error: Option<String>,
     notice: Option<&'static str>,
@@ -467,6 +469,7 @@ async fn token_page(
             operations: operation_options(),
             resources,
             may_regenerate: who.role() != Role::Collaborator,
+            may_add_scopes: who.role() != Role::Collaborator,
             scope_error: errors.scope,
             regenerate_error: errors.regenerate,
             notice,

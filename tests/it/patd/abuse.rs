@@ -195,7 +195,7 @@ pub(super) fn abuse_failed_token_authentications_from_one_address_get_429_even_f
     .expect_json(200);
     assert_eq!(listed["total_items"], 2, "{listed}");
 
-    let metrics = app.get("/metrics", Auth::Anonymous).expect(200).body;
+    let metrics = app.get("/metrics", &app.admin).expect(200).body;
     let refused: u64 = metrics
         .lines()
         .find_map(|line| {

@@ -485,8 +485,9 @@ pub(super) fn scope_add_remove_and_remove_all_change_what_auth_check_allows(back
     assert_eq!(cleared["scopes"], json!([]));
     assert!(!app.allows(secret, "jobs:read"));
     assert!(!app.allows(secret, "jobs:list"));
-    // Still authenticates: a token without scopes authorizes nothing but is valid.
-    app.auth_check(secret, "").expect(204);
+    // Still authenticates (`/me`), but authorizes nothing: not even a bare check.
+    app.auth_check(secret, "")
+        .expect_problem(403, "missing_scope");
     app.assert_works(secret);
 
     app.post(

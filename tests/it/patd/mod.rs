@@ -9,6 +9,7 @@ mod admin;
 mod cache;
 mod cli;
 mod crash;
+mod git;
 mod harness;
 mod isolation;
 mod lifecycle;
@@ -17,6 +18,7 @@ mod multi_instance;
 mod nginx;
 mod ops;
 mod secrets;
+mod security;
 mod startup;
 
 /// Emits `sqlite::<name>` and `postgres::<name>` tests for scenarios `fn(Backend)`.
@@ -80,9 +82,16 @@ on_every_backend![
     secrets::introspect_reports_active_and_exactly_inactive,
     secrets::credentials_revoke_revokes_a_leaked_token_and_answers_202,
     ops::health_readiness_and_metrics_answer,
+    ops::metrics_are_for_admins_or_a_private_listener_and_bounded,
+    security::user_creation_by_a_non_admin_is_refused_before_any_hashing,
+    security::an_admin_token_without_admin_scopes_cannot_reach_other_users_tokens,
+    security::a_collaborator_cannot_add_scopes,
+    security::scope_lists_over_the_limit_are_refused_before_parsing,
+    security::challenges_follow_rfc_6750_and_offer_basic,
     ops::openapi_document_is_openapi_3_and_lists_the_tokens_path,
     ops::swagger_ui_is_served_at_api_docs,
     nginx::nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens,
+    git::git_clone_and_push_with_a_pat_as_the_password,
     multi_instance::multi_instance_tokens_revocations_settings_and_users_are_shared,
     crash::crash_kill_9_under_load_loses_nothing_acknowledged,
     abuse::abuse_failed_token_authentications_from_one_address_get_429_even_for_a_valid_token,

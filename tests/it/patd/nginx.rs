@@ -19,8 +19,9 @@ const SHIPPED_CONF: &str = concat!(
     "/../deploy/nginx/patd-forward-auth.conf"
 );
 
-/// Through nginx: no token → 401 with the Bearer challenge; a token with the scope → 200
-/// and the application sees the user and token ids nginx set, never the client's own
+/// Through nginx: no token → 401 with patd's Bearer and Basic challenges (in one header,
+/// since nginx passes one on; a bad token's says `error="invalid_token"`); a token with the
+/// scope → 200 and the application sees the user and token ids nginx set, never the client's own
 /// X-Pat-User-Id nor the secret; without the scope → 403; a revoked token → 401 on the
 /// very next request; patd, trusting nginx as a proxy, records the client's forwarded
 /// address as the token's last_used_ip; patd unreachable → 500. The application is
@@ -38,15 +39,24 @@ pub(super) fn nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens(backe
 
     // No token: patd's 401 and its challenge reach the client; the application is untouched.
     let reply = nginx.get("/jobs/42", &[]).expect(401);
-    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer realm="patd", Basic realm="patd""#)
+    );
     let reply = nginx
         .get("/jobs/42", &[("X-Pat-User-Id", &alice.user_id())])
         .expect(401);
-    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer realm="patd", Basic realm="patd""#)
+    );
     let reply = nginx
         .get("/anything", &[("Authorization", "Bearer garbage")])
         .expect(401);
-    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer realm="patd", error="invalid_token", Basic realm="patd""#)
+    );
     assert_eq!(echo.request_count(), 0, "refused requests reached the app");
 
     // The scope: the application sees nginx's headers, one of each, not the client's.
@@ -109,7 +119,10 @@ pub(super) fn nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens(backe
     let reply = nginx
         .get("/jobs/42", &[("Authorization", &bearer(&lister.secret))])
         .expect(401);
-    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer realm="patd", error="invalid_token", Basic realm="patd""#)
+    );
     assert_eq!(echo.request_count(), 3, "the revoked token reached the app");
     nginx
         .get("/reports", &[("Authorization", &bearer(&builder.secret))])
@@ -149,7 +162,7 @@ pub(super) fn nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens(backe
 }
 
 /// Runs `scripts/ensure-nginx.sh`, which installs nginx when it is absent.
-fn ensure_nginx() {
+pub(super) fn ensure_nginx() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/ensure-nginx.sh");
     let output = Command::new(script)
         .output()
@@ -202,22 +215,28 @@ fn render_shipped_conf(listen_port: u16, patd_address: &str, app_port: u16) -> S
     conf
 }
 
-/// A real nginx running the shipped configuration in a folder of its own; killed on drop.
-struct Nginx {
-    address: String,
+/// A real nginx running a shipped configuration in a folder of its own; killed on drop.
+pub(super) struct Nginx {
+    /// `http://127.0.0.1:<port>`.
+    pub(super) address: String,
     child: Child,
     dir: tempfile::TempDir,
 }
 
 impl Nginx {
-    /// Renders the configuration, starts nginx in the foreground and waits for its port.
+    /// Renders the forward-auth configuration and starts nginx with it.
     fn start(patd_address: &str, app_port: u16) -> Nginx {
+        Nginx::start_site(|port| render_shipped_conf(port, patd_address, app_port))
+    }
+
+    /// Starts nginx in the foreground with the site (for inside `http { }`) that `render`
+    /// makes for the listen port, and waits for that port.
+    pub(super) fn start_site(render: impl FnOnce(u16) -> String) -> Nginx {
         let dir = tempfile::tempdir().expect("temporary directory");
         let root = dir.path();
         let port = free_port();
-        let site = root.join("patd-forward-auth.conf");
-        std::fs::write(&site, render_shipped_conf(port, patd_address, app_port))
-            .expect("write the site configuration");
+        let site = root.join("site.conf");
+        std::fs::write(&site, render(port)).expect("write the site configuration");
         // The shipped file goes inside `http { }`; everything nginx writes stays in `root`.
         let main_conf = format!(
             "events {{ worker_connections 64; }}\n\

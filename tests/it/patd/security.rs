@@ -1,0 +1,203 @@
+//! The security review's findings (issue 15), each as the behaviour that closes it.
+
+use serde_json::json;
+
+use super::harness::{Auth, Backend, spawn_app};
+
+/// The argon2 runs patd has made so far (`patd_password_hashes_total`).
+fn password_hashes(app: &super::harness::TestApp) -> u64 {
+    let body = app.get("/metrics", &app.admin).expect(200).body;
+    body.lines()
+        .find_map(|line| line.strip_prefix("patd_password_hashes_total "))
+        .unwrap_or_else(|| panic!("no patd_password_hashes_total in /metrics:\n{body}"))
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+/// A member's session sending 500 `POST /admin/users` gets 403s, and not one password
+/// is hashed for them: authorization comes before any argon2 work.
+pub(super) fn user_creation_by_a_non_admin_is_refused_before_any_hashing(backend: Backend) {
+    let app = spawn_app(backend);
+    let member = app.user_session("member");
+    let before = password_hashes(&app);
+    for n in 0..500 {
+        app.post(
+            "/api/v1/admin/users",
+            &member,
+            &json!({"email": format!("x{n}@example.com"), "name": "x", "role": "admin",
+                    "password": "a password that is long enough"}),
+        )
+        .expect_problem(403, "forbidden");
+    }
+    assert_eq!(
+        password_hashes(&app),
+        before,
+        "no hash for a refused caller"
+    );
+    // The admin's own creation does hash (the counter is live).
+    app.create_user("member");
+    assert!(password_hashes(&app) > before);
+}
+
+/// An admin's token without `admin:*` scopes acts as its user only: another user's
+/// token is 404 through every `/tokens/{id}` route; with the matching `admin:<op>`
+/// scope it reaches it.
+pub(super) fn an_admin_token_without_admin_scopes_cannot_reach_other_users_tokens(
+    backend: Backend,
+) {
+    let app = spawn_app(backend);
+    let alice = app.user_session("member");
+    let victim = app.create_token(&alice, "victim", 7, &["jobs:list"]);
+    let id = victim.id();
+    let plain = app.create_token(
+        &app.admin,
+        "tokens only",
+        7,
+        &["tokens:read", "tokens:update", "tokens:delete"],
+    );
+    let by_plain = Auth::Bearer(&plain.secret);
+    app.get(&format!("/api/v1/tokens/{id}"), by_plain)
+        .expect_problem(404, "not_found");
+    app.get(&format!("/api/v1/tokens/{id}/events"), by_plain)
+        .expect_problem(404, "not_found");
+    app.post_empty(&format!("/api/v1/tokens/{id}/revoke"), by_plain)
+        .expect_problem(404, "not_found");
+    app.delete(&format!("/api/v1/tokens/{id}"), by_plain)
+        .expect_problem(404, "not_found");
+    app.assert_works(&victim.secret);
+
+    let reader = app.create_token(
+        &app.admin,
+        "admin reader",
+        7,
+        &["tokens:read", "tokens:update", "admin:read"],
+    );
+    app.get(
+        &format!("/api/v1/tokens/{id}"),
+        Auth::Bearer(&reader.secret),
+    )
+    .expect(200);
+    app.get(
+        &format!("/api/v1/tokens/{id}/events"),
+        Auth::Bearer(&reader.secret),
+    )
+    .expect(200);
+    app.post_empty(
+        &format!("/api/v1/tokens/{id}/revoke"),
+        Auth::Bearer(&reader.secret),
+    )
+    .expect_problem(404, "not_found");
+    let revoker = app.create_token(
+        &app.admin,
+        "admin revoker",
+        7,
+        &["tokens:update", "admin:update"],
+    );
+    app.post_empty(
+        &format!("/api/v1/tokens/{id}/revoke"),
+        Auth::Bearer(&revoker.secret),
+    )
+    .expect(200);
+    app.assert_refused(&victim.secret);
+}
+
+/// A collaborator cannot broaden a token: adding scopes is refused like creating one.
+pub(super) fn a_collaborator_cannot_add_scopes(backend: Backend) {
+    let app = spawn_app(backend);
+    let member = app.create_user("member");
+    let session = app.login(&member.email, &member.password);
+    let token = app.create_token(&session, "narrow", 7, &["jobs:list"]);
+    app.json(
+        "PATCH",
+        &format!("/api/v1/admin/users/{}", member.id),
+        &app.admin,
+        &json!({"role": "collaborator"}),
+    )
+    .expect(200);
+    let session = app.login(&member.email, &member.password);
+    app.post(
+        &format!("/api/v1/tokens/{}/scopes", token.id()),
+        &session,
+        &json!({"scopes": ["*:*"]}),
+    )
+    .expect_problem(403, "forbidden_role");
+    let scopes = &app.token(&session, &token.id())["scopes"];
+    assert_eq!(scopes.as_array().map(Vec::len), Some(1), "{scopes}");
+}
+
+/// The scope count is checked before anything is parsed: 51 scopes (even all alike)
+/// are refused with `too_many_scopes`.
+pub(super) fn scope_lists_over_the_limit_are_refused_before_parsing(backend: Backend) {
+    let app = spawn_app(backend);
+    let alice = app.user_session("member");
+    let many = vec!["jobs:list"; 51];
+    let problem = app
+        .try_create_token(
+            &alice,
+            &json!({"name": "many", "expires_in_days": 7, "scopes": many}),
+        )
+        .expect_problem(422, "too_many_scopes");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("51"),
+        "{problem}"
+    );
+    let token = app.create_token(&alice, "few", 7, &["jobs:list"]);
+    let bad = vec!["NOT A SCOPE"; 51];
+    app.post(
+        &format!("/api/v1/tokens/{}/scopes", token.id()),
+        &alice,
+        &json!({"scopes": bad}),
+    )
+    .expect_problem(422, "too_many_scopes");
+}
+
+/// RFC 6750 §3 and what git, libcurl and Python need: every 401 offers Bearer and Basic
+/// in one header, a presented bad token is `error="invalid_token"`, and a 403 for a
+/// missing scope names it with `error="insufficient_scope"`. A bare `/auth/check`
+/// (authentication only) passes any token holding a scope, but not one with none.
+pub(super) fn challenges_follow_rfc_6750_and_offer_basic(backend: Backend) {
+    let app = spawn_app(backend);
+    let alice = app.user_session("member");
+    let lister = app.create_token(&alice, "lister", 7, &["jobs:list"]);
+    let both = r#"Bearer realm="patd", Basic realm="patd""#;
+    let invalid = r#"Bearer realm="patd", error="invalid_token", Basic realm="patd""#;
+    for path in ["/api/v1/me", "/api/v1/auth/check", "/api/v1/tokens"] {
+        let reply = app.get(path, Auth::Anonymous);
+        reply.expect_problem(401, "unauthenticated");
+        assert_eq!(reply.header("www-authenticate"), Some(both), "{path}");
+        let reply = app.get(path, Auth::Bearer("pat_nonsense"));
+        reply.expect_problem(401, "invalid_token");
+        assert_eq!(reply.header("www-authenticate"), Some(invalid), "{path}");
+    }
+    let reply = app.get(
+        "/api/v1/auth/check?resource=jobs&operation=read",
+        Auth::Bearer(&lister.secret),
+    );
+    reply.expect_problem(403, "missing_scope");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer realm="patd", error="insufficient_scope", scope="jobs:read""#)
+    );
+    let reply = app.get("/api/v1/tokens", Auth::Bearer(&lister.secret));
+    reply.expect_problem(403, "missing_scope");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer realm="patd", error="insufficient_scope", scope="tokens:list""#)
+    );
+
+    app.get("/api/v1/auth/check", Auth::Bearer(&lister.secret))
+        .expect(204);
+    app.delete(&format!("/api/v1/tokens/{}/scopes", lister.id()), &alice)
+        .expect(200);
+    let reply = app.get("/api/v1/auth/check", Auth::Bearer(&lister.secret));
+    reply.expect_problem(403, "missing_scope");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer realm="patd", error="insufficient_scope""#)
+    );
+    app.assert_works(&lister.secret);
+}
