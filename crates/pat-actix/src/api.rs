@@ -531,10 +531,23 @@ pub async fn auth_check(state: Data<ApiState>, req: HttpRequest, params: Params)
 }
 
 /// RFC 7662 token introspection, for resource servers holding `introspection:read`.
+/// Asking is not a use of the token: its last use is not touched. Refusals carry the
+/// RFC 6749 §5.2 `error` member beside problem+json's fields.
 #[utoipa::path(post, path = "/api/v1/introspect", tag = "check",
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded", description = "token=<the token>"),
     responses((status = 200, description = "{\"active\": false} or the token's claims"), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn introspect(state: Data<ApiState>, caller: Caller, body: Bytes) -> ApiResult {
+pub async fn introspect(
+    state: Data<ApiState>,
+    caller: Result<Caller, ApiError>,
+    body: Bytes,
+) -> ApiResult {
+    let caller = caller.map_err(ApiError::for_oauth)?;
+    introspect_for(&state, caller, &body)
+        .await
+        .map_err(ApiError::for_oauth)
+}
+
+async fn introspect_for(state: &ApiState, caller: Caller, body: &[u8]) -> ApiResult {
     let allowed = match &caller.via {
         Via::Token(principal) => principal.allows("introspection", "read", None),
         Via::Session { .. } => false,
@@ -545,14 +558,13 @@ pub async fn introspect(state: Data<ApiState>, caller: Caller, body: Bytes) -> A
             "introspection needs a token with the scope introspection:read",
         ));
     }
-    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).map_err(|e| {
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             format!("expected a form body token=…: {e}"),
         )
     })?;
-    let inactive = || HttpResponse::Ok().json(serde_json::json!({ "active": false }));
     let Some(token) = form.get("token") else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -560,30 +572,27 @@ pub async fn introspect(state: Data<ApiState>, caller: Caller, body: Bytes) -> A
             "the form body needs the field token=<the token to introspect> (RFC 7662)",
         ));
     };
-    match state.service.authenticate(token, None).await {
-        Ok(principal) => {
+    match state.service.introspect(token).await {
+        Ok(found) => {
+            let principal = &found.principal;
             let scope: Vec<String> = principal
                 .scopes
                 .iter()
                 .map(|s| s.spec.to_string())
                 .collect();
-            let issued = state
-                .service
-                .presented_token(&pat_core::model::Actor::from_principal(&principal, None))
-                .await?;
             Ok(HttpResponse::Ok().json(serde_json::json!({
                 "active": true,
                 "scope": scope.join(" "),
                 "sub": principal.user.id.to_string(),
                 "username": principal.user.email,
                 "exp": principal.expires_at.timestamp(),
-                "iat": issued.created_at.timestamp(),
-                "token_type": "pat",
+                "iat": found.issued_at.timestamp(),
+                "token_type": "Bearer",
                 "token_id": principal.token_id.to_string(),
             })))
         }
         Err(pat_core::AuthError::Storage(e)) => Err(pat_core::AuthError::Storage(e).into()),
-        Err(_) => Ok(inactive()),
+        Err(_) => Ok(HttpResponse::Ok().json(serde_json::json!({ "active": false }))),
     }
 }
 

@@ -24,6 +24,10 @@ pub struct Problem {
     pub detail: String,
     /// The stable machine-readable code, e.g. `invalid_expiry`.
     pub code: String,
+    /// On OAuth endpoints (`/introspect`) only: the RFC 6749 §5.2 error code, e.g.
+    /// `invalid_request`, so OAuth clients read the refusal too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// An API refusal: status, stable code and a message the caller can act on.
@@ -35,6 +39,8 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// For `missing_scope`: the scope the request needed (RFC 6750 §3 `scope`).
     required_scope: Option<String>,
+    /// The RFC 6749 §5.2 `error` member, on OAuth endpoints.
+    oauth_error: Option<&'static str>,
 }
 
 /// The authentication realm named in every challenge.
@@ -49,7 +55,24 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             required_scope: None,
+            oauth_error: None,
         }
+    }
+
+    /// This refusal as an OAuth endpoint gives it: with the RFC 6749 §5.2 `error`
+    /// member beside the problem's fields (`invalid_request` for a bad request,
+    /// `invalid_client` for a caller that did not authenticate, `unauthorized_client`
+    /// for one that may not, `temporarily_unavailable` or `server_error` otherwise).
+    #[must_use]
+    pub fn for_oauth(mut self) -> Self {
+        self.oauth_error = Some(match self.status.as_u16() {
+            401 => "invalid_client",
+            403 => "unauthorized_client",
+            429 | 503 => "temporarily_unavailable",
+            500..=599 => "server_error",
+            _ => "invalid_request",
+        });
+        self
     }
 
     /// 403 `missing_scope` for a token that lacks `scope` (`resource:operation`); the
@@ -219,6 +242,7 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_owned(),
+            error: self.oauth_error.map(str::to_owned),
         }
     }
 }

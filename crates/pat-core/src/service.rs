@@ -27,6 +27,15 @@ use crate::ports::{
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
 use crate::token::{BODY_BYTES, SecretHash, ServerKey, TokenCodec, TokenHasher, TokenSecret};
 
+/// What introspection tells a resource server about an active token.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    /// The owner, the token and its scopes and expiry.
+    pub principal: Principal,
+    /// When the token was created.
+    pub issued_at: DateTime<Utc>,
+}
+
 /// Why an authentication failed. Over HTTP every variant is the same 401.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -614,6 +623,34 @@ impl PatService {
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<Principal, (AuthError, Option<FailedToken>)> {
+        let (token, user, hash) = self.check_credential(raw, now).await?;
+        let stale = token
+            .last_used_at
+            .is_none_or(|at| now - at > LAST_USED_WRITE_INTERVAL);
+        if stale {
+            self.tokens
+                .record_use(token.id, now, ip, now - LAST_USED_WRITE_INTERVAL)
+                .await
+                .map_err(|e| (e.into(), None))?;
+            if let Some(cache) = &self.cache {
+                cache.note_use(&hash, now, ip);
+            }
+        }
+        Ok(Principal {
+            user,
+            token_id: token.id,
+            scopes: token.scopes,
+            expires_at: token.expires_at,
+        })
+    }
+
+    /// Every rule a presented secret must pass, without recording its use: the token
+    /// and its active owner, and the hash it was found by.
+    async fn check_credential(
+        &self,
+        raw: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Token, User, SecretHash), (AuthError, Option<FailedToken>)> {
         let well_formed = self
             .codec
             .parse(raw)
@@ -659,23 +696,29 @@ impl PatService {
         let Some(user) = owner.filter(|user| user.active) else {
             return Err((AuthError::UserInactive, Some(failed)));
         };
-        let stale = token
-            .last_used_at
-            .is_none_or(|at| now - at > LAST_USED_WRITE_INTERVAL);
-        if stale {
-            self.tokens
-                .record_use(token.id, now, ip, now - LAST_USED_WRITE_INTERVAL)
-                .await
-                .map_err(|e| (e.into(), None))?;
-            if let Some(cache) = &self.cache {
-                cache.note_use(&hash, now, ip);
-            }
-        }
-        Ok(Principal {
-            user,
-            token_id: token.id,
-            scopes: token.scopes,
-            expires_at: token.expires_at,
+        Ok((token, user, hash))
+    }
+
+    /// RFC 7662 introspection for a resource server: whether `raw` is an active token,
+    /// and its claims. It applies every rule of [`PatService::authenticate`] but is not
+    /// a use of the token: last use is not touched (the resource server is not the
+    /// token's user), and a refusal is neither audited nor counted.
+    ///
+    /// # Errors
+    /// The [`AuthError`] that makes the token inactive.
+    pub async fn introspect(&self, raw: &str) -> Result<Introspection, AuthError> {
+        let (token, user, _) = self
+            .check_credential(raw, self.clock.now())
+            .await
+            .map_err(|(err, _)| err)?;
+        Ok(Introspection {
+            issued_at: token.created_at,
+            principal: Principal {
+                user,
+                token_id: token.id,
+                scopes: token.scopes,
+                expires_at: token.expires_at,
+            },
         })
     }
 

@@ -88,6 +88,7 @@ on_every_backend![
     security::a_collaborator_cannot_add_scopes,
     security::scope_lists_over_the_limit_are_refused_before_parsing,
     security::challenges_follow_rfc_6750_and_offer_basic,
+    security::introspection_leaves_last_use_alone_and_speaks_oauth_errors,
     ops::openapi_document_is_openapi_3_and_lists_the_tokens_path,
     ops::swagger_ui_is_served_at_api_docs,
     nginx::nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens,

@@ -173,7 +173,10 @@ pub(super) fn introspect_reports_active_and_exactly_inactive(backend: Backend) {
 
     let active = app.introspect(by_server, &target.secret).expect_json(200);
     assert_eq!(active["active"], true, "{active}");
-    assert_eq!(active["token_type"], "pat");
+    assert_eq!(
+        active["token_type"], "Bearer",
+        "RFC 7662 §2.2: an OAuth token type"
+    );
     assert_eq!(active["token_id"], target.id().as_str());
     assert_eq!(active["sub"], bob.user_id().as_str());
     assert_eq!(active["username"], bob.email().as_str());

@@ -201,3 +201,58 @@ pub(super) fn challenges_follow_rfc_6750_and_offer_basic(backend: Backend) {
     );
     app.assert_works(&lister.secret);
 }
+
+/// Introspection is the resource server asking, not the token being used: the token's
+/// last use is not touched. It answers `token_type: "Bearer"` (RFC 7662 §2.2) and its
+/// refusals carry RFC 6749 §5.2's `error` member beside problem+json's fields.
+pub(super) fn introspection_leaves_last_use_alone_and_speaks_oauth_errors(backend: Backend) {
+    let app = spawn_app(backend);
+    let bob = app.user_session("member");
+    let server = app.create_token(&app.admin, "resource server", 30, &["introspection:read"]);
+    let by_server = Auth::Bearer(&server.secret);
+    let unused = app.create_token(&bob, "unused", 7, &["jobs:list"]);
+    let active = app.introspect(by_server, &unused.secret).expect_json(200);
+    assert_eq!(active["active"], true);
+    assert_eq!(active["token_type"], "Bearer");
+    let token = app.token(&bob, &unused.id());
+    assert_eq!(token["last_used_at"], serde_json::Value::Null, "{token}");
+    assert_eq!(token["last_used_ip"], serde_json::Value::Null, "{token}");
+
+    app.assert_works(&unused.secret);
+    let used = app.token(&bob, &unused.id());
+    app.introspect(by_server, &unused.secret).expect(200);
+    let after = app.token(&bob, &unused.id());
+    assert_eq!(after["last_used_ip"], used["last_used_ip"]);
+    assert_eq!(after["last_used_at"], used["last_used_at"]);
+    assert_eq!(after["last_used_ip"], "127.0.0.1");
+
+    let missing = app
+        .send(
+            "POST",
+            "/api/v1/introspect",
+            by_server,
+            Some((
+                "application/x-www-form-urlencoded",
+                b"nothing=here".to_vec(),
+            )),
+        )
+        .expect_problem(400, "invalid_request");
+    assert_eq!(missing["error"], "invalid_request", "{missing}");
+    let anonymous = app
+        .introspect(Auth::Anonymous, &unused.secret)
+        .expect_problem(401, "unauthenticated");
+    assert_eq!(anonymous["error"], "invalid_client", "{anonymous}");
+    let bad = app
+        .introspect(Auth::Bearer("garbage"), &unused.secret)
+        .expect_problem(401, "invalid_token");
+    assert_eq!(bad["error"], "invalid_client", "{bad}");
+    let unscoped = app
+        .introspect(Auth::Bearer(&unused.secret), &server.secret)
+        .expect_problem(403, "missing_scope");
+    assert_eq!(unscoped["error"], "unauthorized_client", "{unscoped}");
+    // Elsewhere problem+json has no `error` member.
+    let elsewhere = app
+        .get("/api/v1/tokens", Auth::Anonymous)
+        .expect_problem(401, "unauthenticated");
+    assert!(elsewhere.get("error").is_none(), "{elsewhere}");
+}
