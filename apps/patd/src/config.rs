@@ -272,6 +272,17 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("token.key"))
     }
 
+    /// The origin (`scheme://host[:port]`) of `public_url`, as browsers send it in
+    /// `Origin`.
+    pub fn public_origin(&self) -> String {
+        let url = self.public_url.trim();
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let end = url[after_scheme..]
+            .find('/')
+            .map_or(url.len(), |i| after_scheme + i);
+        url[..end].to_owned()
+    }
+
     /// The metrics-only listen address, if one is set (validated by [`Config::load`]).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listen.as_deref().and_then(|a| a.parse().ok())
@@ -319,6 +330,14 @@ mod tests {
     fn defaults_are_valid() {
         assert!(with(|_| {}).is_ok());
         assert_eq!(Config::default().database_url(), "sqlite://data/patd.db");
+    }
+
+    #[test]
+    fn the_public_origin_is_the_public_url_without_its_path() {
+        let mut config = Config::default();
+        assert_eq!(config.public_origin(), "http://127.0.0.1:8080");
+        config.public_url = "https://tokens.example.com/patd/".into();
+        assert_eq!(config.public_origin(), "https://tokens.example.com");
     }
 
     #[test]

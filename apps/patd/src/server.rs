@@ -28,6 +28,7 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
         trusted_proxies: config
             .trusted_proxies()
             .map_err(|e| WiringError::Setup(e.to_string()))?,
+        public_origin: Some(config.public_origin()),
         ..ApiConfig::default()
     };
     let state = web::Data::new(ApiState::new(service.clone(), api));

@@ -13,6 +13,7 @@ use pat_core::model::{
 use pat_core::{CreateTokenRequest, ListTokensRequest, NewUser};
 
 use crate::caller::{Caller, Via, authenticate_counted, client_ip, presented_token};
+use crate::cross_site::{JsonBody, refuse_cross_site};
 use crate::passwords::{check_password_rules, hash_password, on_password_thread};
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
@@ -107,7 +108,8 @@ async fn max_days(state: &ApiState) -> Result<u32, ApiError> {
 /// Signs in with email and password; sets the session cookie.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginBody,
     responses((status = 200, body = SessionView), (status = 401, body = Problem), (status = 429, body = Problem)))]
-pub async fn login(state: Data<ApiState>, req: HttpRequest, body: Bytes) -> ApiResult {
+pub async fn login(state: Data<ApiState>, req: HttpRequest, body: JsonBody) -> ApiResult {
+    refuse_cross_site(&req)?;
     state.check_login_rate(client_ip(&req))?;
     let fields = Fields::parse(&body)?;
     let email = fields.string("email", "invalid_credentials")?;
@@ -145,7 +147,7 @@ pub async fn me(caller: Caller) -> ApiResult {
 /// Creates a token; the answer holds its secret, shown this once.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenBody,
     responses((status = 201, body = IssuedView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create_token(state: Data<ApiState>, caller: Caller, body: Bytes) -> ApiResult {
+pub async fn create_token(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
     let fields = Fields::parse(&body)?;
     let request = CreateTokenRequest {
         name: fields.string("name", "invalid_name")?,
@@ -227,7 +229,7 @@ pub async fn update_token(
     state: Data<ApiState>,
     caller: Caller,
     id: Path<String>,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult {
     let id = token_id(&id)?;
     let fields = Fields::parse(&body)?;
@@ -267,7 +269,7 @@ pub async fn regenerate_token(
     state: Data<ApiState>,
     caller: Caller,
     id: Path<String>,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult {
     let id = token_id(&id)?;
     let fields = Fields::parse(&body)?;
@@ -288,7 +290,7 @@ pub async fn add_scopes(
     state: Data<ApiState>,
     caller: Caller,
     id: Path<String>,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult {
     let id = token_id(&id)?;
     let scopes = Fields::parse(&body)?.strings("scopes", "invalid_scope")?;
@@ -348,7 +350,7 @@ pub async fn get_settings(state: Data<ApiState>, caller: Caller) -> ApiResult {
 /// Replaces the admin settings.
 #[utoipa::path(put, path = "/api/v1/admin/settings", tag = "admin", request_body = SettingsView,
     responses((status = 200, body = SettingsView), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn put_settings(state: Data<ApiState>, caller: Caller, body: Bytes) -> ApiResult {
+pub async fn put_settings(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
     let fields = Fields::parse(&body)?;
     let settings = SettingsView {
         pats_enabled: fields.boolean("pats_enabled", "invalid_settings")?,
@@ -376,7 +378,7 @@ pub async fn list_users(state: Data<ApiState>, caller: Caller, params: Params) -
 /// Adds a user.
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewUserBody,
     responses((status = 201, body = UserView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create_user(state: Data<ApiState>, caller: Caller, body: Bytes) -> ApiResult {
+pub async fn create_user(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
     // Before any hashing: a caller who may not add users costs no argon2 run.
     state.service.may_create_users(&caller.actor)?;
     let fields = Fields::parse(&body)?;
@@ -402,7 +404,7 @@ pub async fn update_user(
     state: Data<ApiState>,
     caller: Caller,
     id: Path<String>,
-    body: Bytes,
+    body: JsonBody,
 ) -> ApiResult {
     let id = user_id(&id)?;
     let fields = Fields::parse(&body)?;
@@ -601,7 +603,7 @@ async fn introspect_for(state: &ApiState, caller: Caller, body: &[u8]) -> ApiRes
 #[utoipa::path(post, path = "/api/v1/credentials/revoke", tag = "check", request_body = LeakReportBody,
     security(()),
     responses((status = 202), (status = 422, body = Problem), (status = 429, body = Problem)))]
-pub async fn report_leaks(state: Data<ApiState>, req: HttpRequest, body: Bytes) -> ApiResult {
+pub async fn report_leaks(state: Data<ApiState>, req: HttpRequest, body: JsonBody) -> ApiResult {
     let ip = client_ip(&req);
     state.leak_limiter.check(ip)?;
     let credentials = Fields::parse(&body)?.strings("credentials", "invalid_request")?;

@@ -464,6 +464,7 @@ impl FromRequest for Caller {
             };
             let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
             if !safe {
+                crate::cross_site::refuse_cross_site(&req)?;
                 let sent = req
                     .headers()
                     .get(CSRF_HEADER)

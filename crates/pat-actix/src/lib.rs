@@ -15,6 +15,7 @@
 
 mod api;
 mod caller;
+mod cross_site;
 mod limits;
 mod openapi;
 mod ops;
@@ -28,6 +29,7 @@ pub use caller::{
     Authenticated, CSRF_HEADER, Caller, NewSession, SESSION_COOKIE, SessionStore, Via, client_ip,
     client_ip_from, presented_token, random_token, require_scope,
 };
+pub use cross_site::{JsonBody, refuse_cross_site};
 pub use limits::{
     MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS_BYTES, MAX_URI_BYTES, request_limits,
 };

@@ -66,7 +66,7 @@ pub async fn request_limits(
 }
 
 /// 413 `body_too_large`.
-fn body_too_large() -> ApiError {
+pub(crate) fn body_too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "body_too_large",

@@ -61,7 +61,7 @@ impl utoipa::Modify for Security {
 struct ProblemResponses;
 
 /// Refusals any operation can answer, whatever its own ones.
-const COMMON_REFUSALS: [(&str, &str); 11] = [
+const COMMON_REFUSALS: [(&str, &str); 12] = [
     (
         "400",
         "The request could not be read (e.g. a malformed query or header).",
@@ -79,6 +79,10 @@ const COMMON_REFUSALS: [(&str, &str); 11] = [
     ("413", "The body is larger than the server accepts."),
     ("414", "The URL is longer than the server accepts."),
     (
+        "415",
+        "A JSON endpoint was sent a body that is not `application/json`.",
+    ),
+    (
         "429",
         "Too many attempts from this address; see Retry-After.",
     ),
@@ -87,7 +91,10 @@ const COMMON_REFUSALS: [(&str, &str); 11] = [
         "A header, or all of them, is larger than the server accepts.",
     ),
     ("500", "The server failed; the details are in its log."),
-    ("503", "The token store is unavailable; retry shortly."),
+    (
+        "503",
+        "The token store is unavailable, or the server is busy (`busy`, see Retry-After); retry shortly.",
+    ),
 ];
 
 impl utoipa::Modify for ProblemResponses {

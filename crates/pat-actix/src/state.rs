@@ -36,6 +36,9 @@ pub struct ApiConfig {
     /// of them, the client address is taken from that header (see
     /// [`client_ip`](crate::client_ip)). Empty: the TCP peer is the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The origin browsers see the server at (`https://patd.example`), accepted as a
+    /// cookie-authenticated write's `Origin` besides the request's own `Host`.
+    pub public_origin: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -47,6 +50,7 @@ impl Default for ApiConfig {
             logins_per_minute: 30,
             failed_auths_per_minute: 60,
             trusted_proxies: Vec::new(),
+            public_origin: None,
         }
     }
 }

@@ -332,6 +332,7 @@ impl FromRequest for Posted {
         let req = req.clone();
         let body = read_form(&req, payload);
         Box::pin(async move {
+            pat_actix::refuse_cross_site(&req)?;
             let who = signed_in(&req).await?;
             let form = body.await?;
             if !same_token(form.get(CSRF_FIELD), &who.csrf) {

@@ -69,6 +69,7 @@ pub async fn show_login(req: HttpRequest, state: Data<ApiState>) -> PageResult {
 
 /// `POST /login`: checks the form's token and the password, then starts a session.
 pub async fn login(req: HttpRequest, form: FormData, state: Data<ApiState>) -> PageResult {
+    pat_actix::refuse_cross_site(&req)?;
     let expected = req
         .cookie(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_owned())

@@ -89,6 +89,7 @@ on_every_backend![
     security::scope_lists_over_the_limit_are_refused_before_parsing,
     security::challenges_follow_rfc_6750_and_offer_basic,
     security::introspection_leaves_last_use_alone_and_speaks_oauth_errors,
+    security::cross_site_sign_in_and_cookie_writes_are_refused,
     ops::openapi_document_is_openapi_3_and_lists_the_tokens_path,
     ops::swagger_ui_is_served_at_api_docs,
     nginx::nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens,

@@ -256,3 +256,86 @@ pub(super) fn introspection_leaves_last_use_alone_and_speaks_oauth_errors(backen
         .expect_problem(401, "unauthenticated");
     assert!(elsewhere.get("error").is_none(), "{elsewhere}");
 }
+
+/// Login CSRF and cross-site writes: JSON endpoints take only JSON (a cross-site form
+/// can send `text/plain`, which is 415), and a browser's `Origin` or `Sec-Fetch-Site`
+/// from another site refuses a sign-in or a cookie-authenticated write even with the
+/// right CSRF token.
+pub(super) fn cross_site_sign_in_and_cookie_writes_are_refused(backend: Backend) {
+    let app = spawn_app(backend);
+    let user = app.create_user("member");
+    let credentials = json!({"email": user.email, "password": user.password}).to_string();
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        app.send(
+            "POST",
+            "/api/v1/session",
+            Auth::Anonymous,
+            Some((content_type, credentials.clone().into_bytes())),
+        )
+        .expect_problem(415, "unsupported_media_type");
+    }
+    let as_json = || Some(("application/json", credentials.clone().into_bytes()));
+    let evil_origin = [("Origin", "https://evil.example")];
+    app.send_with_headers(
+        "POST",
+        "/api/v1/session",
+        Auth::Anonymous,
+        &evil_origin,
+        as_json(),
+    )
+    .expect_problem(403, "csrf");
+    let own_origin = app.address.clone();
+    app.send_with_headers(
+        "POST",
+        "/api/v1/session",
+        Auth::Anonymous,
+        &[("Origin", &own_origin), ("Sec-Fetch-Site", "same-origin")],
+        as_json(),
+    )
+    .expect(200);
+
+    let session = app.login(&user.email, &user.password);
+    let body = || {
+        Some((
+            "application/json",
+            json!({"name": "x", "expires_in_days": 7, "scopes": ["jobs:list"]})
+                .to_string()
+                .into_bytes(),
+        ))
+    };
+    for headers in [
+        &evil_origin[..],
+        &[("Sec-Fetch-Site", "cross-site")][..],
+        &[("Origin", "null")][..],
+    ] {
+        app.send_with_headers(
+            "POST",
+            "/api/v1/tokens",
+            Auth::from(&session),
+            headers,
+            body(),
+        )
+        .expect_problem(403, "csrf");
+    }
+    app.send(
+        "POST",
+        "/api/v1/tokens",
+        Auth::from(&session),
+        Some((
+            "text/plain",
+            json!({"name": "x", "expires_in_days": 7, "scopes": ["jobs:list"]})
+                .to_string()
+                .into_bytes(),
+        )),
+    )
+    .expect_problem(415, "unsupported_media_type");
+    assert_eq!(app.list_tokens(&session, "")["total_items"], 0);
+    app.send_with_headers(
+        "POST",
+        "/api/v1/tokens",
+        Auth::from(&session),
+        &[("Origin", &own_origin)],
+        body(),
+    )
+    .expect(201);
+}
