@@ -6,8 +6,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
-  ADMIN_EMAIL, ADMIN_PASSWORD, addUser, assertLabelled, assertNoSidewaysScroll, createToken,
-  launchBrowser, meWith, newContext, shot, signIn, startPatd,
+  ADMIN_EMAIL, ADMIN_PASSWORD, addUser, apiSession, assertLabelled, assertNoSidewaysScroll,
+  createToken, launchBrowser, meWith, newContext, shot, signIn, startPatd,
 } from "./harness.mjs";
 
 describe("personal access token pages", () => {
@@ -158,6 +158,31 @@ describe("personal access token pages", () => {
     assert.equal(await page.locator(`tr[data-token-id="${id}"]`).count(), 1);
     await page.goto("/tokens?status=active");
     assert.equal(await page.locator(`tr[data-token-id="${id}"]`).count(), 0);
+    await context.close();
+  });
+
+  it("brings back a token its owner revoked, but not one an administrator revoked", async () => {
+    const { page, context } = await memberPage();
+    const { id, secret } = await createToken(page, { name: "revived", scopes: ["tokens:read"] });
+    await page.getByRole("button", { name: "Revoke" }).click();
+    await page.locator("#notice").waitFor();
+    assert.equal(await page.locator("#revoked-by").textContent(), "by you");
+    await page.getByLabel(/New expiry in days/).fill("5");
+    await page.getByRole("button", { name: "Regenerate token" }).click();
+    await page.locator("#new-token").waitFor();
+    const fresh = await page.locator("#new-token").inputValue();
+    assert.equal(await page.locator("#token-status").textContent(), "active");
+    assert.equal((await meWith(patd.url, secret)).status, 401, "the old secret stays dead");
+    assert.equal((await meWith(patd.url, fresh)).status, 200);
+    await shot(page, "10a-revived");
+
+    const admin = await apiSession(patd.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert.equal((await admin.post(`/api/v1/admin/tokens/${id}/revoke`, {})).status, 200);
+    await page.goto(`/tokens/${id}`);
+    assert.equal(await page.locator("#revoked-by").textContent(), "by an administrator");
+    assert.equal(await page.getByRole("button", { name: "Regenerate token" }).count(), 0);
+    assert.match(await page.locator("#no-regenerate").textContent(), /cannot be brought back/);
+    await shot(page, "10b-revoked-by-admin");
     await context.close();
   });
 

@@ -90,8 +90,9 @@ impl FromRequest for JsonBody {
 /// Refuses a request a browser sent from another site: `Sec-Fetch-Site` other than
 /// `same-origin` or `none`, or an `Origin` that is neither this request's own `Host`
 /// nor the configured public origin ([`ApiConfig::public_origin`](crate::ApiConfig)).
-/// Requests without either header (non-browser clients, old browsers) pass: the CSRF
-/// token and the `SameSite=Strict` cookie still guard them.
+/// Requests without either header (non-browser clients, old browsers), or with
+/// `Origin: null` alone, pass: the CSRF token, the `SameSite=Strict` cookie and the
+/// JSON-only bodies still guard them.
 ///
 /// # Errors
 /// 403 `csrf` naming the header that gave the request away.
@@ -109,7 +110,10 @@ pub fn refuse_cross_site(req: &HttpRequest) -> Result<(), ApiError> {
     {
         return Err(refused(format!("Sec-Fetch-Site is {site}")));
     }
-    let Some(origin) = header(ORIGIN.as_str()) else {
+    // `Origin: null` says nothing: browsers send it for same-origin form posts too
+    // when the page's referrer policy is `no-referrer` (as patd's pages' is), and
+    // `Sec-Fetch-Site` above already decided for browsers that send it.
+    let Some(origin) = header(ORIGIN.as_str()).filter(|origin| *origin != "null") else {
         return Ok(());
     };
     let own_host = header(HOST.as_str())
@@ -174,12 +178,19 @@ mod tests {
         assert!(refuse_cross_site(&with(&[("sec-fetch-site", "same-origin")])).is_ok());
         assert!(refuse_cross_site(&with(&[("sec-fetch-site", "none")])).is_ok());
         assert!(refuse_cross_site(&with(&[("origin", "http://patd.example:8080")])).is_ok());
+        assert!(
+            refuse_cross_site(&with(&[
+                ("origin", "null"),
+                ("sec-fetch-site", "same-origin")
+            ]))
+            .is_ok(),
+            "a same-origin form post from a no-referrer page"
+        );
         for (name, value) in [
             ("sec-fetch-site", "cross-site"),
             ("sec-fetch-site", "same-site"),
             ("origin", "https://evil.example"),
             ("origin", "http://patd.example:8081"),
-            ("origin", "null"),
         ] {
             let refused = refuse_cross_site(&with(&[(name, value)])).expect_err(value);
             assert_eq!(refused.code(), "csrf");

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use pat_core::IssuedToken;
-use pat_core::model::{AuditEvent, OutboxMessage, Page, Principal, Token, User};
+use pat_core::model::{AuditEvent, OutboxMessage, Page, Principal, RevocationReason, Token, User};
 use pat_core::policy::Settings;
 use pat_core::scope::Scope;
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,10 @@ pub struct TokenView {
     pub expires_at: String,
     /// When revoked, if it is.
     pub revoked_at: Option<String>,
+    /// Why it was revoked: `owner` (may be regenerated), `admin`, `leak_report` or
+    /// `reuse_detected` (may not); null while not revoked.
+    #[schema(value_type = Option<String>, example = "owner")]
+    pub revoked_reason: Option<&'static str>,
     /// Last authentication (written at most once a minute).
     pub last_used_at: Option<String>,
     /// Client address of the last authentication.
@@ -90,6 +94,7 @@ impl TokenView {
             updated_at: time(token.updated_at),
             expires_at: time(token.expires_at),
             revoked_at: token.revoked_at.map(time),
+            revoked_reason: token.revoked_reason.map(RevocationReason::as_str),
             last_used_at: token.last_used_at.map(time),
             last_used_ip: token.last_used_ip.map(|ip| ip.to_string()),
             generation: token.generation,

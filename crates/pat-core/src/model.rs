@@ -140,6 +140,63 @@ impl fmt::Display for TokenStatus {
     }
 }
 
+/// Why a token was revoked. It decides whether the owner may bring the token back
+/// with a new secret: only from their own revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RevocationReason {
+    /// The owner revoked it (also a token revoking itself).
+    Owner,
+    /// An admin revoked another user's token.
+    Admin,
+    /// A leak report revoked it.
+    LeakReport,
+    /// A secret retired by rotation was presented again.
+    ReuseDetected,
+}
+
+impl RevocationReason {
+    /// Every reason.
+    pub const ALL: [RevocationReason; 4] = [
+        RevocationReason::Owner,
+        RevocationReason::Admin,
+        RevocationReason::LeakReport,
+        RevocationReason::ReuseDetected,
+    ];
+
+    /// The text form: `owner`, `admin`, `leak_report`, `reuse_detected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::Owner => "owner",
+            RevocationReason::Admin => "admin",
+            RevocationReason::LeakReport => "leak_report",
+            RevocationReason::ReuseDetected => "reuse_detected",
+        }
+    }
+
+    /// Whether the owner may regenerate a token revoked for this reason: only one they
+    /// revoked themselves. A token an admin or a leak report stopped stays stopped.
+    pub fn owner_may_regenerate(self) -> bool {
+        self == RevocationReason::Owner
+    }
+}
+
+impl FromStr for RevocationReason {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RevocationReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown revocation reason {s:?}"))
+    }
+}
+
+impl fmt::Display for RevocationReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which reminders a token's current generation has had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReminderState {
@@ -171,6 +228,8 @@ pub struct Token {
     pub expires_at: DateTime<Utc>,
     /// Set once revoked; cleared by regeneration.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Why it was revoked (with `revoked_at`; `None` while not revoked).
+    pub revoked_reason: Option<RevocationReason>,
     /// Last authentication (written at most once a minute).
     pub last_used_at: Option<DateTime<Utc>>,
     /// Client address of the last authentication.
@@ -186,6 +245,13 @@ pub struct Token {
 }
 
 impl Token {
+    /// Whether its owner may give it a new secret: unless an admin, a leak report or a
+    /// reused secret revoked it.
+    pub fn may_be_regenerated(&self) -> bool {
+        self.revoked_reason
+            .is_none_or(RevocationReason::owner_may_regenerate)
+    }
+
     /// The status at `now`: revoked, else expired when `now >= expires_at`, else active.
     pub fn status(&self, now: DateTime<Utc>) -> TokenStatus {
         if self.revoked_at.is_some() {
@@ -421,6 +487,8 @@ pub enum NoticeKind {
     Created,
     /// The token was revoked after a leak report.
     LeakRevoked,
+    /// The token was given a new secret (security notice).
+    Regenerated,
 }
 
 /// Who a notice goes to.
@@ -469,6 +537,7 @@ impl NoticeKind {
             NoticeKind::Expired => "expired",
             NoticeKind::Created => "created",
             NoticeKind::LeakRevoked => "leak_revoked",
+            NoticeKind::Regenerated => "regenerated",
         }
     }
 }
@@ -482,6 +551,7 @@ impl FromStr for NoticeKind {
             NoticeKind::Expired,
             NoticeKind::Created,
             NoticeKind::LeakRevoked,
+            NoticeKind::Regenerated,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -11,7 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::model::{
     Attempt, AuditEvent, AuditQuery, DeliveryStatus, DueReminder, MessageId, Notice, OutboxMessage,
-    Page, PageRequest, ReminderKind, Role, ScopeId, Token, TokenId, TokenQuery, User, UserId,
+    Page, PageRequest, ReminderKind, RevocationReason, Role, ScopeId, Token, TokenId, TokenQuery,
+    User, UserId,
 };
 use crate::policy::{Description, Settings, TokenName};
 use crate::scope::Scope;
@@ -193,19 +194,21 @@ pub trait TokenStore: Send + Sync {
         journal: &Journal,
     ) -> Result<Token, StoreError>;
 
-    /// Sets `revoked_at = now` unless already revoked (the first time is kept); writes
-    /// `journal` only when this call revoked the token.
+    /// Sets `revoked_at = now` and `revoked_reason = reason` unless already revoked
+    /// (the first time and its reason are kept); writes `journal` only when this call
+    /// revoked the token.
     ///
     /// # Errors
     /// MUST return [`StoreError::NotFound`] for an unknown id.
     async fn revoke(
         &self,
         id: TokenId,
+        reason: RevocationReason,
         now: DateTime<Utc>,
         journal: &Journal,
     ) -> Result<Token, StoreError>;
 
-    /// Gives the token a new secret and expiry, clears `revoked_at`, resets the
+    /// Gives the token a new secret and expiry, clears `revoked_at` and its reason, resets the
     /// reminder state and adds 1 to its generation — unless its owner already has
     /// `active_limit` *other* active tokens at `now` (atomic, as for [`TokenStore::insert`]).
     ///

@@ -12,8 +12,8 @@ use crate::cache::{Cached, CredentialCache};
 use crate::model::{
     Actor, Attempt, AuditAction, AuditEvent, AuditQuery, AuthFailure, Credential, DeliveryStatus,
     EventId, MessageId, Notice, NoticeKind, OutboxMessage, Page, PageError, PageRequest, Principal,
-    Recipient, ReminderKind, Role, ScopeId, StatusFilter, Token, TokenId, TokenQuery, TokenStatus,
-    User, UserId,
+    Recipient, ReminderKind, RevocationReason, Role, ScopeId, StatusFilter, Token, TokenId,
+    TokenQuery, TokenStatus, User, UserId,
 };
 use crate::policy::{
     Description, DescriptionError, ExpiryError, LAST_USED_WRITE_INTERVAL, Lifetime,
@@ -147,6 +147,14 @@ pub enum ServiceError {
         /// The scope needed, e.g. `tokens:create`.
         required: String,
     },
+    /// The token was revoked by an admin: its owner may not bring it back.
+    #[error("an administrator revoked this token; it cannot be regenerated — create a new one")]
+    RevokedByAdmin,
+    /// The token was revoked because its secret leaked: it may not be brought back.
+    #[error(
+        "this token was revoked because its secret was found exposed; it cannot be regenerated — create a new one"
+    )]
+    RevokedAsLeaked,
     /// A token may not grant what it does not hold, nor outlive itself.
     #[error("{0}")]
     ScopeEscalation(String),
@@ -750,9 +758,12 @@ impl PatService {
             &token,
             "self".to_owned(),
         ));
-        self.changing(self.tokens.revoke(token.id, now, &journal))
-            .await
-            .map_err(not_found)
+        self.changing(
+            self.tokens
+                .revoke(token.id, RevocationReason::Owner, now, &journal),
+        )
+        .await
+        .map_err(not_found)
     }
 
     /// A user by id (for session adapters re-checking that a user is still active).
@@ -832,6 +843,7 @@ impl PatService {
             updated_at: now,
             expires_at,
             revoked_at: None,
+            revoked_reason: None,
             last_used_at: None,
             last_used_ip: None,
             generation: 1,
@@ -966,25 +978,32 @@ impl PatService {
         if token.revoked_at.is_some() {
             return Ok(token);
         }
+        let reason = if token.owner == actor.user.id {
+            RevocationReason::Owner
+        } else {
+            RevocationReason::Admin
+        };
         let now = self.clock.now();
         let journal = Journal::of(self.token_event(
             actor,
             now,
             AuditAction::TokenRevoked,
             &token,
-            String::new(),
+            format!("reason={reason}"),
         ));
-        self.changing(self.tokens.revoke(id, now, &journal))
+        self.changing(self.tokens.revoke(id, reason, now, &journal))
             .await
             .map_err(not_found)
     }
 
-    /// Gives a token (of any status) a new secret and lifetime; same name,
-    /// description and scopes; the old secret stops working at once.
+    /// Gives a token a new secret and lifetime; same name, description and scopes; the
+    /// old secret stops working at once, and the owner is mailed. An active, expired or
+    /// owner-revoked token may be regenerated; one an admin or a leak report revoked
+    /// may not.
     ///
     /// # Errors
-    /// `NotFound`, `InvalidExpiry`, `PatsDisabled`, `ForbiddenRole`, `ActiveLimit`,
-    /// `MissingScope`/`ScopeEscalation` (token callers).
+    /// `NotFound`, `RevokedByAdmin`, `RevokedAsLeaked`, `InvalidExpiry`, `PatsDisabled`,
+    /// `ForbiddenRole`, `ActiveLimit`, `MissingScope`/`ScopeEscalation` (token callers).
     pub async fn regenerate_token(
         &self,
         actor: &Actor,
@@ -995,6 +1014,7 @@ impl PatService {
         let token = self
             .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
             .await?;
+        refuse_revival(&token)?;
         let settings = self.enabled_settings().await?;
         let lifetime = Lifetime::new(expires_in_days, settings.max_lifetime_days)?;
         let now = self.clock.now();
@@ -1010,6 +1030,12 @@ impl PatService {
         };
         // The new secret's hint, not the generation number: it is known before the
         // write, and it is what the owner sees on the token page.
+        let renewed = Token {
+            expires_at,
+            generation: token.generation + 1,
+            ..token.clone()
+        };
+        // The owner is told of every new secret, as of every new token.
         let journal = Journal::of(self.token_event(
             actor,
             now,
@@ -1020,7 +1046,8 @@ impl PatService {
                 regeneration.hint,
                 expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ),
-        ));
+        ))
+        .with_notice(self.message(notice(NoticeKind::Regenerated, &actor.user, &renewed), now)?);
         let token = self
             .changing(self.tokens.regenerate(
                 &regeneration,
@@ -1271,7 +1298,10 @@ impl PatService {
                 );
             }
             let after = self
-                .changing(self.tokens.revoke(token.id, now, &journal))
+                .changing(
+                    self.tokens
+                        .revoke(token.id, RevocationReason::LeakReport, now, &journal),
+                )
                 .await?;
             // Revoked by this report, not by a request that came first.
             if after.revoked_at == Some(now) {
@@ -1871,6 +1901,17 @@ fn has_admin_reach(actor: &Actor, op: TokenOp) -> bool {
         Credential::Session => true,
         Credential::Token { scopes, .. } => {
             crate::scope::any_allows(scopes, "admin", op.as_str(), None)
+        }
+    }
+}
+
+/// A revoked token comes back with a new secret only from its owner's own revocation.
+fn refuse_revival(token: &Token) -> Result<(), ServiceError> {
+    match token.revoked_reason {
+        None | Some(RevocationReason::Owner) => Ok(()),
+        Some(RevocationReason::Admin) => Err(ServiceError::RevokedByAdmin),
+        Some(RevocationReason::LeakReport | RevocationReason::ReuseDetected) => {
+            Err(ServiceError::RevokedAsLeaked)
         }
     }
 }

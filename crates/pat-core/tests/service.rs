@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use pat_core::model::{
-    Actor, AuditAction, AuditQuery, AuthFailure, DeliveryStatus, NoticeKind, PageRequest, Role,
-    StatusFilter, TokenStatus, User,
+    Actor, AuditAction, AuditQuery, AuthFailure, DeliveryStatus, NoticeKind, PageRequest,
+    RevocationReason, Role, StatusFilter, TokenStatus, User,
 };
 use pat_core::policy::{NameError, Settings};
 use pat_core::ports::{ManualClock, NotifyError, TokenStore};
@@ -1221,5 +1221,71 @@ fn admin_endpoints_need_admin_scopes_not_token_scopes() {
             Err(ServiceError::MissingScope { .. })
         ),
         "the owner-facing endpoint still wants tokens:update"
+    );
+}
+
+#[test]
+fn a_token_revoked_by_its_owner_comes_back_but_not_one_an_admin_or_a_leak_report_stopped() {
+    let h = Harness::new();
+    let member = h.member();
+    let own = h.issue(&member, "own", &["jobs:list"]);
+    let revoked = run(h.service.revoke_token(&member, own.token.id)).expect("revoke");
+    assert_eq!(revoked.revoked_reason, Some(RevocationReason::Owner));
+    let back = run(h.service.regenerate_token(&member, own.token.id, 10)).expect("revived");
+    assert_eq!(back.token.revoked_reason, None);
+    h.auth(&back).expect("the new secret works");
+
+    let by_admin = h.issue(&member, "by admin", &["jobs:list"]);
+    let revoked = run(h.service.revoke_token(&h.admin, by_admin.token.id)).expect("admin");
+    assert_eq!(revoked.revoked_reason, Some(RevocationReason::Admin));
+    assert!(matches!(
+        run(h.service.regenerate_token(&member, by_admin.token.id, 10)),
+        Err(ServiceError::RevokedByAdmin)
+    ));
+
+    let leaked = h.issue(&member, "leaked", &["jobs:list"]);
+    let report = vec![leaked.secret.expose().to_owned()];
+    assert_eq!(run(h.service.report_leaks(&report, IP)).expect("report"), 1);
+    let token = run(h.service.get_token(&member, leaked.token.id)).expect("get");
+    assert_eq!(token.revoked_reason, Some(RevocationReason::LeakReport));
+    assert!(!token.may_be_regenerated());
+    assert!(matches!(
+        run(h.service.regenerate_token(&member, leaked.token.id, 10)),
+        Err(ServiceError::RevokedAsLeaked)
+    ));
+    assert_eq!(h.auth(&leaked).unwrap_err(), AuthError::Revoked);
+
+    // A token revoking itself is its owner's revocation.
+    let automation = h.issue(&member, "self", &["jobs:list"]);
+    let revoked =
+        run(h.service.revoke_presented_token(&h.as_pat(&automation))).expect("revoke itself");
+    assert_eq!(revoked.revoked_reason, Some(RevocationReason::Owner));
+}
+
+#[test]
+fn owners_are_mailed_on_every_regeneration() {
+    let h = Harness::new();
+    let member = h.member();
+    let issued = h.issue(&member, "rotated", &["jobs:list"]);
+    run(h.service.regenerate_token(&member, issued.token.id, 10)).expect("first");
+    run(h.service.regenerate_token(&member, issued.token.id, 20)).expect("second");
+    run(h.service.send_due_reminders(100)).expect("deliver the outbox");
+    let sent = h.notifier.sent();
+    let regenerated: Vec<(u32, DateTime<Utc>)> = sent
+        .iter()
+        .filter(|n| n.kind == NoticeKind::Regenerated)
+        .map(|n| (n.generation, n.expires_at))
+        .collect();
+    assert_eq!(
+        regenerated,
+        vec![
+            (2, start() + Duration::days(10)),
+            (3, start() + Duration::days(20))
+        ],
+        "one notice per new secret, naming its generation and expiry"
+    );
+    assert!(
+        sent.iter()
+            .all(|n| n.recipient.email == "member@example.com")
     );
 }

@@ -140,7 +140,15 @@ pub fn wording(notice: &Notice, now: chrono::DateTime<chrono::Utc>) -> Wording {
             headline: format!(
                 "Your personal access token \"{name}\" was reported as publicly exposed and has been revoked."
             ),
-            advice: "Regenerate it, and remove the old value from wherever it was published."
+            advice: "It cannot be brought back: create a new token to replace it, and remove the old value from wherever it was published."
+                .to_owned(),
+        },
+        NoticeKind::Regenerated => Wording {
+            subject: format!("Your personal access token \"{name}\" was regenerated"),
+            headline: format!(
+                "Your personal access token \"{name}\" was given a new secret; the previous one no longer works."
+            ),
+            advice: "If you did not regenerate it, revoke it now and change your password."
                 .to_owned(),
         },
     }

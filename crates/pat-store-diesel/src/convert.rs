@@ -9,7 +9,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::Text;
 use pat_core::model::{
     AuditAction, AuditEvent, DeliveryStatus, EventId, MessageId, Notice, NoticeKind, OutboxMessage,
-    Recipient, ReminderState, Role, ScopeId, Token, TokenId, User, UserId,
+    Recipient, ReminderState, RevocationReason, Role, ScopeId, Token, TokenId, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::StoreError;
@@ -69,6 +69,7 @@ pub(crate) struct TokenRow {
     pub updated_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
     pub generation: i32,
@@ -90,6 +91,7 @@ impl TokenRow {
             updated_at: micros(token.updated_at),
             expires_at: micros(token.expires_at),
             revoked_at: token.revoked_at.map(micros),
+            revoked_reason: token.revoked_reason.map(|r| r.as_str().to_owned()),
             last_used_at: token.last_used_at.map(micros),
             last_used_ip: token.last_used_ip.map(|ip| ip.to_string()),
             generation: to_i32(token.generation),
@@ -119,6 +121,11 @@ impl TokenRow {
             updated_at: time(self.updated_at)?,
             expires_at: time(self.expires_at)?,
             revoked_at: self.revoked_at.map(time).transpose()?,
+            revoked_reason: self
+                .revoked_reason
+                .as_deref()
+                .map(|r| RevocationReason::from_str(r).map_err(|_| corrupt("revoked reason", r)))
+                .transpose()?,
             last_used_at: self.last_used_at.map(time).transpose()?,
             last_used_ip: ip(self.last_used_ip)?,
             generation: generation(self.generation)?,

@@ -23,6 +23,7 @@ diesel::table! {
         updated_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
         last_used_at -> Nullable<BigInt>,
         last_used_ip -> Nullable<Text>,
         generation -> Integer,

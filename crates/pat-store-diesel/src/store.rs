@@ -8,8 +8,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use pat_core::model::{
     Attempt, AuditEvent, AuditQuery, DeliveryStatus, DueReminder, MessageId, OutboxMessage, Page,
-    PageRequest, ReminderKind, Role, ScopeId, StatusFilter, Token, TokenId, TokenQuery,
-    TokenStatus, User, UserId,
+    PageRequest, ReminderKind, RevocationReason, Role, ScopeId, StatusFilter, Token, TokenId,
+    TokenQuery, TokenStatus, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::{
@@ -382,6 +382,7 @@ impl TokenStore for DieselStore {
     async fn revoke(
         &self,
         id: TokenId,
+        reason: RevocationReason,
         now: DateTime<Utc>,
         journal: &Journal,
     ) -> Result<Token, StoreError> {
@@ -393,6 +394,7 @@ impl TokenStore for DieselStore {
                     diesel::update(tokens::table.find(&id).filter(tokens::revoked_at.is_null()))
                         .set((
                             tokens::revoked_at.eq(micros(now)),
+                            tokens::revoked_reason.eq(reason.as_str()),
                             tokens::updated_at.eq(micros(now)),
                         ))
                         .execute(conn)?;
@@ -432,6 +434,7 @@ impl TokenStore for DieselStore {
                         tokens::hint.eq(&regeneration.hint),
                         tokens::expires_at.eq(micros(regeneration.expires_at)),
                         tokens::revoked_at.eq(None::<i64>),
+                        tokens::revoked_reason.eq(None::<String>),
                         tokens::generation.eq(tokens::generation + 1),
                         tokens::expiring_soon_sent_for.eq(None::<i32>),
                         tokens::expired_sent_for.eq(None::<i32>),

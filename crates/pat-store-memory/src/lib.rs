@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use pat_core::model::{
     Attempt, AuditEvent, AuditQuery, DeliveryStatus, DueReminder, MessageId, Notice, OutboxMessage,
-    Page, PageRequest, ReminderKind, ReminderState, Role, ScopeId, StatusFilter, Token, TokenId,
-    TokenQuery, TokenStatus, User, UserId,
+    Page, PageRequest, ReminderKind, ReminderState, RevocationReason, Role, ScopeId, StatusFilter,
+    Token, TokenId, TokenQuery, TokenStatus, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::{
@@ -245,6 +245,7 @@ impl TokenStore for MemoryStore {
     async fn revoke(
         &self,
         id: TokenId,
+        reason: RevocationReason,
         now: DateTime<Utc>,
         journal: &Journal,
     ) -> Result<Token, StoreError> {
@@ -254,6 +255,7 @@ impl TokenStore for MemoryStore {
             return Ok(token.clone());
         }
         token.revoked_at = Some(now);
+        token.revoked_reason = Some(reason);
         token.updated_at = now;
         let token = token.clone();
         state.write_journal(journal);
@@ -280,6 +282,7 @@ impl TokenStore for MemoryStore {
         token.hint = regeneration.hint.clone();
         token.expires_at = regeneration.expires_at;
         token.revoked_at = None;
+        token.revoked_reason = None;
         token.generation += 1;
         token.reminders = ReminderState::default();
         token.updated_at = now;

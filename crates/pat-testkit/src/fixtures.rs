@@ -103,6 +103,7 @@ pub fn token(owner: UserId, name: &str, now: DateTime<Utc>, expires_in: Duration
         updated_at: now,
         expires_at: now + expires_in,
         revoked_at: None,
+        revoked_reason: None,
         last_used_at: None,
         last_used_ip: None,
         generation: 1,

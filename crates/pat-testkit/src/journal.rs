@@ -2,7 +2,9 @@
 //! not at all when the change is refused.
 
 use chrono::Duration;
-use pat_core::model::{AuditAction, AuditQuery, NoticeKind, PageRequest, Role, ScopeId};
+use pat_core::model::{
+    AuditAction, AuditQuery, NoticeKind, PageRequest, RevocationReason, Role, ScopeId,
+};
 use pat_core::policy::Settings;
 use pat_core::ports::{Journal, StoreError};
 
@@ -77,7 +79,10 @@ pub async fn every_change_writes_its_journal(stores: Stores) {
         .await
         .expect("clear_scopes");
     let j = write("revoke");
-    tokens.revoke(t.id, base_time(), &j).await.expect("revoke");
+    tokens
+        .revoke(t.id, RevocationReason::Owner, base_time(), &j)
+        .await
+        .expect("revoke");
     let j = write("regenerate");
     tokens
         .regenerate(&regeneration(t.id, base_time(), MONTH), 5, base_time(), &j)
@@ -139,7 +144,12 @@ pub async fn refused_changes_write_no_journal(stores: Stores) {
     let (tokens, j) = (&stores.tokens, journal("refused"));
     let later = base_time() + Duration::seconds(1);
     tokens
-        .revoke(second.id, base_time(), &Journal::default())
+        .revoke(
+            second.id,
+            RevocationReason::Owner,
+            base_time(),
+            &Journal::default(),
+        )
         .await
         .expect("revoke");
 
@@ -209,7 +219,10 @@ pub async fn refused_changes_write_no_journal(stores: Stores) {
         ),
         (
             "revoke of an unknown token",
-            tokens.revoke(unknown_token_id(), later, &j).await.map(drop),
+            tokens
+                .revoke(unknown_token_id(), RevocationReason::Owner, later, &j)
+                .await
+                .map(drop),
         ),
         (
             "delete of an unknown token",
@@ -232,7 +245,7 @@ pub async fn refused_changes_write_no_journal(stores: Stores) {
         assert!(result.is_err(), "{what} must be refused, got {result:?}");
     }
     let again = tokens
-        .revoke(second.id, later, &j)
+        .revoke(second.id, RevocationReason::Owner, later, &j)
         .await
         .expect("revoking a revoked token succeeds");
     assert_eq!(

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use pat_core::model::{Role, StatusFilter};
+use pat_core::model::{RevocationReason, Role, StatusFilter};
 use pat_core::ports::{Journal, StoreError};
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
@@ -164,7 +164,12 @@ pub async fn concurrent_regenerations_respect_active_limit(stores: Stores) {
         insert(&stores, &t).await;
         stores
             .tokens
-            .revoke(t.id, base_time(), &Journal::default())
+            .revoke(
+                t.id,
+                RevocationReason::Owner,
+                base_time(),
+                &Journal::default(),
+            )
             .await
             .expect("revoke must succeed");
         revoked.push(t.id);

@@ -2,7 +2,7 @@
 //! `due_reminders` and `mark_reminded`.
 
 use chrono::{DateTime, Duration, Utc};
-use pat_core::model::{ReminderKind, ReminderState, Role};
+use pat_core::model::{ReminderKind, ReminderState, RevocationReason, Role};
 use pat_core::ports::Journal;
 
 use crate::Stores;
@@ -66,7 +66,12 @@ pub async fn due_reminders_expiring_soon_only_for_active_tokens_inside_the_windo
     insert(&stores, &revoked).await;
     stores
         .tokens
-        .revoke(revoked.id, base_time(), &Journal::default())
+        .revoke(
+            revoked.id,
+            RevocationReason::Owner,
+            base_time(),
+            &Journal::default(),
+        )
         .await
         .expect("revoke must succeed");
     let reminded = make(bob.id, "already reminded", Duration::days(1));
@@ -113,7 +118,12 @@ pub async fn due_reminders_expired_only_for_unrevoked_expired_tokens(stores: Sto
     insert(&stores, &revoked).await;
     stores
         .tokens
-        .revoke(revoked.id, base_time(), &Journal::default())
+        .revoke(
+            revoked.id,
+            RevocationReason::Owner,
+            base_time(),
+            &Journal::default(),
+        )
         .await
         .expect("revoke must succeed");
     let done = make("expired, reminded", -Duration::days(3));

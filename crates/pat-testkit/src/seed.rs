@@ -98,6 +98,8 @@ pub fn generate(plan: SeedPlan, codec: &TokenCodec, hasher: &TokenHasher) -> See
                 updated_at: plan.now,
                 expires_at: plan.now + Duration::days(90),
                 revoked_at: (index % REVOKED_EVERY == REVOKED_EVERY - 1).then_some(plan.now),
+                revoked_reason: (index % REVOKED_EVERY == REVOKED_EVERY - 1)
+                    .then_some(pat_core::model::RevocationReason::Owner),
                 last_used_at: None,
                 last_used_ip: None,
                 generation: 1,

@@ -19,13 +19,19 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
-    /// The `Subject:` header.
+    /// The `Subject:` header, unfolded (a long subject continues on lines that start
+    /// with white space, RFC 5322 §2.2.3).
     pub fn subject(&self) -> String {
-        self.text
-            .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap_or_default()
-            .to_owned()
+        let mut lines = self.text.lines().skip_while(|l| !l.starts_with("Subject: "));
+        let Some(first) = lines.next() else {
+            return String::new();
+        };
+        let mut subject = first.trim_start_matches("Subject: ").to_owned();
+        for continued in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+            subject.push(' ');
+            subject.push_str(continued.trim_start());
+        }
+        subject
     }
 }
 

@@ -4,7 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use chrono::Duration;
-use pat_core::model::{ReminderKind, ReminderState, Role, ScopeId, StatusFilter, TokenStatus};
+use pat_core::model::{
+    ReminderKind, ReminderState, RevocationReason, Role, ScopeId, StatusFilter, TokenStatus,
+};
 use pat_core::ports::{Journal, StoreError};
 use pat_core::token::SecretHash;
 
@@ -100,7 +102,12 @@ pub async fn duplicate_name_is_refused_whatever_its_status(stores: Stores) {
     insert(&stores, &revoked).await;
     stores
         .tokens
-        .revoke(revoked.id, at(Duration::minutes(1)), &Journal::default())
+        .revoke(
+            revoked.id,
+            RevocationReason::Owner,
+            at(Duration::minutes(1)),
+            &Journal::default(),
+        )
         .await
         .expect("revoke must succeed");
     let expired = token(owner.id, "Expired one", base_time(), Duration::hours(1));
@@ -219,7 +226,12 @@ pub async fn expired_and_revoked_tokens_do_not_count_against_limit(stores: Store
     insert(&stores, &revoked).await;
     stores
         .tokens
-        .revoke(revoked.id, base_time(), &Journal::default())
+        .revoke(
+            revoked.id,
+            RevocationReason::Owner,
+            base_time(),
+            &Journal::default(),
+        )
         .await
         .expect("revoke must succeed");
 
@@ -271,7 +283,12 @@ pub async fn count_active_counts_only_the_owners_active_tokens(stores: Stores) {
     insert(&stores, &revoked).await;
     stores
         .tokens
-        .revoke(revoked.id, base_time(), &Journal::default())
+        .revoke(
+            revoked.id,
+            RevocationReason::Owner,
+            base_time(),
+            &Journal::default(),
+        )
         .await
         .expect("revoke must succeed");
     insert(&stores, &token(other.id, "a", base_time(), MONTH)).await;
@@ -504,7 +521,12 @@ pub async fn list_filters_by_status(stores: Stores) {
         if revoke {
             stores
                 .tokens
-                .revoke(t.id, at(Duration::minutes(10)), &Journal::default())
+                .revoke(
+                    t.id,
+                    RevocationReason::Owner,
+                    at(Duration::minutes(10)),
+                    &Journal::default(),
+                )
                 .await
                 .expect("revoke must succeed");
         }
@@ -728,7 +750,12 @@ pub async fn update_details_refuses_a_name_another_token_of_the_owner_has(stores
     }
     stores
         .tokens
-        .revoke(gamma.id, base_time(), &Journal::default())
+        .revoke(
+            gamma.id,
+            RevocationReason::Owner,
+            base_time(),
+            &Journal::default(),
+        )
         .await
         .expect("revoke must succeed");
 
@@ -801,8 +828,8 @@ pub async fn update_details_may_change_the_case_of_its_own_name(stores: Stores) 
     assert_eq!(fetch(&stores, t.id).await.name.as_str(), "DEPLOY");
 }
 
-/// `revoke` sets `revoked_at` (and `updated_at`) the first time; revoking again keeps
-/// the first time.
+/// `revoke` sets `revoked_at`, its reason (and `updated_at`) the first time; revoking
+/// again keeps the first time and reason.
 pub async fn revoke_is_idempotent_and_keeps_first_time(stores: Stores) {
     let owner = user(&stores, Role::Member).await;
     let t = token(owner.id, "t", base_time(), MONTH);
@@ -811,30 +838,41 @@ pub async fn revoke_is_idempotent_and_keeps_first_time(stores: Stores) {
     let first = at(Duration::hours(1));
     let revoked = stores
         .tokens
-        .revoke(t.id, first, &Journal::default())
+        .revoke(
+            t.id,
+            RevocationReason::LeakReport,
+            first,
+            &Journal::default(),
+        )
         .await
         .expect("revoke must succeed");
     let mut expected = t.clone();
     expected.revoked_at = Some(first);
+    expected.revoked_reason = Some(RevocationReason::LeakReport);
     expected.updated_at = first;
     assert_same_token(&revoked, &expected, "revoke result");
     assert_eq!(revoked.status(first), TokenStatus::Revoked);
 
     let again = stores
         .tokens
-        .revoke(t.id, at(Duration::hours(2)), &Journal::default())
+        .revoke(
+            t.id,
+            RevocationReason::Admin,
+            at(Duration::hours(2)),
+            &Journal::default(),
+        )
         .await
         .expect("a second revoke must succeed");
     assert_eq!(
-        again.revoked_at,
-        Some(first),
-        "a second revoke keeps the first revocation time"
+        (again.revoked_at, again.revoked_reason),
+        (Some(first), Some(RevocationReason::LeakReport)),
+        "a second revoke keeps the first revocation time and reason"
     );
     let stored = fetch(&stores, t.id).await;
     assert_eq!(
-        stored.revoked_at,
-        Some(first),
-        "a second revoke keeps the first revocation time"
+        (stored.revoked_at, stored.revoked_reason),
+        (Some(first), Some(RevocationReason::LeakReport)),
+        "a second revoke keeps the first revocation time and reason"
     );
     let count = stores
         .tokens
@@ -848,7 +886,12 @@ pub async fn revoke_is_idempotent_and_keeps_first_time(stores: Stores) {
 pub async fn revoke_of_unknown_token_is_not_found(stores: Stores) {
     let result = stores
         .tokens
-        .revoke(unknown_token_id(), base_time(), &Journal::default())
+        .revoke(
+            unknown_token_id(),
+            RevocationReason::Owner,
+            base_time(),
+            &Journal::default(),
+        )
         .await;
     assert_eq!(result, Err(StoreError::NotFound), "revoke of an unknown id");
 }
@@ -864,7 +907,12 @@ pub async fn regenerate_replaces_the_secret_and_clears_revocation(stores: Stores
     insert(&stores, &original).await;
     stores
         .tokens
-        .revoke(original.id, at(Duration::hours(1)), &Journal::default())
+        .revoke(
+            original.id,
+            RevocationReason::Admin,
+            at(Duration::hours(1)),
+            &Journal::default(),
+        )
         .await
         .expect("revoke must succeed");
 
@@ -889,8 +937,14 @@ pub async fn regenerate_replaces_the_secret_and_clears_revocation(stores: Stores
         "regeneration stores the new expiry"
     );
     assert_eq!(
-        regenerated.revoked_at, None,
-        "regeneration clears revoked_at"
+        (regenerated.revoked_at, regenerated.revoked_reason),
+        (None, None),
+        "regeneration clears revoked_at and its reason"
+    );
+    assert_eq!(
+        fetch(&stores, original.id).await.revoked_reason,
+        None,
+        "the stored reason is cleared too"
     );
     assert_eq!(regenerated.updated_at, now, "regeneration sets updated_at");
     assert_eq!(
@@ -1017,7 +1071,7 @@ pub async fn regenerate_counts_against_limit_excluding_itself(stores: Stores) {
     insert(&stores, &c).await;
     stores
         .tokens
-        .revoke(c.id, now, &Journal::default())
+        .revoke(c.id, RevocationReason::Owner, now, &Journal::default())
         .await
         .expect("revoke must succeed");
     let before = fetch(&stores, c.id).await;

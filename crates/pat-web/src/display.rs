@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use pat_core::model::{Role, Token, TokenStatus};
+use pat_core::model::{RevocationReason, Role, Token, TokenStatus};
 use pat_core::scope::{BUILT_IN_RESOURCES, Operation, ResourceCatalog};
 
 /// A moment as pages show it: a short UTC date-time and the exact RFC 3339 value for
@@ -87,6 +87,10 @@ pub struct TokenRow {
     pub expires_phrase: String,
     /// Revoked, if it is.
     pub revoked: Option<Moment>,
+    /// Who or what revoked it, in words ("by you", "after a leak report").
+    pub revoked_by: Option<&'static str>,
+    /// Whether its owner may give it a new secret (the API's rule).
+    pub may_be_regenerated: bool,
     /// Last use and how long ago, if ever used.
     pub last_used: Option<(Moment, String)>,
     /// Client address of the last use.
@@ -115,6 +119,13 @@ impl TokenRow {
             expires: Moment::new(token.expires_at),
             expires_phrase: expiry_phrase(token.expires_at, now),
             revoked: token.revoked_at.map(Moment::new),
+            revoked_by: token.revoked_reason.map(|reason| match reason {
+                RevocationReason::Owner => "by you",
+                RevocationReason::Admin => "by an administrator",
+                RevocationReason::LeakReport => "after a leak report",
+                RevocationReason::ReuseDetected => "after a retired secret was used again",
+            }),
+            may_be_regenerated: token.may_be_regenerated(),
             last_used: token
                 .last_used_at
                 .map(|at| (Moment::new(at), ago_phrase(at, now))),
@@ -132,7 +143,7 @@ impl TokenRow {
         self.status == "active"
     }
 
-    /// Whether it was revoked (revoked tokens cannot be regenerated).
+    /// Whether it was revoked.
     pub fn is_revoked(&self) -> bool {
         self.status == "revoked"
     }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::harness::{Auth, Backend, spawn_app_with};
 
-fn wait_for_mail(smtp: &TestSmtpServer, count: usize) {
+pub(super) fn wait_for_mail(smtp: &TestSmtpServer, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while smtp.inbox().len() < count {
         assert!(
@@ -82,4 +82,69 @@ pub fn patd_mails_a_created_token_once_across_restarts(backend: Backend) {
     );
     assert_eq!(outbox["items"][1]["kind"], json!("created"));
     assert!(!app.log().contains(&secret));
+}
+
+/// Security notices through patd and a real SMTP server: a regeneration mails the owner
+/// (each time), and so does a revocation by a public leak report — rendered by the
+/// SMTP adapter, never carrying the secret.
+pub fn patd_mails_regenerations_and_leak_revocations_over_smtp(backend: Backend) {
+    let smtp = TestSmtpServer::start(free_port(), &[]);
+    let url = format!("smtp://127.0.0.1:{}", smtp.port());
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("PATD_SMTP_URL", url.as_str()),
+            ("PATD_MAIL_FROM", "patd <patd@example.com>"),
+            ("PATD_PUBLIC_URL", "https://pat.example.com"),
+            ("PATD_NOTIFY_INTERVAL_SECS", "1"),
+        ],
+    );
+    let owner = app.user_session("member");
+    let issued = app.create_token(&owner, "rotated", 30, &["jobs:list"]);
+    wait_for_mail(&smtp, 1);
+    let regenerated = app
+        .post(
+            &format!("/api/v1/tokens/{}/regenerate", issued.id()),
+            &owner,
+            &json!({"expires_in_days": 10}),
+        )
+        .expect_json(200);
+    let secret = regenerated["secret"]
+        .as_str()
+        .expect("new secret")
+        .to_owned();
+    wait_for_mail(&smtp, 2);
+    let mail = &smtp.inbox()[1];
+    assert_eq!(mail.to, [owner.email()]);
+    assert_eq!(
+        mail.subject(),
+        "Your personal access token \"rotated\" was regenerated"
+    );
+    assert!(!mail.text.contains(&secret) && !mail.text.contains(&issued.secret));
+
+    app.post(
+        "/api/v1/credentials/revoke",
+        Auth::Anonymous,
+        &json!({"credentials": [secret]}),
+    )
+    .expect(202);
+    wait_for_mail(&smtp, 3);
+    let mail = &smtp.inbox()[2];
+    assert_eq!(mail.to, [owner.email()]);
+    assert_eq!(
+        mail.subject(),
+        "Your personal access token \"rotated\" was revoked after a leak report"
+    );
+    assert!(
+        mail.text.contains("create a new token"),
+        "a leaked token cannot be regenerated, and the mail says so:\n{}",
+        mail.text
+    );
+    assert!(
+        mail.text
+            .contains(&format!("https://pat.example.com/tokens/{}", issued.id()))
+    );
+    assert!(!mail.text.contains(&secret));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(smtp.inbox().len(), 3, "one mail each");
 }

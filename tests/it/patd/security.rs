@@ -306,7 +306,7 @@ pub(super) fn cross_site_sign_in_and_cookie_writes_are_refused(backend: Backend)
     for headers in [
         &evil_origin[..],
         &[("Sec-Fetch-Site", "cross-site")][..],
-        &[("Origin", "null")][..],
+        &[("Origin", "null"), ("Sec-Fetch-Site", "cross-site")][..],
     ] {
         app.send_with_headers(
             "POST",
@@ -338,4 +338,54 @@ pub(super) fn cross_site_sign_in_and_cookie_writes_are_refused(backend: Backend)
         body(),
     )
     .expect(201);
+}
+
+/// Why a token was revoked is kept and shown (`revoked_reason`), and decides whether its
+/// owner may regenerate it: after their own revocation yes (revoke, then regenerate is
+/// a supported flow); after an admin's or a leak report's, 409 `revoked_by_admin` /
+/// `revoked_as_leaked`.
+pub(super) fn revoked_tokens_come_back_only_from_their_owners_revocation(backend: Backend) {
+    let app = spawn_app(backend);
+    let alice = app.user_session("member");
+    let regenerate = |id: &str| {
+        app.post(
+            &format!("/api/v1/tokens/{id}/regenerate"),
+            &alice,
+            &json!({"expires_in_days": 10}),
+        )
+    };
+
+    let own = app.create_token(&alice, "own", 7, &["jobs:list"]);
+    let revoked = app.revoke(&alice, &own.id());
+    assert_eq!(revoked["revoked_reason"], "owner", "{revoked}");
+    let back = regenerate(&own.id()).expect_json(200);
+    assert_eq!(back["token"]["status"], "active");
+    assert_eq!(back["token"]["revoked_reason"], serde_json::Value::Null);
+    app.assert_works(back["secret"].as_str().expect("secret"));
+    app.assert_refused(&own.secret);
+
+    let stopped = app.create_token(&alice, "stopped", 7, &["jobs:list"]);
+    let revoked = app
+        .post_empty(
+            &format!("/api/v1/admin/tokens/{}/revoke", stopped.id()),
+            &app.admin,
+        )
+        .expect_json(200);
+    assert_eq!(revoked["revoked_reason"], "admin");
+    regenerate(&stopped.id()).expect_problem(409, "revoked_by_admin");
+    assert_eq!(app.token(&alice, &stopped.id())["status"], "revoked");
+
+    let leaked = app.create_token(&alice, "leaked", 7, &["jobs:list"]);
+    app.post(
+        "/api/v1/credentials/revoke",
+        Auth::Anonymous,
+        &json!({"credentials": [leaked.secret]}),
+    )
+    .expect(202);
+    assert_eq!(
+        app.token(&alice, &leaked.id())["revoked_reason"],
+        "leak_report"
+    );
+    regenerate(&leaked.id()).expect_problem(409, "revoked_as_leaked");
+    app.assert_refused(&leaked.secret);
 }

@@ -34,4 +34,72 @@ pub mod upgrade {
             conn.batch_execute(&sql).expect("version-1 insert");
         }
     }
+
+    /// Tokens revoked before reasons were kept, each with the audit event its
+    /// revocation wrote: by the owner, by an admin, by a leak report; and one active.
+    pub const REVOKED: [(&str, Option<&str>); 4] = [
+        ("0190f0a0-0000-7000-8000-000000000011", Some("owner")),
+        ("0190f0a0-0000-7000-8000-000000000012", Some("admin")),
+        ("0190f0a0-0000-7000-8000-000000000013", Some("leak_report")),
+        ("0190f0a0-0000-7000-8000-000000000014", None),
+    ];
+
+    /// Writes [`REVOKED`] with the columns and audit actions of the schema before
+    /// `revoked_reason` (after [`fill_version_one`]).
+    pub fn fill_revocations_before_reasons(conn: &mut impl diesel::connection::SimpleConnection) {
+        const ADMIN_ID: &str = "0190f0a0-0000-7000-8000-0000000000bb";
+        const AT: i64 = 1_767_312_000_000_000;
+        let mut sql = vec![format!(
+            "INSERT INTO users (id, email, email_folded, name, role, active, password_hash) \
+             VALUES ('{ADMIN_ID}', 'admin@example.com', 'admin@example.com', 'Admin', 'admin', 1, NULL)"
+        )];
+        for (n, (id, reason)) in REVOKED.iter().enumerate() {
+            let revoked_at = reason.map_or("NULL".to_owned(), |_| AT.to_string());
+            sql.push(format!(
+                "INSERT INTO tokens (id, owner_id, name, name_folded, description, created_at, \
+                 updated_at, expires_at, revoked_at, last_used_at, last_used_ip, generation, \
+                 secret_hash, hint) VALUES ('{id}', '{USER_ID}', 'old {n}', 'old {n}', '', \
+                 1767225600000000, 1767225600000000, 1769817600000000, {revoked_at}, NULL, NULL, \
+                 1, 'cd0000000000000000000000000000000000000000000000000000000000000{n}', 'abcd')"
+            ));
+            let (action, actor) = match reason {
+                Some("owner") => ("token.revoked", USER_ID),
+                Some("admin") => ("token.revoked", ADMIN_ID),
+                Some(_) => ("token.leak_reported", ""),
+                None => continue,
+            };
+            let actor = if actor.is_empty() {
+                "NULL".to_owned()
+            } else {
+                format!("'{actor}'")
+            };
+            sql.push(format!(
+                "INSERT INTO audit_events (id, at, action, reason, actor_id, owner_id, token_id, \
+                 ip, detail) VALUES ('0190f0a0-0000-7000-8000-00000000002{n}', {AT}, '{action}', \
+                 NULL, {actor}, '{USER_ID}', '{id}', NULL, '')"
+            ));
+        }
+        for statement in sql {
+            conn.batch_execute(&statement)
+                .expect("insert before revoked_reason");
+        }
+    }
+
+    /// Every token of [`REVOKED`] has the reason its audit event tells.
+    pub async fn assert_revocation_reasons_backfilled(storage: &pat_core::ports::Storage) {
+        for (id, reason) in REVOKED {
+            let id = pat_core::model::TokenId(id.parse().expect("uuid"));
+            let token = storage
+                .tokens
+                .get(id)
+                .await
+                .expect("read")
+                .expect("token kept");
+            assert_eq!(
+                token.revoked_reason.map(|r| r.as_str()),
+                reason,
+                "{id}: the reason the audit log tells"
+            );
+        }
+    }
 }
