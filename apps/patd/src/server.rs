@@ -20,7 +20,7 @@ const REMINDER_BATCH: u32 = 500;
 /// [`WiringError`] when start-up fails (database, key, address in use).
 pub async fn serve(config: Config) -> Result<(), WiringError> {
     let store = wiring::open_store(&config).await?;
-    let service = Arc::new(wiring::service(&config, &store)?);
+    let service = Arc::new(wiring::service(&config, &store).await?);
     wiring::bootstrap_admin(&service, &store).await?;
     let api = ApiConfig {
         secure_cookies: config.secure_cookies,

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use pat_core::model::{Actor, Notice, Role, User, UserId};
 use pat_core::ports::{Notifier, NotifyError};
 use pat_core::scope::ResourceCatalog;
-use pat_core::token::ServerKey;
+use pat_core::token::{KeyCheck, ServerKey, check_key};
 use pat_core::{NewUser, PatService, TokenCodec};
 use pat_store_diesel::DieselStore;
 use rand::TryRng;
@@ -72,42 +72,133 @@ pub fn new_key_text() -> Result<String, WiringError> {
     Ok(STANDARD.encode(bytes))
 }
 
-/// The server key: `token_key`, else the key file, generated (mode 0600) if absent.
+/// Where the server key came from, for messages that tell the operator what to fix.
+fn key_source(config: &Config) -> String {
+    if config.token_key.is_some() {
+        "token_key (PATD_TOKEN_KEY)".to_owned()
+    } else {
+        format!("the key file {}", config.key_file().display())
+    }
+}
+
+/// The server key: `token_key`, else the key file. A missing key file is generated
+/// (mode 0600) only while the database holds no token and no key fingerprint: a new
+/// key would make every existing token unknown.
 ///
 /// # Errors
-/// [`WiringError::Setup`] for a malformed key or an unwritable key file.
-pub fn server_key(config: &Config) -> Result<ServerKey, WiringError> {
+/// [`WiringError::Setup`] for a malformed key, an unwritable key file, or a missing
+/// one while tokens exist.
+pub async fn server_key(config: &Config, store: &DieselStore) -> Result<ServerKey, WiringError> {
     if let Some(text) = &config.token_key {
         return decode_key("token_key", text);
     }
     let path = config.key_file();
     match std::fs::read_to_string(&path) {
-        Ok(text) => decode_key("token_key_file", &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let text = new_key_text()?;
-            if let Some(folder) = path.parent() {
-                std::fs::create_dir_all(folder).map_err(|e| {
-                    WiringError::Setup(format!("cannot create {}: {e}", folder.display()))
-                })?;
-            }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&path).map_err(|e| {
-                WiringError::Setup(format!("cannot write the key file {}: {e}", path.display()))
-            })?;
-            file.write_all(text.as_bytes()).map_err(|e| {
-                WiringError::Setup(format!("cannot write the key file {}: {e}", path.display()))
-            })?;
-            tracing::info!(path = %path.display(), "generated a new server key");
+        Ok(text) => {
+            warn_if_others_can_read(&path);
             decode_key("token_key_file", &text)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let tokens = store.token_count().await?;
+            if tokens > 0 || store.key_fingerprint().await?.is_some() {
+                return Err(WiringError::Setup(format!(
+                    "the key file {} is missing, but the database holds {tokens} tokens made \
+                     with a server key; a new key would make every one of them unknown. \
+                     Restore the key file (or give the key as token_key / PATD_TOKEN_KEY)",
+                    path.display()
+                )));
+            }
+            write_new_key_file(&path)
         }
         Err(e) => Err(WiringError::Setup(format!(
             "cannot read the key file {}: {e}",
             path.display()
         ))),
     }
+}
+
+/// Generates a key into `path` (mode 0600, never overwriting a file).
+fn write_new_key_file(path: &std::path::Path) -> Result<ServerKey, WiringError> {
+    let text = new_key_text()?;
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)
+            .map_err(|e| WiringError::Setup(format!("cannot create {}: {e}", folder.display())))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| {
+        WiringError::Setup(format!("cannot write the key file {}: {e}", path.display()))
+    })?;
+    file.write_all(text.as_bytes()).map_err(|e| {
+        WiringError::Setup(format!("cannot write the key file {}: {e}", path.display()))
+    })?;
+    tracing::info!(path = %path.display(), "generated a new server key");
+    decode_key("token_key_file", &text)
+}
+
+/// Logs a warning when users other than the owner may read the key file.
+fn warn_if_others_can_read(path: &std::path::Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the server key file can be read by other users; chmod 600 it"
+            );
+        }
+    }
+}
+
+/// Checks the key against the fingerprint kept with the tokens and records it when
+/// none is kept yet or the operator rotated keys.
+///
+/// # Errors
+/// [`WiringError::Setup`] naming the key's source and the fix when neither the current
+/// nor a previous key is the one the tokens were made with.
+async fn check_key_fingerprint(
+    config: &Config,
+    store: &DieselStore,
+    current: &ServerKey,
+    previous: &[ServerKey],
+) -> Result<(), WiringError> {
+    let kept = store.key_fingerprint().await?;
+    match check_key(kept.as_deref(), current, previous) {
+        KeyCheck::Matches => Ok(()),
+        KeyCheck::FirstUse => {
+            store
+                .record_key_fingerprint(&current.fingerprint(), chrono::Utc::now())
+                .await?;
+            Ok(())
+        }
+        KeyCheck::Rotated => {
+            tracing::info!(
+                fingerprint = %current.fingerprint(),
+                "server key rotated: new tokens use the new key, previous_token_keys keep old ones working"
+            );
+            store
+                .record_key_fingerprint(&current.fingerprint(), chrono::Utc::now())
+                .await?;
+            Ok(())
+        }
+        KeyCheck::Mismatch { kept, current: now } => Err(WiringError::Setup(format!(
+            "the server key from {} (fingerprint {}) is not the key this database's tokens \
+             were made with (fingerprint {}), so every token would be refused as unknown. \
+             Start with the key the database was used with, or — after rotating keys — \
+             list the old key in previous_token_keys (PATD_PREVIOUS_TOKEN_KEYS)",
+            key_source(config),
+            short(&now),
+            short(&kept)
+        ))),
+    }
+}
+
+/// The first 16 hex digits of a fingerprint: enough to tell keys apart in a message.
+fn short(fingerprint: &str) -> &str {
+    fingerprint.get(..16).unwrap_or(fingerprint)
 }
 
 /// Notices written to the log, for when no SMTP server is configured.
@@ -129,11 +220,12 @@ impl Notifier for LogNotifier {
     }
 }
 
-/// Builds the service over `store`.
+/// Builds the service over `store`, after checking its server key against the one the
+/// database's tokens were made with.
 ///
 /// # Errors
-/// [`WiringError`] for a bad key or settings.
-pub fn service(config: &Config, store: &DieselStore) -> Result<PatService, WiringError> {
+/// [`WiringError`] for a bad, missing or wrong key, or bad settings.
+pub async fn service(config: &Config, store: &DieselStore) -> Result<PatService, WiringError> {
     let previous = config
         .previous_token_keys
         .iter()
@@ -160,11 +252,13 @@ pub fn service(config: &Config, store: &DieselStore) -> Result<PatService, Wirin
         ),
         None => Arc::new(LogNotifier),
     };
+    let key = server_key(config, store).await?;
+    check_key_fingerprint(config, store, &key, &previous).await?;
     let mut builder = PatService::builder()
         .storage(store.storage())
         .notifier(notifier)
         .rng(rand::rngs::SysRng)
-        .server_key(server_key(config)?)
+        .server_key(key)
         .previous_keys(previous)
         .codec(codec)
         .catalog(catalog);

@@ -297,6 +297,61 @@ impl ServerKey {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+
+    /// A name for this key that reveals nothing of it: the hex of
+    /// `HMAC-SHA256(key, "patd key check")`. Kept beside the tokens, it lets a server
+    /// notice at start that it holds another key than the one the tokens were made
+    /// with, instead of answering every token "unknown".
+    pub fn fingerprint(&self) -> String {
+        // HMAC takes keys of any length, so this cannot fail.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts any key length");
+        mac.update(b"patd key check");
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// What the key fingerprint kept with the tokens says about the keys a server is
+/// started with (see [`check_key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyCheck {
+    /// Nothing is kept yet: record the current key's fingerprint.
+    FirstUse,
+    /// The kept fingerprint is the current key's.
+    Matches,
+    /// The kept fingerprint is one of the previous keys': the operator rotated keys;
+    /// record the current key's.
+    Rotated,
+    /// Neither the current nor a previous key is the one kept: every existing token
+    /// would be "unknown". Refuse to start.
+    Mismatch {
+        /// The fingerprint kept with the tokens.
+        kept: String,
+        /// The current key's.
+        current: String,
+    },
+}
+
+/// Compares the fingerprint `kept` with the tokens to the server's `current` and
+/// `previous` keys.
+pub fn check_key(kept: Option<&str>, current: &ServerKey, previous: &[ServerKey]) -> KeyCheck {
+    let Some(kept) = kept else {
+        return KeyCheck::FirstUse;
+    };
+    let current_print = current.fingerprint();
+    if bool::from(kept.as_bytes().ct_eq(current_print.as_bytes())) {
+        KeyCheck::Matches
+    } else if previous.iter().any(|key| key.fingerprint() == kept) {
+        KeyCheck::Rotated
+    } else {
+        KeyCheck::Mismatch {
+            kept: kept.to_owned(),
+            current: current_print,
+        }
+    }
 }
 
 impl fmt::Debug for ServerKey {
@@ -564,5 +619,36 @@ mod tests {
             TokenHasher::new(&key, &[]).hash("pat_abc").as_bytes(),
             &expected
         );
+    }
+
+    #[test]
+    fn key_fingerprints_name_a_key_and_tell_a_rotation_from_a_wrong_key() {
+        let old = ServerKey::new(vec![1; 32]).expect("key");
+        let new = ServerKey::new(vec![2; 32]).expect("key");
+        let stranger = ServerKey::new(vec![3; 32]).expect("key");
+        assert_eq!(old.fingerprint(), old.fingerprint(), "stable");
+        assert_ne!(old.fingerprint(), new.fingerprint());
+        assert_eq!(old.fingerprint().len(), 64);
+        assert!(!old.fingerprint().contains(&hex_of(old.expose())));
+        assert_eq!(check_key(None, &new, &[]), KeyCheck::FirstUse);
+        assert_eq!(
+            check_key(Some(&new.fingerprint()), &new, &[]),
+            KeyCheck::Matches
+        );
+        assert_eq!(
+            check_key(Some(&old.fingerprint()), &new, std::slice::from_ref(&old)),
+            KeyCheck::Rotated
+        );
+        assert_eq!(
+            check_key(Some(&stranger.fingerprint()), &new, &[old]),
+            KeyCheck::Mismatch {
+                kept: stranger.fingerprint(),
+                current: new.fingerprint()
+            }
+        );
+    }
+
+    fn hex_of(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 }

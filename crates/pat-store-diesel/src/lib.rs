@@ -21,6 +21,7 @@
 //!   booleans as 0/1: the subset of types both backends share.
 
 mod convert;
+mod key_check;
 mod schema;
 mod store;
 

@@ -67,6 +67,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    server_key (id) {
+        id -> Integer,
+        fingerprint -> Text,
+        recorded_at -> BigInt,
+    }
+}
+
 diesel::joinable!(tokens -> users (owner_id));
 diesel::joinable!(token_scopes -> tokens (token_id));
 diesel::allow_tables_to_appear_in_same_query!(

@@ -35,7 +35,7 @@ pat_testkit::conformance_suite!(
 async fn postgres_migrations_run_twice_are_a_no_op() {
     let store = fresh_store();
     assert_eq!(store.backend(), Backend::Postgres);
-    assert_eq!(store.migrate().await.expect("first run").len(), 5);
+    assert_eq!(store.migrate().await.expect("first run").len(), 6);
     assert!(store.migrate().await.expect("second run").is_empty());
 }
 
@@ -68,7 +68,7 @@ async fn a_postgres_database_at_the_first_migration_upgrades_in_place() {
 
     assert_eq!(
         store.migrate().await.expect("upgrade").len(),
-        1,
+        2,
         "only the missing migrations run"
     );
     common::upgrade::assert_revocation_reasons_backfilled(&store.storage()).await;

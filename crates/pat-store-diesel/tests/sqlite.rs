@@ -84,7 +84,7 @@ async fn a_database_at_the_first_migration_upgrades_in_place() {
 
     assert_eq!(
         store.migrate().await.expect("upgrade").len(),
-        1,
+        2,
         "only the missing migrations run"
     );
     common::upgrade::assert_revocation_reasons_backfilled(&store.storage()).await;

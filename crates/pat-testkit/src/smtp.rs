@@ -22,7 +22,10 @@ impl ReceivedMail {
     /// The `Subject:` header, unfolded (a long subject continues on lines that start
     /// with white space, RFC 5322 §2.2.3).
     pub fn subject(&self) -> String {
-        let mut lines = self.text.lines().skip_while(|l| !l.starts_with("Subject: "));
+        let mut lines = self
+            .text
+            .lines()
+            .skip_while(|l| !l.starts_with("Subject: "));
         let Some(first) = lines.next() else {
             return String::new();
         };

@@ -534,13 +534,24 @@ impl TestApp {
 
     /// Runs a `patd` subcommand against this app's data folder and database.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with(args, &[])
+    }
+
+    /// [`TestApp::cli`] with extra environment (e.g. another server key).
+    pub fn cli_with(&self, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
         Command::new(patd_binary())
             .args(args)
             .env("PATD_DATA_DIR", self.dir.path())
             .env("PATD_DATABASE_URL", &self.database_url)
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(envs.iter().copied())
             .output()
             .expect("run patd")
+    }
+
+    /// The server key file patd generated in its data folder.
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("token.key")
     }
 
     /// Everything the server wrote to stdout and stderr so far.

@@ -389,3 +389,80 @@ pub(super) fn revoked_tokens_come_back_only_from_their_owners_revocation(backend
     regenerate(&leaked.id()).expect_problem(409, "revoked_as_leaked");
     app.assert_refused(&leaked.secret);
 }
+
+/// The server key is checked against the fingerprint kept with the tokens: a missing key
+/// file is never replaced by a new key while tokens exist, another key is refused at
+/// start (naming where it came from and the fix), a rotation with the old key listed in
+/// `previous_token_keys` is accepted and keeps old tokens working, and then the old key
+/// alone is refused.
+pub(super) fn a_missing_or_foreign_server_key_is_refused_at_start(backend: Backend) {
+    let app = spawn_app(backend);
+    let alice = app.user_session("member");
+    let issued = app.create_token(&alice, "kept", 7, &["jobs:list"]);
+    let old_key = std::fs::read_to_string(app.key_file()).expect("the generated key");
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    let nowhere = tempfile::tempdir().expect("temp dir");
+    let missing = nowhere.path().join("token.key");
+    let missing_text = missing.display().to_string();
+    let out = app.cli_with(
+        &["settings", "show"],
+        &[("PATD_TOKEN_KEY_FILE", &missing_text)],
+    );
+    assert!(!out.status.success(), "started without its key");
+    let message = stderr(&out);
+    assert!(
+        message.contains(&missing_text) && message.contains("missing"),
+        "{message}"
+    );
+    assert!(
+        !missing.exists(),
+        "no new key is generated while tokens exist"
+    );
+
+    let foreign = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB";
+    let out = app.cli_with(&["settings", "show"], &[("PATD_TOKEN_KEY", foreign)]);
+    assert!(!out.status.success(), "started with a foreign key");
+    let message = stderr(&out);
+    for needed in ["PATD_TOKEN_KEY", "fingerprint", "previous_token_keys"] {
+        assert!(message.contains(needed), "{needed} in: {message}");
+    }
+    let port = super::harness::free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let out = app.cli_with(
+        &["serve"],
+        &[("PATD_TOKEN_KEY", foreign), ("PATD_LISTEN", &listen)],
+    );
+    assert!(!out.status.success(), "serve refuses a foreign key");
+    app.assert_works(&issued.secret);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(app.key_file(), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let out = app.cli_with(&["settings", "show"], &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("can be read by other users"),
+            "a readable key file is warned about: {}",
+            stderr(&out)
+        );
+    }
+
+    let new_key = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC";
+    let out = app.cli_with(
+        &["settings", "show"],
+        &[
+            ("PATD_TOKEN_KEY", new_key),
+            ("PATD_PREVIOUS_TOKEN_KEYS", old_key.trim()),
+        ],
+    );
+    assert!(out.status.success(), "a rotation: {}", stderr(&out));
+    let out = app.cli_with(&["settings", "show"], &[]);
+    assert!(
+        !out.status.success(),
+        "after the rotation the old key alone is refused"
+    );
+    assert!(stderr(&out).contains("fingerprint"), "{}", stderr(&out));
+}
