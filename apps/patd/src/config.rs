@@ -58,8 +58,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every setting of patd.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Every setting of patd. Its `Debug` hides the server keys and the passwords in the
+/// database and SMTP URLs.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on (`PATD_LISTEN`).
@@ -108,6 +109,34 @@ pub struct Config {
     /// Page cache of each pooled SQLite connection, in KiB (16..=1048576); ignored for
     /// PostgreSQL.
     pub sqlite_cache_kib: u32,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |key: &Option<String>| key.as_ref().map(|_| "<redacted>");
+        let url = |url: &Option<String>| url.as_deref().map(crate::server::redacted);
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &url(&self.database_url))
+            .field("token_key", &hidden(&self.token_key))
+            .field("token_key_file", &self.token_key_file)
+            .field("previous_token_keys", &hidden(&self.previous_token_keys))
+            .field("token_prefix", &self.token_prefix)
+            .field("smtp_url", &url(&self.smtp_url))
+            .field("mail_from", &self.mail_from)
+            .field("public_url", &self.public_url)
+            .field("notify_interval_secs", &self.notify_interval_secs)
+            .field("log_format", &self.log_format)
+            .field("scope_resources", &self.scope_resources)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("failed_auths_per_minute", &self.failed_auths_per_minute)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("auth_cache_ms", &self.auth_cache_ms)
+            .field("sqlite_cache_kib", &self.sqlite_cache_kib)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -192,7 +221,7 @@ impl Config {
         {
             return Err(ConfigError::Invalid {
                 key: "database_url",
-                value: url,
+                value: crate::server::redacted(&url),
                 allowed:
                     "sqlite://path/to/file.db, sqlite::memory: or postgres://user:pass@host/db"
                         .to_owned(),
@@ -330,6 +359,31 @@ mod tests {
     fn defaults_are_valid() {
         assert!(with(|_| {}).is_ok());
         assert_eq!(Config::default().database_url(), "sqlite://data/patd.db");
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_keys_or_passwords() {
+        let config = Config {
+            token_key: Some("S2V5S2V5S2V5S2V5S2V5S2V5S2V5S2V5S2V5S2V5S2V5".into()),
+            previous_token_keys: Some("T2xkT2xkT2xkT2xkT2xkT2xkT2xkT2xkT2xkT2xkT2xk".into()),
+            database_url: Some("postgres://patd:dbsecret@db/patd?password=qsecret".into()),
+            smtp_url: Some("smtp://mailer:smtpsecret@mail:587".into()),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        for secret in ["S2V5", "T2xk", "dbsecret", "qsecret", "smtpsecret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("postgres://patd:***@db/patd"), "{shown}");
+
+        let refused = with(|c| c.database_url = Some("mysql://u:dbsecret@h/db?password=q2".into()))
+            .expect_err("mysql is refused")
+            .to_string();
+        assert!(refused.contains("database_url"), "{refused}");
+        assert!(
+            !refused.contains("dbsecret") && !refused.contains("q2"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod request_log;
 mod server;
 mod wiring;
 

@@ -9,6 +9,7 @@ use pat_actix::{ApiConfig, ApiState};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Config;
+use crate::request_log::RequestSpan;
 use crate::wiring::{self, WiringError};
 
 /// Reminders sent per pass of the loop, at most.
@@ -21,7 +22,7 @@ const REMINDER_BATCH: u32 = 500;
 pub async fn serve(config: Config) -> Result<(), WiringError> {
     let store = wiring::open_store(&config).await?;
     let service = Arc::new(wiring::service(&config, &store).await?);
-    wiring::bootstrap_admin(&service, &store).await?;
+    wiring::bootstrap_admin(&config, &service, &store).await?;
     let api = ApiConfig {
         secure_cookies: config.secure_cookies,
         failed_auths_per_minute: config.failed_auths_per_minute,
@@ -42,7 +43,7 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
             // Innermost, so refusals are still counted and logged.
             .wrap(from_fn(pat_actix::request_limits))
             .wrap(from_fn(pat_actix::record_metrics))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<RequestSpan>::new())
             .configure(pat_actix::configure)
             .configure(pat_web::configure)
     })
@@ -121,18 +122,38 @@ async fn reminder_loop(service: Arc<pat_core::PatService>, interval: Duration) {
     }
 }
 
-/// The URL without its password, for the log.
+/// The URL without its passwords, for logs and messages: the one in the user-info
+/// part (`user:secret@`) and any `password=` query parameter (libpq's
+/// `?password=secret`).
 pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
+            let credentials = &base[scheme + 3..at];
             match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => {
+                    format!("{name}=***")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 #[cfg(test)]
@@ -147,5 +168,13 @@ mod tests {
         );
         assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redacted("sqlite://data/patd.db"), "sqlite://data/patd.db");
+        assert_eq!(
+            redacted("postgres://u@h/db?sslmode=require&password=secret"),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redacted("postgres://u:one@h/db?PASSWORD=two"),
+            "postgres://u:***@h/db?PASSWORD=***"
+        );
     }
 }

@@ -120,22 +120,25 @@ pub async fn server_key(config: &Config, store: &DieselStore) -> Result<ServerKe
 /// Generates a key into `path` (mode 0600, never overwriting a file).
 fn write_new_key_file(path: &std::path::Path) -> Result<ServerKey, WiringError> {
     let text = new_key_text()?;
+    create_private_file(path, &text)?;
+    tracing::info!(path = %path.display(), "generated a new server key");
+    decode_key("token_key_file", &text)
+}
+
+/// Creates `path` (and its folder) with `text`, readable by its owner only (mode
+/// 0600); an existing file is an error, never overwritten.
+fn create_private_file(path: &std::path::Path, text: &str) -> Result<(), WiringError> {
+    let failed =
+        |e: std::io::Error| WiringError::Setup(format!("cannot write {}: {e}", path.display()));
     if let Some(folder) = path.parent() {
-        std::fs::create_dir_all(folder)
-            .map_err(|e| WiringError::Setup(format!("cannot create {}: {e}", folder.display())))?;
+        std::fs::create_dir_all(folder).map_err(failed)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| {
-        WiringError::Setup(format!("cannot write the key file {}: {e}", path.display()))
-    })?;
-    file.write_all(text.as_bytes()).map_err(|e| {
-        WiringError::Setup(format!("cannot write the key file {}: {e}", path.display()))
-    })?;
-    tracing::info!(path = %path.display(), "generated a new server key");
-    decode_key("token_key_file", &text)
+    let mut file = options.open(path).map_err(failed)?;
+    file.write_all(text.as_bytes()).map_err(failed)
 }
 
 /// Logs a warning when users other than the owner may read the key file.
@@ -292,11 +295,17 @@ pub fn cli_actor() -> Actor {
 }
 
 /// Creates the first administrator when none exists: from `PATD_ADMIN_EMAIL` /
-/// `PATD_ADMIN_PASSWORD`, else `admin@localhost` with a random password printed once.
+/// `PATD_ADMIN_PASSWORD`, else `admin@localhost` with a random password written to
+/// `<data_dir>/initial-admin-password` (mode 0600); only that file's path is printed,
+/// so the password never lands in a terminal scroll-back or a captured log.
 ///
 /// # Errors
-/// [`WiringError`] when the user cannot be stored.
-pub async fn bootstrap_admin(service: &PatService, store: &DieselStore) -> Result<(), WiringError> {
+/// [`WiringError`] when the user cannot be stored or the password file not written.
+pub async fn bootstrap_admin(
+    config: &Config,
+    service: &PatService,
+    store: &DieselStore,
+) -> Result<(), WiringError> {
     use pat_core::ports::UserDirectory;
     if store.count_active_admins().await? > 0 {
         return Ok(());
@@ -322,15 +331,42 @@ pub async fn bootstrap_admin(service: &PatService, store: &DieselStore) -> Resul
         name: "Administrator".to_owned(),
         role: Role::Admin,
     };
+    let password_file = config.data_dir.join(INITIAL_ADMIN_PASSWORD_FILE);
+    if generated {
+        // Written before the user exists: a failure leaves no admin nobody can sign in as.
+        write_private_file(&password_file, &format!("{password}\n"))?;
+    }
     match service.create_user(None, new, Some(&hash)).await {
         Ok(_) | Err(pat_core::ServiceError::DuplicateEmail) => {}
         Err(e) => return Err(e.into()),
     }
     if generated {
-        // Printed once, to the terminal, never to the log.
-        println!("created the first administrator {email} with password {password}");
+        println!(
+            "created the first administrator {email}; the password is in {} (mode 0600): \
+             sign in, change it, and delete the file",
+            password_file.display()
+        );
     } else {
         tracing::info!(%email, "created the first administrator");
     }
     Ok(())
+}
+
+/// Where the generated first administrator's password is written, in `data_dir`.
+pub const INITIAL_ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// Writes `text` to a new file only its owner may read (mode 0600), replacing a
+/// leftover one.
+fn write_private_file(path: &std::path::Path, text: &str) -> Result<(), WiringError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(WiringError::Setup(format!(
+                "cannot replace {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    create_private_file(path, text)
 }

@@ -35,8 +35,8 @@ pub enum SmtpConfigError {
     From(String),
 }
 
-/// Where and how mail is sent.
-#[derive(Debug, Clone)]
+/// Where and how mail is sent. Its `Debug` hides the URL (it holds the password).
+#[derive(Clone)]
 pub struct SmtpConfig {
     /// `smtp://user:pass@host:port` (plain, or STARTTLS with `?tls=required`) or
     /// `smtps://…` (implicit TLS).
@@ -47,6 +47,17 @@ pub struct SmtpConfig {
     pub public_url: String,
     /// How long one delivery may take.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("url", &"<redacted>")
+            .field("from", &self.from)
+            .field("public_url", &self.public_url)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// The [`Notifier`] that mails token owners.

@@ -466,3 +466,50 @@ pub(super) fn a_missing_or_foreign_server_key_is_refused_at_start(backend: Backe
     );
     assert!(stderr(&out).contains("fingerprint"), "{}", stderr(&out));
 }
+
+/// The request log names the client patd believes: the TCP peer when it is not a
+/// trusted proxy (a client's own `X-Forwarded-For` is ignored), the address the
+/// trusted proxies recorded otherwise — never the first entry a client wrote.
+pub(super) fn the_request_log_records_the_client_address_patd_believes(backend: Backend) {
+    let spoof = [("X-Forwarded-For", "6.6.6.6")];
+    let direct = spawn_app(backend);
+    direct
+        .send_with_headers("GET", "/api/v1/me?direct", Auth::Anonymous, &spoof, None)
+        .expect(401);
+    let logged = request_log_client(&direct, "/api/v1/me?direct");
+    assert_eq!(logged, "127.0.0.1", "the peer, not the header");
+
+    let proxied = super::harness::spawn_app_with(backend, &[("PATD_TRUSTED_PROXIES", "127.0.0.1")]);
+    proxied
+        .send_with_headers(
+            "GET",
+            "/api/v1/me?proxied",
+            Auth::Anonymous,
+            &[("X-Forwarded-For", "6.6.6.6, 203.0.113.7")],
+            None,
+        )
+        .expect(401);
+    let logged = request_log_client(&proxied, "/api/v1/me?proxied");
+    assert_eq!(logged, "203.0.113.7", "the proxy's entry, not the client's");
+}
+
+/// `http.client_ip` of the logged request to `target`.
+fn request_log_client(app: &super::harness::TestApp, target: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = app.log();
+        let found = log.lines().find_map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).ok()?;
+            let span = &event["span"];
+            (span["http.target"] == target).then(|| span["http.client_ip"].clone())
+        });
+        if let Some(client) = found {
+            return client.as_str().unwrap_or_default().to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line for {target}:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -77,7 +77,8 @@ fn login_status(port: u16, email: &str, password: &str) -> u16 {
 }
 
 /// With no configuration patd uses `./data`, writes a 0600 key there, and creates
-/// `admin@localhost` with a random password printed once — not again on restart.
+/// `admin@localhost` with a random password written to a 0600 file in the data folder
+/// — only the file's path is printed, and neither again on restart.
 #[test]
 fn first_run_creates_the_data_folder_key_and_an_admin_printed_once() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -85,16 +86,33 @@ fn first_run_creates_the_data_folder_key_and_an_admin_printed_once() {
     let mut child = start_bare(dir.path(), port);
     wait_healthy(&mut child, port, dir.path());
     let stdout = read(dir.path(), "stdout.log");
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("created the first administrator admin@localhost with password"))
-        .unwrap_or_else(|| panic!("no generated admin password on stdout: {stdout:?}"));
-    let password = line.rsplit(' ').next().expect("password word");
-    assert_eq!(login_status(port, "admin@localhost", password), 200);
+    let password_file = dir.path().join("data/initial-admin-password");
     assert!(
-        !read(dir.path(), "stderr.log").contains(password),
-        "the generated password must not reach the log"
+        stdout.lines().any(|l| {
+            l.contains("created the first administrator admin@localhost")
+                && l.contains("data/initial-admin-password")
+        }),
+        "the password file's path is printed: {stdout:?}"
     );
+    let password = std::fs::read_to_string(&password_file).expect("the password file");
+    let password = password.trim();
+    assert!(password.len() >= 16, "a long random password");
+    assert_eq!(login_status(port, "admin@localhost", password), 200);
+    for output in ["stdout.log", "stderr.log"] {
+        assert!(
+            !read(dir.path(), output).contains(password),
+            "the generated password must not reach {output}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&password_file)
+            .expect("password file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the password file is private");
+    }
     assert!(
         dir.path().join("data/patd.db").is_file(),
         "SQLite under ./data"
