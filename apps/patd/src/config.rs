@@ -94,8 +94,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Allowed scope resources, comma-separated; none = any well-formed name.
     pub scope_resources: Option<String>,
-    /// Mark session cookies `Secure` (behind HTTPS).
-    pub secure_cookies: bool,
+    /// Mark session cookies `Secure` and name them `__Host-patd_session`; unset, they
+    /// are secure exactly when `public_url` is `https://…`.
+    pub secure_cookies: Option<bool>,
     /// Failed token authentications accepted per client address per minute before
     /// that address is refused with 429 until the minute ends (0..=1000000; 0 = off).
     pub failed_auths_per_minute: u32,
@@ -156,7 +157,7 @@ impl Default for Config {
             notify_interval_secs: 300,
             log_format: LogFormat::Pretty,
             scope_resources: None,
-            secure_cookies: false,
+            secure_cookies: None,
             failed_auths_per_minute: 60,
             trusted_proxies: None,
             auth_cache_ms: 0,
@@ -301,6 +302,17 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("token.key"))
     }
 
+    /// Whether session cookies are `Secure`: as configured, else when `public_url` is
+    /// HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies.unwrap_or_else(|| {
+            self.public_url
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("https://")
+        })
+    }
+
     /// The origin (`scheme://host[:port]`) of `public_url`, as browsers send it in
     /// `Origin`.
     pub fn public_origin(&self) -> String {
@@ -384,6 +396,19 @@ mod tests {
             !refused.contains("dbsecret") && !refused.contains("q2"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn cookies_are_secure_behind_an_https_public_url_unless_configured() {
+        let mut config = Config::default();
+        assert!(!config.secure_cookies(), "http://127.0.0.1:8080");
+        config.public_url = "HTTPS://tokens.example.com".into();
+        assert!(config.secure_cookies());
+        config.secure_cookies = Some(false);
+        assert!(!config.secure_cookies(), "an explicit setting wins");
+        config.public_url = "http://tokens.example.com".into();
+        config.secure_cookies = Some(true);
+        assert!(config.secure_cookies());
     }
 
     #[test]

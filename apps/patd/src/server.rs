@@ -24,7 +24,7 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
     let service = Arc::new(wiring::service(&config, &store).await?);
     wiring::bootstrap_admin(&config, &service, &store).await?;
     let api = ApiConfig {
-        secure_cookies: config.secure_cookies,
+        secure_cookies: config.secure_cookies(),
         failed_auths_per_minute: config.failed_auths_per_minute,
         trusted_proxies: config
             .trusted_proxies()
@@ -34,6 +34,7 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
     };
     let state = web::Data::new(ApiState::new(service.clone(), api));
     let state_for_metrics = state.clone();
+    let state_for_sweep = state.clone();
     let service_data = web::Data::from(service.clone());
     let addr = config.listen_addr();
     let server = HttpServer::new(move || {
@@ -79,12 +80,31 @@ pub async fn serve(config: Config) -> Result<(), WiringError> {
         service,
         Duration::from_secs(config.notify_interval_secs),
     ));
+    let sweeper = tokio::spawn(session_sweep(state_for_sweep));
     let result = server.await;
     reminders.abort();
+    sweeper.abort();
     if let Some(metrics) = metrics {
         metrics.stop(true).await;
     }
     result.map_err(|e| WiringError::Setup(format!("server: {e}")))
+}
+
+/// How often sessions of users deactivated elsewhere (another instance, the CLI) are
+/// ended.
+const SESSION_SWEEP: Duration = Duration::from_secs(5);
+
+/// Ends, every [`SESSION_SWEEP`], the sessions of users no longer active.
+async fn session_sweep(state: web::Data<ApiState>) {
+    let mut ticker = tokio::time::interval(SESSION_SWEEP);
+    loop {
+        ticker.tick().await;
+        match state.sweep_sessions().await {
+            Ok(0) => {}
+            Ok(users) => tracing::info!(users, "ended the sessions of deactivated users"),
+            Err(e) => tracing::warn!(error = %e, "session sweep failed; retrying"),
+        }
+    }
 }
 
 /// Queues due reminders and delivers the outbox every `interval` (at least every

@@ -130,7 +130,7 @@ pub async fn logout(state: Data<ApiState>, caller: Caller) -> ApiResult {
         state.sessions.end(id);
     }
     Ok(HttpResponse::NoContent()
-        .cookie(ApiState::session_removal_cookie())
+        .cookie(state.session_removal_cookie())
         .finish())
 }
 

@@ -23,8 +23,13 @@ use rand::TryRng;
 use crate::problem::ApiError;
 use crate::state::ApiState;
 
-/// The session cookie's name.
+/// The session cookie's name over plain HTTP.
 pub const SESSION_COOKIE: &str = "patd_session";
+/// The session cookie's name with secure cookies (HTTPS): the `__Host-` prefix makes
+/// browsers refuse it unless it is `Secure`, `Path=/` and without `Domain`.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-patd_session";
+/// Most sessions one user keeps; signing in once more ends the oldest.
+pub const MAX_SESSIONS_PER_USER: usize = 10;
 /// The header cookie-authenticated writes must carry.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
@@ -358,6 +363,19 @@ impl SessionStore {
         let now = Instant::now();
         let mut sessions = self.lock();
         sessions.retain(|_, s| s.expires > now);
+        let mut own: Vec<(Instant, String)> = sessions
+            .iter()
+            .filter(|(_, s)| s.user_id == user)
+            .map(|(id, s)| (s.expires, id.clone()))
+            .collect();
+        if own.len() >= MAX_SESSIONS_PER_USER {
+            // The oldest sign-ins expire first.
+            own.sort();
+            for (_, id) in &own[..=own.len() - MAX_SESSIONS_PER_USER] {
+                sessions.remove(id);
+                self.held().remove(id);
+            }
+        }
         sessions.insert(
             session.id.clone(),
             Session {
@@ -390,6 +408,31 @@ impl SessionStore {
     pub fn end(&self, id: &str) {
         self.lock().remove(id);
         self.held().remove(id);
+    }
+
+    /// The users with a live session, each once.
+    pub fn users(&self) -> Vec<UserId> {
+        let now = Instant::now();
+        let mut users: Vec<UserId> = self
+            .lock()
+            .values()
+            .filter(|s| s.expires > now)
+            .map(|s| s.user_id)
+            .collect();
+        users.sort_by_key(|u| u.0);
+        users.dedup();
+        users
+    }
+
+    /// How many sessions are live.
+    pub fn len(&self) -> usize {
+        let now = Instant::now();
+        self.lock().values().filter(|s| s.expires > now).count()
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Ends every session of `user` (deactivation).
@@ -449,7 +492,7 @@ impl FromRequest for Caller {
                     via: Via::Token(principal),
                 });
             }
-            let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+            let Some(cookie) = req.cookie(state.session_cookie_name()) else {
                 return Err(ApiError::unauthenticated());
             };
             let id = cookie.value().to_owned();

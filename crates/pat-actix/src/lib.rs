@@ -26,8 +26,9 @@ pub mod views;
 
 pub use api::MAX_LEAK_REPORT;
 pub use caller::{
-    Authenticated, CSRF_HEADER, Caller, NewSession, SESSION_COOKIE, SessionStore, Via, client_ip,
-    client_ip_from, presented_token, random_token, require_scope,
+    Authenticated, CSRF_HEADER, Caller, MAX_SESSIONS_PER_USER, NewSession, SECURE_SESSION_COOKIE,
+    SESSION_COOKIE, SessionStore, Via, client_ip, client_ip_from, presented_token, random_token,
+    require_scope,
 };
 pub use cross_site::{JsonBody, refuse_cross_site};
 pub use limits::{

@@ -47,9 +47,13 @@ pub async fn open_metrics(state: Data<ApiState>) -> HttpResponse {
 }
 
 fn exposition(state: &ApiState) -> HttpResponse {
+    let mut body = state.metrics.render();
+    body.push_str("# HELP patd_sessions Signed-in browser sessions held by this instance.\n");
+    body.push_str("# TYPE patd_sessions gauge\n");
+    body.push_str(&format!("patd_sessions {}\n", state.sessions.len()));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(body)
 }
 
 /// The `method` label: the standard methods by name, any other as `OTHER`, so made-up

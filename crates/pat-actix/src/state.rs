@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use pat_core::PatService;
 use pat_core::model::User;
 
-use crate::caller::{NewSession, SESSION_COOKIE, SessionStore};
+use crate::caller::{NewSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionStore};
 use crate::limits::FailedAuthLimiter;
 use crate::passwords::{on_password_thread, verify_password};
 use crate::problem::ApiError;
@@ -20,7 +20,8 @@ use crate::problem::ApiError;
 /// API settings a host chooses.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Mark the session cookie `Secure` (behind HTTPS).
+    /// Mark the session cookie `Secure` and name it with the `__Host-` prefix
+    /// ([`SECURE_SESSION_COOKIE`](crate::SECURE_SESSION_COOKIE)): behind HTTPS.
     pub secure_cookies: bool,
     /// How long a session lasts after login.
     pub session_ttl: Duration,
@@ -134,10 +135,21 @@ impl ApiState {
         Ok((found.user, session))
     }
 
-    /// The session cookie for `session`: HTTP-only, `SameSite=Strict`, `Secure` when
-    /// configured.
+    /// The session cookie's name: `__Host-patd_session` with secure cookies (the
+    /// browser then keeps it only if it is `Secure`, host-only and for `/`), else
+    /// `patd_session`.
+    pub fn session_cookie_name(&self) -> &'static str {
+        if self.config.secure_cookies {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// The session cookie for `session`: HTTP-only, `SameSite=Strict`, `Path=/`, and
+    /// `Secure` with the `__Host-` name when configured.
     pub fn session_cookie(&self, session: &NewSession) -> Cookie<'static> {
-        Cookie::build(SESSION_COOKIE, session.id.clone())
+        Cookie::build(self.session_cookie_name(), session.id.clone())
             .path("/")
             .http_only(true)
             .same_site(SameSite::Strict)
@@ -146,10 +158,38 @@ impl ApiState {
     }
 
     /// A cookie that removes the session cookie from the browser.
-    pub fn session_removal_cookie() -> Cookie<'static> {
-        let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    pub fn session_removal_cookie(&self) -> Cookie<'static> {
+        let mut gone = Cookie::build(self.session_cookie_name(), "")
+            .path("/")
+            .secure(self.config.secure_cookies)
+            .finish();
         gone.make_removal();
         gone
+    }
+
+    /// Ends the sessions of users who were deactivated or deleted meanwhile, by any
+    /// instance or the CLI. Call it every few seconds (`patd` does): a session is then
+    /// ended without waiting for its next use. Returns how many users' sessions ended.
+    ///
+    /// # Errors
+    /// The store's, when a user cannot be read (the rest are still swept).
+    pub async fn sweep_sessions(&self) -> Result<usize, ApiError> {
+        let mut ended = 0;
+        let mut failure = None;
+        for user in self.sessions.users() {
+            match self.service.user(user).await {
+                Ok(Some(found)) if found.active => {}
+                Ok(_) => {
+                    self.sessions.end_all_for(user);
+                    ended += 1;
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(ended),
+        }
     }
 }
 

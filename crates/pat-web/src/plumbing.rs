@@ -10,7 +10,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use askama::Template;
 use futures_util::future::LocalBoxFuture;
-use pat_actix::{ApiError, ApiState, SESSION_COOKIE, client_ip};
+use pat_actix::{ApiError, ApiState, client_ip};
 use pat_core::ServiceError;
 use pat_core::model::{Actor, Role};
 
@@ -214,7 +214,9 @@ fn api_state(req: &HttpRequest) -> Result<Data<ApiState>, WebError> {
 
 async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
     let state = api_state(req)?;
-    let cookie = req.cookie(SESSION_COOKIE).ok_or(WebError::SignIn)?;
+    let cookie = req
+        .cookie(state.session_cookie_name())
+        .ok_or(WebError::SignIn)?;
     let session_id = cookie.value().to_owned();
     let (user_id, csrf) = state.sessions.lookup(&session_id).ok_or(WebError::SignIn)?;
     let user = state.service.user(user_id).await?;

@@ -111,6 +111,6 @@ pub async fn logout(posted: Posted) -> HttpResponse {
     who.state.sessions.end(&who.session_id);
     let mut response = see_other("/login");
     // Adding a fixed, valid cookie cannot fail.
-    let _ = response.add_cookie(&ApiState::session_removal_cookie());
+    let _ = response.add_cookie(&who.state.session_removal_cookie());
     response
 }

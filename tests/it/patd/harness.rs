@@ -690,7 +690,7 @@ impl TestApp {
         let cookie = reply
             .headers("set-cookie")
             .into_iter()
-            .find(|c| c.starts_with("patd_session="))
+            .find(|c| c.starts_with("patd_session=") || c.starts_with("__Host-patd_session="))
             .unwrap_or_else(|| panic!("login set no patd_session cookie: {reply:?}"));
         let cookie = cookie
             .split(';')

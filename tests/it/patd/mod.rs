@@ -94,6 +94,7 @@ on_every_backend![
     security::revoked_tokens_come_back_only_from_their_owners_revocation,
     security::a_missing_or_foreign_server_key_is_refused_at_start,
     security::the_request_log_records_the_client_address_patd_believes,
+    security::sessions_are_secure_behind_https_capped_and_swept,
     ops::openapi_document_is_openapi_3_and_lists_the_tokens_path,
     ops::swagger_ui_is_served_at_api_docs,
     nginx::nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens,

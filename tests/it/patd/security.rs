@@ -513,3 +513,68 @@ fn request_log_client(app: &super::harness::TestApp, target: &str) -> String {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// The `patd_sessions` gauge of this instance.
+fn live_sessions(app: &super::harness::TestApp) -> u64 {
+    let body = app.get("/metrics", &app.admin).expect(200).body;
+    body.lines()
+        .find_map(|line| line.strip_prefix("patd_sessions "))
+        .unwrap_or_else(|| panic!("no patd_sessions in /metrics:\n{body}"))
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+/// Sessions: behind an `https://` public URL the cookie is `Secure` and named
+/// `__Host-patd_session`; a user keeps at most 10 sessions (the oldest ends); a user
+/// disabled from the CLI loses their sessions within seconds, before they are used.
+pub(super) fn sessions_are_secure_behind_https_capped_and_swept(backend: Backend) {
+    let app =
+        super::harness::spawn_app_with(backend, &[("PATD_PUBLIC_URL", "https://pat.example.com")]);
+    let user = app.create_user("member");
+    let reply = app
+        .post(
+            "/api/v1/session",
+            Auth::Anonymous,
+            &json!({"email": user.email, "password": user.password}),
+        )
+        .expect(200);
+    let cookie = reply
+        .headers("set-cookie")
+        .into_iter()
+        .find(|c| c.contains("patd_session="))
+        .expect("a session cookie");
+    assert!(cookie.starts_with("__Host-patd_session="), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "Path=/", "SameSite=Strict"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+
+    let sessions: Vec<_> = (0..11)
+        .map(|_| app.login(&user.email, &user.password))
+        .collect();
+    app.get("/api/v1/me", &sessions[0])
+        .expect_problem(401, "unauthenticated");
+    for session in &sessions[2..] {
+        app.get("/api/v1/me", session).expect(200);
+    }
+
+    let before = live_sessions(&app);
+    let out = app.cli(&["user", "disable", &user.email]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while live_sessions(&app) > before - 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the disabled user's 10 sessions were not ended: {} of {before} left",
+            live_sessions(&app)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    app.get("/api/v1/me", &sessions[10])
+        .expect_problem(401, "unauthenticated");
+}
