@@ -1,7 +1,7 @@
 //! Abuse limits: refusing a client address that keeps failing token authentication,
 //! and request size limits (body, URL, headers) answered with problem+json.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -28,8 +28,8 @@ pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 /// Most bytes all headers together may take for [`request_limits`]: 32 KiB.
 pub const MAX_HEADERS_BYTES: usize = 32 * 1024;
 
-/// Most client addresses the failed-authentication limiter tracks at once; beyond it,
-/// new addresses go uncounted until old windows end (memory stays bounded).
+/// Most client addresses (IPv4, or IPv6 /64 networks) each limiter tracks at once;
+/// beyond it, the address whose window started longest ago is forgotten.
 const MAX_TRACKED: usize = 100_000;
 
 /// The payload limit of the `/api/v1` scope ([`MAX_BODY_BYTES`]).
@@ -133,7 +133,7 @@ pub(crate) struct FailedAuthLimiter {
     /// No address is refused at or after this many milliseconds since `origin`.
     refusing_until_ms: AtomicU64,
     /// Per address key: window start and failures in it.
-    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    failures: Mutex<FixedWindows>,
 }
 
 impl FailedAuthLimiter {
@@ -144,7 +144,7 @@ impl FailedAuthLimiter {
             window,
             origin: Instant::now(),
             refusing_until_ms: AtomicU64::new(0),
-            failures: Mutex::new(HashMap::new()),
+            failures: Mutex::new(FixedWindows::new(window, MAX_TRACKED)),
         }
     }
 
@@ -163,8 +163,8 @@ impl FailedAuthLimiter {
             return Ok(());
         }
         let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        match failures.get(&limiter_key(ip)) {
-            Some(&(start, count)) if self.max > 0 && count >= self.max => {
+        match failures.get(limiter_key(ip)) {
+            Some((start, count)) if self.max > 0 && count >= self.max => {
                 let left = self.window.saturating_sub(now.duration_since(start));
                 if left.is_zero() {
                     Ok(())
@@ -184,30 +184,141 @@ impl FailedAuthLimiter {
         if self.max == 0 {
             return;
         }
-        let key = limiter_key(ip);
         let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if failures.len() >= MAX_TRACKED && !failures.contains_key(&key) {
-            failures.retain(|_, (start, _)| now.duration_since(*start) < self.window);
-            if failures.len() >= MAX_TRACKED {
-                return;
-            }
-        }
-        let entry = failures.entry(key).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        if entry.1 == self.max {
+        let (start, count) = self
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .hit(limiter_key(ip), now);
+        if count == self.max {
             // +1: the window's end in whole milliseconds, rounded up.
-            let until = self.millis(entry.0 + self.window).saturating_add(1);
+            let until = self.millis(start + self.window).saturating_add(1);
             self.refusing_until_ms.fetch_max(until, Ordering::Relaxed);
             tracing::warn!(
                 client_ip = %ip,
-                failures = entry.1,
+                failures = count,
                 window_secs = self.window.as_secs(),
                 "too many failed token authentications; refusing this address until its window ends"
             );
+        }
+    }
+}
+
+/// Requests counted per client address in fixed windows: sign-ins and leak reports.
+/// Addresses are keyed like the failed-authentication limiter's (IPv6 by /64).
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    max: u32,
+    window: Duration,
+    hits: Mutex<FixedWindows>,
+}
+
+impl RateLimiter {
+    /// `max` requests per `window` per address.
+    pub(crate) fn new(max: u32, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            hits: Mutex::new(FixedWindows::new(window, MAX_TRACKED)),
+        }
+    }
+
+    /// Counts a request from `ip`.
+    ///
+    /// # Errors
+    /// `rate_limited` with the seconds until the window ends.
+    pub(crate) fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let Some(ip) = ip else { return Ok(()) };
+        let now = Instant::now();
+        let (start, count) = self
+            .hits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .hit(limiter_key(ip), now);
+        if count > self.max {
+            let left = self.window.saturating_sub(now.duration_since(start));
+            // Whole seconds, rounded up: never invite a retry that is refused.
+            let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            return Err(ApiError::rate_limited(seconds.max(1)));
+        }
+        Ok(())
+    }
+}
+
+/// Counts per key in fixed windows, bounded in memory: at most `capacity` keys. When a
+/// new key finds it full, the key whose window started longest ago is forgotten —
+/// found at the front of a queue of window starts, so no request ever scans the map.
+#[derive(Debug)]
+pub(crate) struct FixedWindows {
+    window: Duration,
+    capacity: usize,
+    counts: HashMap<IpAddr, (Instant, u32)>,
+    /// Window starts, oldest first; an entry whose key has since started a newer
+    /// window (or was forgotten) is stale and skipped.
+    starts: VecDeque<(Instant, IpAddr)>,
+}
+
+impl FixedWindows {
+    pub(crate) fn new(window: Duration, capacity: usize) -> Self {
+        Self {
+            window,
+            capacity: capacity.max(1),
+            counts: HashMap::new(),
+            starts: VecDeque::new(),
+        }
+    }
+
+    /// Counts one hit of `key` at `now`; returns its window's start and count.
+    pub(crate) fn hit(&mut self, key: IpAddr, now: Instant) -> (Instant, u32) {
+        self.forget_ended(now);
+        if !self.counts.contains_key(&key) && self.counts.len() >= self.capacity {
+            self.forget_oldest();
+        }
+        let entry = self.counts.entry(key).or_insert((now, 0));
+        if entry.1 == 0 || now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+            self.starts.push_back((now, key));
+        }
+        entry.1 = entry.1.saturating_add(1);
+        *entry
+    }
+
+    /// The window start and count of `key`, if it is tracked.
+    pub(crate) fn get(&self, key: IpAddr) -> Option<(Instant, u32)> {
+        self.counts.get(&key).copied()
+    }
+
+    /// Keys tracked.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    fn is_current(&self, start: Instant, key: IpAddr) -> bool {
+        self.counts.get(&key).is_some_and(|(s, _)| *s == start)
+    }
+
+    /// Drops the keys whose window has ended (and stale queue entries before them).
+    fn forget_ended(&mut self, now: Instant) {
+        while let Some(&(start, key)) = self.starts.front() {
+            let current = self.is_current(start, key);
+            if current && now.duration_since(start) < self.window {
+                return;
+            }
+            self.starts.pop_front();
+            if current {
+                self.counts.remove(&key);
+            }
+        }
+    }
+
+    /// Drops the key whose window started first.
+    fn forget_oldest(&mut self) {
+        while let Some((start, key)) = self.starts.pop_front() {
+            if self.is_current(start, key) {
+                self.counts.remove(&key);
+                return;
+            }
         }
     }
 }
@@ -325,6 +436,69 @@ mod tests {
 
         let mapped: IpAddr = "::ffff:203.0.113.7".parse().expect("mapped");
         assert_eq!(limiter_key(mapped), v4(7).expect("v4"));
+    }
+
+    #[test]
+    fn windows_stay_bounded_and_forget_the_oldest_first() {
+        let mut windows = FixedWindows::new(Duration::from_secs(60), 3);
+        let start = Instant::now();
+        for n in 1..=3 {
+            windows.hit(v4(n).expect("v4"), start);
+        }
+        windows.hit(v4(1).expect("v4"), start + Duration::from_secs(1));
+        windows.hit(v4(4).expect("v4"), start + Duration::from_secs(2));
+        assert_eq!(windows.len(), 3, "the capacity holds");
+        assert!(
+            windows.get(v4(1).expect("v4")).is_none(),
+            "the window that started first is forgotten"
+        );
+        for kept in [2, 3, 4] {
+            assert!(windows.get(v4(kept).expect("v4")).is_some(), "{kept}");
+        }
+
+        let mut many = FixedWindows::new(Duration::from_secs(60), 1000);
+        for n in 0..200_000_u32 {
+            let ip = IpAddr::V4(Ipv4Addr::from(n));
+            many.hit(ip, start);
+            assert!(many.len() <= 1000);
+        }
+        assert!(many.starts.len() <= 2000, "the queue stays bounded too");
+        // A later window forgets every ended key without any scan of the map.
+        many.hit(v4(9).expect("v4"), start + Duration::from_secs(61));
+        assert_eq!(many.len(), 1);
+    }
+
+    #[test]
+    fn each_address_gets_its_own_window_then_429_with_retry_after() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        assert!(limiter.check(v4(1)).is_ok() && limiter.check(v4(1)).is_ok());
+        let seconds = retry_after(&limiter.check(v4(1)).expect_err("third in the window"));
+        assert!((59..=60).contains(&seconds), "{seconds}");
+        assert!(
+            limiter.check(v4(2)).is_ok(),
+            "another address is not limited"
+        );
+        assert!(
+            limiter.check(None).is_ok(),
+            "no address: nothing to count by"
+        );
+        let short = RateLimiter::new(1, Duration::from_millis(20));
+        assert!(short.check(v4(1)).is_ok() && short.check(v4(1)).is_err());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(short.check(v4(1)).is_ok(), "a new window starts afresh");
+    }
+
+    #[test]
+    fn rate_limits_count_ipv6_by_their_64_network() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(3600));
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("IPv6");
+        let b: IpAddr = "2001:db8:1:2:dead::9".parse().expect("IPv6");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("IPv6");
+        assert!(limiter.check(Some(a)).is_ok() && limiter.check(Some(b)).is_ok());
+        let refused = limiter.check(Some(a)).expect_err("third from the same /64");
+        let seconds = retry_after(&refused);
+        assert!((3599..=3600).contains(&seconds), "{seconds}");
+        assert!(limiter.check(Some(other)).is_ok(), "another /64");
     }
 
     async fn echo_len(body: web::Bytes) -> HttpResponse {

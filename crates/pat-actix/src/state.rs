@@ -1,11 +1,11 @@
 //! What the REST API shares across requests: the service, sessions, rate limits,
 //! metrics and password hashing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -13,7 +13,7 @@ use pat_core::PatService;
 use pat_core::model::User;
 
 use crate::caller::{NewSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionStore};
-use crate::limits::FailedAuthLimiter;
+use crate::limits::{FailedAuthLimiter, RateLimiter};
 use crate::passwords::{on_password_thread, verify_password};
 use crate::problem::ApiError;
 
@@ -25,9 +25,9 @@ pub struct ApiConfig {
     pub secure_cookies: bool,
     /// How long a session lasts after login.
     pub session_ttl: Duration,
-    /// Leak reports accepted per client address per minute.
-    pub leak_reports_per_minute: u32,
-    /// Login attempts accepted per client address per minute.
+    /// Leak reports accepted per client address (IPv6: per /64) per hour.
+    pub leak_reports_per_hour: u32,
+    /// Sign-in attempts accepted per client address (IPv6: per /64) per minute.
     pub logins_per_minute: u32,
     /// Failed token authentications accepted per client address per minute; once they
     /// are used up, every token-authenticated request from that address is answered
@@ -47,7 +47,8 @@ impl Default for ApiConfig {
         Self {
             secure_cookies: false,
             session_ttl: Duration::from_secs(12 * 3600),
-            leak_reports_per_minute: 30,
+            // GitHub's figure for its public token-revocation API.
+            leak_reports_per_hour: 60,
             logins_per_minute: 30,
             failed_auths_per_minute: 60,
             trusted_proxies: Vec::new(),
@@ -78,7 +79,7 @@ impl ApiState {
             service,
             sessions: SessionStore::new(config.session_ttl),
             metrics: Metrics::default(),
-            leak_limiter: RateLimiter::new(config.leak_reports_per_minute, Duration::from_secs(60)),
+            leak_limiter: RateLimiter::new(config.leak_reports_per_hour, Duration::from_secs(3600)),
             login_limiter: RateLimiter::new(config.logins_per_minute, Duration::from_secs(60)),
             auth_failures: FailedAuthLimiter::new(
                 config.failed_auths_per_minute,
@@ -197,47 +198,6 @@ impl ApiState {
 /// so timing does not tell which emails exist.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0oWWBo6RkdBp7rvZfo8l4vm7HMTNhqH9yn+tFOXxXdE";
 
-/// Fixed-window request counting per client address.
-#[derive(Debug)]
-pub(crate) struct RateLimiter {
-    max: u32,
-    window: Duration,
-    hits: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    pub(crate) fn new(max: u32, window: Duration) -> Self {
-        Self {
-            max,
-            window,
-            hits: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Counts a request from `ip`.
-    ///
-    /// # Errors
-    /// `rate_limited` with the seconds until the window ends.
-    pub(crate) fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let Some(ip) = ip else { return Ok(()) };
-        let now = Instant::now();
-        let mut hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
-        if hits.len() > 100_000 {
-            hits.retain(|_, (start, _)| now.duration_since(*start) < self.window);
-        }
-        let entry = hits.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        if entry.1 > self.max {
-            let left = self.window.saturating_sub(now.duration_since(entry.0));
-            return Err(ApiError::rate_limited(left.as_secs().max(1)));
-        }
-        Ok(())
-    }
-}
-
 const LATENCY_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
 ];
@@ -339,38 +299,5 @@ impl Metrics {
             );
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::{IpAddr, Ipv4Addr};
-
-    use super::*;
-
-    #[test]
-    fn each_address_gets_its_own_window_then_429_with_retry_after() {
-        let limiter = RateLimiter::new(2, Duration::from_secs(60));
-        let a = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
-        let b = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
-        assert!(limiter.check(a).is_ok() && limiter.check(a).is_ok());
-        let refused = limiter.check(a).expect_err("third request in the window");
-        assert_eq!(refused.code(), "rate_limited");
-        let response = actix_web::ResponseError::error_response(&refused);
-        assert_eq!(response.status(), 429);
-        let retry: u64 = response
-            .headers()
-            .get("retry-after")
-            .expect("Retry-After")
-            .to_str()
-            .expect("ascii")
-            .parse()
-            .expect("seconds");
-        assert!((1..=60).contains(&retry), "{retry}");
-        assert!(limiter.check(b).is_ok(), "another address is not limited");
-        let short = RateLimiter::new(1, Duration::from_millis(20));
-        assert!(short.check(a).is_ok() && short.check(a).is_err());
-        std::thread::sleep(Duration::from_millis(30));
-        assert!(short.check(a).is_ok(), "a new window starts afresh");
     }
 }

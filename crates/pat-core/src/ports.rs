@@ -168,6 +168,13 @@ pub trait TokenStore: Send + Sync {
     /// Only [`StoreError::Unavailable`] / [`StoreError::Other`]; absence is `Ok(None)`.
     async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<Token>, StoreError>;
 
+    /// Every token whose secret hash is among `hashes`, each once, in no particular
+    /// order; unknown hashes are skipped. One round trip for a whole leak report.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
+    async fn find_by_hashes(&self, hashes: &[SecretHash]) -> Result<Vec<Token>, StoreError>;
+
     /// One page of an owner's tokens, newest first (by `created_at`, then id).
     ///
     /// # Errors

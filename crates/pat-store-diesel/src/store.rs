@@ -43,22 +43,30 @@ fn with_scopes(conn: &mut AnyConnection, rows: Vec<TokenRow>) -> Result<Vec<Toke
         return Ok(Vec::new());
     }
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let mut scopes: Vec<ScopeRow> = token_scopes::table
+    let scopes: Vec<ScopeRow> = token_scopes::table
         .filter(token_scopes::token_id.eq_any(&ids))
         .order((token_scopes::token_id, token_scopes::position))
         .select(ScopeRow::as_select())
         .load(conn)
         .map_err(store_error)?;
+    let mut by_token: std::collections::HashMap<String, Vec<ScopeRow>> =
+        std::collections::HashMap::new();
+    for scope in scopes {
+        by_token
+            .entry(scope.token_id.clone())
+            .or_default()
+            .push(scope);
+    }
     rows.into_iter()
         .map(|row| {
-            let (mine, rest): (Vec<ScopeRow>, Vec<ScopeRow>) = std::mem::take(&mut scopes)
-                .into_iter()
-                .partition(|s| s.token_id == row.id);
-            scopes = rest;
+            let mine = by_token.remove(&row.id).unwrap_or_default();
             row.into_token(mine)
         })
         .collect()
 }
+
+/// Most secret hashes one `IN (…)` query carries.
+const HASHES_PER_QUERY: usize = 500;
 
 /// One token's scopes, in grant order (a cacheable statement, unlike `IN (…)`).
 fn scopes_of(conn: &mut AnyConnection, token_id: &str) -> Result<Vec<ScopeRow>, StoreError> {
@@ -299,6 +307,26 @@ impl TokenStore for DieselStore {
                 .optional()
                 .map_err(store_error)?;
             one_token(conn, row)
+        })
+        .await
+    }
+
+    async fn find_by_hashes(&self, hashes: &[SecretHash]) -> Result<Vec<Token>, StoreError> {
+        let mut texts: Vec<String> = hashes.iter().map(hash_text).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        self.run(move |conn| {
+            let mut found = Vec::new();
+            // Well below SQLite's and PostgreSQL's bound-parameter limits.
+            for chunk in texts.chunks(HASHES_PER_QUERY) {
+                let rows = tokens::table
+                    .filter(tokens::secret_hash.eq_any(chunk))
+                    .select(TokenRow::as_select())
+                    .load(conn)
+                    .map_err(store_error)?;
+                found.extend(with_scopes(conn, rows)?);
+            }
+            Ok(found)
         })
         .await
     }

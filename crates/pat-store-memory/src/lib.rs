@@ -197,6 +197,20 @@ impl TokenStore for MemoryStore {
             .cloned())
     }
 
+    async fn find_by_hashes(&self, hashes: &[SecretHash]) -> Result<Vec<Token>, StoreError> {
+        let state = self.read();
+        let mut ids: Vec<TokenId> = hashes
+            .iter()
+            .filter_map(|hash| state.by_hash.get(hash.as_bytes()).copied())
+            .collect();
+        ids.sort_by_key(|id| id.0);
+        ids.dedup();
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.tokens.get(id).cloned())
+            .collect())
+    }
+
     async fn list(&self, query: &TokenQuery) -> Result<Page<Token>, StoreError> {
         let state = self.read();
         let needle = query.name_contains.as_ref().map(|q| q.to_lowercase());

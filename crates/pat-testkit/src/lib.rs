@@ -106,6 +106,7 @@ macro_rules! conformance_suite {
             record_tracks_each_attempt,
             outbox_lists_newest_first,
             find_by_hash_finds_only_exact_hash,
+            find_by_hashes_finds_each_known_token_once,
             list_pages_newest_first,
             list_breaks_creation_time_ties_by_id_newest_first,
             list_filters_by_status,

@@ -432,6 +432,44 @@ pub async fn find_by_hash_finds_only_exact_hash(stores: Stores) {
     }
 }
 
+/// `find_by_hashes` finds every known hash's token once, with its scopes, skipping
+/// unknown hashes, also past one query's worth of hashes.
+pub async fn find_by_hashes_finds_each_known_token_once(stores: Stores) {
+    let owner = user(&stores, Role::Member).await;
+    let mut a = token(owner.id, "a", base_time(), MONTH);
+    a.scopes = [&a.scopes[..], &[scope("files:read:f1")]].concat().into();
+    let b = token(owner.id, "b", base_time(), MONTH);
+    let c = token(owner.id, "c", base_time(), MONTH);
+    for t in [&a, &b, &c] {
+        insert(&stores, t).await;
+    }
+    let mut asked: Vec<SecretHash> = (0..1200_u32)
+        .map(|n| {
+            let mut bytes = [0xee_u8; 32];
+            bytes[..4].copy_from_slice(&n.to_be_bytes());
+            SecretHash::from_bytes(bytes)
+        })
+        .collect();
+    asked.push(c.secret_hash);
+    asked.insert(0, a.secret_hash);
+    asked.push(a.secret_hash);
+    let mut found = stores
+        .tokens
+        .find_by_hashes(&asked)
+        .await
+        .expect("find_by_hashes must succeed");
+    found.sort_by(|x, y| x.name.as_str().cmp(y.name.as_str()));
+    assert_eq!(found.len(), 2, "a and c, each once: {found:?}");
+    assert_same_token(&found[0], &a, "find_by_hashes (a, with its scopes)");
+    assert_same_token(&found[1], &c, "find_by_hashes (c)");
+    let none = stores
+        .tokens
+        .find_by_hashes(&[])
+        .await
+        .expect("no hashes is no tokens");
+    assert!(none.is_empty());
+}
+
 /// `list` returns one owner's tokens newest first, a page at a time, with the total.
 pub async fn list_pages_newest_first(stores: Stores) {
     let owner = user(&stores, Role::Member).await;

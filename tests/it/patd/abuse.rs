@@ -18,7 +18,7 @@ const MAX_BODY_BYTES: usize = 128 * 1024;
 const MAX_URI_BYTES: usize = 8 * 1024;
 /// `ApiConfig::default()`'s login and leak-report limits per address per minute.
 const LOGINS_PER_MINUTE: usize = 30;
-const LEAK_REPORTS_PER_MINUTE: usize = 30;
+const LEAK_REPORTS_PER_HOUR: usize = 60;
 
 /// patd with the test machine (the TCP peer of every request) as a trusted proxy.
 fn spawn_behind_proxy(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
@@ -49,6 +49,12 @@ fn from(
 /// one-minute window; returns the seconds.
 #[track_caller]
 fn expect_rate_limited(reply: &Reply) -> u64 {
+    expect_rate_limited_within(reply, 60)
+}
+
+/// [`expect_rate_limited`] for a window of `window_secs`.
+#[track_caller]
+fn expect_rate_limited_within(reply: &Reply, window_secs: u64) -> u64 {
     let problem = reply.expect_problem(429, "rate_limited");
     let retry = reply
         .header("retry-after")
@@ -57,8 +63,8 @@ fn expect_rate_limited(reply: &Reply) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("{}: Retry-After {retry:?} is not seconds", reply.request));
     assert!(
-        (1..=60).contains(&seconds),
-        "{}: Retry-After {seconds} is outside the one-minute window",
+        (1..=window_secs).contains(&seconds),
+        "{}: Retry-After {seconds} is outside the {window_secs} s window",
         reply.request
     );
     assert_eq!(
@@ -210,8 +216,8 @@ pub(super) fn abuse_failed_token_authentications_from_one_address_get_429_even_f
     );
 }
 
-/// Thirty login attempts per address per minute: the 31st from that address is 429
-/// even with the right password; another address signs in.
+/// Thirty login attempts per address (IPv6: per /64) per minute: the 31st from that
+/// address is 429 even with the right password; another address signs in.
 pub(super) fn abuse_login_attempts_from_one_address_are_limited(backend: Backend) {
     let app = spawn_behind_proxy(backend, &[]);
     let user = app.create_user("member");
@@ -231,12 +237,20 @@ pub(super) fn abuse_login_attempts_from_one_address_are_limited(backend: Backend
     expect_rate_limited(&attempt("203.0.113.10", &user.password));
     let signed_in = attempt("203.0.113.11", &user.password).expect_json(200);
     assert_eq!(signed_in["user"]["email"], user.email.as_str());
+
+    // IPv6 counts by /64: a host cannot hop addresses within its network.
+    for n in 0..LOGINS_PER_MINUTE {
+        attempt(&format!("2001:db8:5:5::{n:x}"), "wrong password guess")
+            .expect_problem(401, "invalid_credentials");
+    }
+    expect_rate_limited(&attempt("2001:db8:5:5:abcd::1", &user.password));
+    attempt("2001:db8:5:6::1", &user.password).expect_json(200);
 }
 
-/// Thirty leak reports per address per minute; the largest report allowed (1000
-/// credentials with the longest prefix, pretty-printed: over 64 KiB) fits in the body
-/// limit; 1001 credentials are 422; the 31st report from one address is 429 and another
-/// address still reports.
+/// Sixty leak reports per address per hour (GitHub's figure), IPv6 counted per /64; the
+/// largest report allowed (1000 credentials with the longest prefix, pretty-printed:
+/// over 64 KiB) fits in the body limit; 1001 credentials are 422; the 61st report from
+/// one address (or /64) is 429 and another address still reports.
 pub(super) fn abuse_leak_reports_from_one_address_are_limited_and_1000_credentials_fit(
     backend: Backend,
 ) {
@@ -268,11 +282,19 @@ pub(super) fn abuse_leak_reports_from_one_address_are_limited_and_1000_credentia
     )
     .expect_problem(422, "too_many_credentials");
     let small = || serde_json::to_vec(&json!({"credentials": ["pat_nothing"]})).expect("JSON");
-    for _ in 2..LEAK_REPORTS_PER_MINUTE {
+    for _ in 2..LEAK_REPORTS_PER_HOUR {
         report(reporter, small()).expect(202);
     }
-    expect_rate_limited(&report(reporter, small()));
+    let wait = expect_rate_limited_within(&report(reporter, small()), 3600);
+    assert!(wait > 3000, "an hour's window: retry in {wait} s");
     report("203.0.113.21", small()).expect(202);
+
+    // IPv6 counts by /64: a host cannot hop addresses within its network.
+    for n in 0..LEAK_REPORTS_PER_HOUR {
+        report(&format!("2001:db8:7:7::{n:x}"), small()).expect(202);
+    }
+    expect_rate_limited_within(&report("2001:db8:7:7:ffff::1", small()), 3600);
+    report("2001:db8:7:8::1", small()).expect(202);
 }
 
 /// Bodies: exactly the limit is read and judged (422), one byte more is 413 problem+json
