@@ -523,3 +523,83 @@ pub(super) fn abuse_markup_in_token_fields_is_escaped_and_pages_send_safe_header
     );
     assert!(!token_page.body.contains(description));
 }
+
+/// A flood of sign-ins from many addresses cannot stall patd: password work waits in a
+/// bounded queue (a full queue is 503 `busy` with `Retry-After` at once) and holds no
+/// worker, so `/auth/check` keeps answering throughout — no check waits over a second.
+pub(super) fn abuse_a_sign_in_flood_leaves_auth_check_answering(backend: Backend) {
+    let app = spawn_behind_proxy(backend, &[]);
+    let user = app.create_user("member");
+    let alice = app.user_session("member");
+    let token = app.create_token(&alice, "checker", 7, &["jobs:list"]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let base = app.address.clone();
+    let flooding = std::sync::atomic::AtomicBool::new(true);
+    let (statuses, slowest_check, checks) = std::thread::scope(|scope| {
+        let floods: Vec<_> = (0..32_u32)
+            .map(|thread| {
+                let (agent, base, user) = (agent.clone(), base.clone(), &user);
+                scope.spawn(move || {
+                    let mut seen = Vec::new();
+                    for n in 0..8_u32 {
+                        let reply = agent
+                            .post(format!("{base}/api/v1/session"))
+                            .header("X-Forwarded-For", format!("198.18.{thread}.{n}"))
+                            .send_json(json!({"email": user.email, "password": "a wrong password"}))
+                            .expect("sign-in request");
+                        let retry = reply.headers().get("retry-after").is_some();
+                        seen.push((reply.status().as_u16(), retry));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let checker = scope.spawn(|| {
+            let mut slowest = Duration::ZERO;
+            let mut checks = 0;
+            while flooding.load(std::sync::atomic::Ordering::SeqCst) {
+                let started = std::time::Instant::now();
+                let reply = agent
+                    .get(format!(
+                        "{base}/api/v1/auth/check?resource=jobs&operation=list"
+                    ))
+                    .header("Authorization", format!("Bearer {}", token.secret))
+                    .call()
+                    .expect("check request");
+                assert_eq!(reply.status().as_u16(), 204);
+                slowest = slowest.max(started.elapsed());
+                checks += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (slowest, checks)
+        });
+        let statuses: Vec<(u16, bool)> = floods
+            .into_iter()
+            .flat_map(|flood| flood.join().expect("flood thread"))
+            .collect();
+        flooding.store(false, std::sync::atomic::Ordering::SeqCst);
+        let (slowest, checks) = checker.join().expect("checker thread");
+        (statuses, slowest, checks)
+    });
+    assert!(checks > 0, "the checker ran during the flood");
+    assert!(
+        slowest_check < Duration::from_secs(1),
+        "a check waited {slowest_check:?} during the sign-in flood"
+    );
+    for (status, retry) in &statuses {
+        assert!(
+            *status == 401 || (*status == 503 && *retry),
+            "a sign-in answered {status} (Retry-After: {retry})"
+        );
+    }
+    assert!(
+        statuses.iter().any(|(status, _)| *status == 503),
+        "256 concurrent wrong passwords never filled the 16-job queue"
+    );
+    app.login(&user.email, &user.password);
+}

@@ -103,6 +103,7 @@ on_every_backend![
     crash::crash_kill_9_under_load_loses_nothing_acknowledged,
     abuse::abuse_failed_token_authentications_from_one_address_get_429_even_for_a_valid_token,
     abuse::abuse_login_attempts_from_one_address_are_limited,
+    abuse::abuse_a_sign_in_flood_leaves_auth_check_answering,
     abuse::abuse_leak_reports_from_one_address_are_limited_and_1000_credentials_fit,
     abuse::abuse_oversized_bodies_get_413_problem_json_and_patd_keeps_serving,
     abuse::abuse_long_headers_and_urls_get_4xx_and_patd_keeps_serving,
