@@ -64,6 +64,16 @@ pub fn presented_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Err(ApiError::invalid_token())
 }
 
+/// Whether the request's credentials came as HTTP Basic, which browsers cache and send
+/// on their own.
+fn sent_as_basic(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().get(..6))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "))
+}
+
 /// The client address: what the rate limits count by and what a token's `last_used_ip`
 /// and the audit log record.
 ///
@@ -485,7 +495,13 @@ impl FromRequest for Caller {
                     ApiError::internal(&std::io::Error::other("ApiState is not registered"))
                 })?;
             let ip = client_ip(&req);
+            let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
             if let Some(token) = presented_token(&req)? {
+                // A browser that was once given Basic credentials (the 401s offer Basic
+                // for git's sake) attaches them on its own, like a cookie.
+                if !safe && sent_as_basic(&req) {
+                    crate::cross_site::refuse_cross_site(&req)?;
+                }
                 let principal = authenticate_counted(&state, &token, ip).await?;
                 return Ok(Caller {
                     actor: Actor::from_principal(&principal, ip),
@@ -505,7 +521,6 @@ impl FromRequest for Caller {
                 state.sessions.end(&id);
                 return Err(ApiError::unauthenticated());
             };
-            let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
             if !safe {
                 crate::cross_site::refuse_cross_site(&req)?;
                 let sent = req

@@ -338,6 +338,35 @@ pub(super) fn cross_site_sign_in_and_cookie_writes_are_refused(backend: Backend)
         body(),
     )
     .expect(201);
+
+    // Basic credentials are ambient too (browsers cache them once the 401 offers
+    // Basic): a cross-site write with them is refused; a Bearer token is never ambient.
+    let minter = app.create_token(&session, "minter", 7, &["tokens:create", "jobs:list"]);
+    let named = |name: &str| {
+        Some((
+            "application/json",
+            json!({"name": name, "expires_in_days": 1, "scopes": ["jobs:list"]})
+                .to_string()
+                .into_bytes(),
+        ))
+    };
+    let cross = [("Sec-Fetch-Site", "cross-site")];
+    app.send_with_headers(
+        "POST",
+        "/api/v1/tokens",
+        Auth::Basic("x", &minter.secret),
+        &cross,
+        named("by basic"),
+    )
+    .expect_problem(403, "csrf");
+    app.send_with_headers(
+        "POST",
+        "/api/v1/tokens",
+        Auth::Bearer(&minter.secret),
+        &cross,
+        named("by bearer"),
+    )
+    .expect(201);
 }
 
 /// Why a token was revoked is kept and shown (`revoked_reason`), and decides whether its
