@@ -17,8 +17,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${need[@]}"
 fi
 
-step "tools the end-to-end tests drive: nginx, secret scanners, chromium + playwright-core"
+step "tools the end-to-end tests drive: nginx, fcgiwrap + git, secret scanners, chromium + playwright-core"
 scripts/ensure-nginx.sh
+scripts/ensure-git-http.sh
 scripts/ensure-scanners.sh
 scripts/ensure-browser.sh
 
