@@ -30,6 +30,20 @@ pub(super) fn user_creation_by_a_non_admin_is_refused_before_any_hashing(backend
         )
         .expect_problem(403, "forbidden");
     }
+    // The web form likewise, with the session's own CSRF token.
+    for n in 0..20 {
+        let form = format!(
+            "csrf={}&email=web{n}%40example.com&name=x&role=admin&password=long+enough+password",
+            member.csrf_token
+        );
+        let reply = app.send(
+            "POST",
+            "/admin/users",
+            Auth::Cookie(&member, None),
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+        );
+        assert_eq!(reply.status, 403, "{reply:?}");
+    }
     assert_eq!(
         password_hashes(&app),
         before,
