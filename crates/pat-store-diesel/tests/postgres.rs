@@ -54,24 +54,8 @@ async fn a_postgres_database_at_the_first_migration_upgrades_in_place() {
             .expect("first migration")
             .is_some()
     );
-    let mut raw = diesel::PgConnection::establish(&url).expect("open");
-    common::upgrade::fill_version_one(&mut raw);
-    for _ in 0..3 {
-        store
-            .migrate_one()
-            .await
-            .expect("migration")
-            .expect("a pending migration");
-    }
-    common::upgrade::fill_revocations_before_reasons(&mut raw);
-    drop(raw);
-
-    assert_eq!(
-        store.migrate().await.expect("upgrade").len(),
-        2,
-        "only the missing migrations run"
-    );
-    common::upgrade::assert_revocation_reasons_backfilled(&store.storage()).await;
+    let raw = diesel::PgConnection::establish(&url).expect("open");
+    common::upgrade::upgrade_from_version_one(&store, raw).await;
     let storage = store.storage();
     let id = TokenId(common::upgrade::TOKEN_ID.parse().expect("uuid"));
     let token = storage

@@ -12,7 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::harness::{Backend, basic_credentials, get_url, spawn_app_with};
-use super::nginx::{Nginx, ensure_nginx};
+use super::nginx::{Nginx, ensure_nginx, host_port, render_shipped};
 
 /// The shipped git configuration.
 const SHIPPED_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nginx/patd-git.conf");
@@ -139,8 +139,7 @@ fn sbin_binary(name: &str) -> PathBuf {
 }
 
 /// The shipped configuration with its `listen` line, both upstreams, the repository root
-/// and the git-http-backend path pointed at this test's. Each line must occur exactly
-/// once, so the test cannot silently stop exercising the file when it changes.
+/// and the git-http-backend path pointed at this test's.
 fn render_shipped_conf(
     listen_port: u16,
     patd_address: &str,
@@ -148,36 +147,28 @@ fn render_shipped_conf(
     root: &Path,
     http_backend: &Path,
 ) -> String {
-    let shipped = std::fs::read_to_string(SHIPPED_CONF)
-        .unwrap_or_else(|e| panic!("read {SHIPPED_CONF}: {e}"));
-    let patd = patd_address
-        .strip_prefix("http://")
-        .expect("patd address is http://host:port");
-    let mut conf = shipped;
-    for (line, replacement) in [
-        ("listen 80;", format!("listen 127.0.0.1:{listen_port};")),
-        ("server 127.0.0.1:8080;", format!("server {patd};")),
-        (
-            "server unix:/run/fcgiwrap.socket;",
-            format!("server unix:{};", socket.display()),
-        ),
-        (
-            "fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;",
-            format!("fastcgi_param SCRIPT_FILENAME {};", http_backend.display()),
-        ),
-        (
-            "fastcgi_param GIT_PROJECT_ROOT /srv/git;",
-            format!("fastcgi_param GIT_PROJECT_ROOT {};", root.display()),
-        ),
-    ] {
-        assert_eq!(
-            conf.matches(line).count(),
-            1,
-            "{SHIPPED_CONF} should contain {line:?} exactly once (update this test with it)"
-        );
-        conf = conf.replace(line, &replacement);
-    }
-    conf
+    render_shipped(
+        SHIPPED_CONF,
+        &[
+            ("listen 80;", format!("listen 127.0.0.1:{listen_port};")),
+            (
+                "server 127.0.0.1:8080;",
+                format!("server {};", host_port(patd_address)),
+            ),
+            (
+                "server unix:/run/fcgiwrap.socket;",
+                format!("server unix:{};", socket.display()),
+            ),
+            (
+                "fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;",
+                format!("fastcgi_param SCRIPT_FILENAME {};", http_backend.display()),
+            ),
+            (
+                "fastcgi_param GIT_PROJECT_ROOT /srv/git;",
+                format!("fastcgi_param GIT_PROJECT_ROOT {};", root.display()),
+            ),
+        ],
+    )
 }
 
 /// A path as a command-line argument (temporary paths are UTF-8).

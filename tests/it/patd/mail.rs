@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use pat_testkit::smtp::{TestSmtpServer, free_port};
 use serde_json::json;
 
-use super::harness::{Auth, Backend, spawn_app_with};
+use super::harness::{Auth, Backend, TestApp, spawn_app_with};
 
-pub(super) fn wait_for_mail(smtp: &TestSmtpServer, count: usize) {
+fn wait_for_mail(smtp: &TestSmtpServer, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while smtp.inbox().len() < count {
         assert!(
@@ -21,12 +21,11 @@ pub(super) fn wait_for_mail(smtp: &TestSmtpServer, count: usize) {
     }
 }
 
-/// The created-token notice reaches the owner exactly once, across a restart of patd
-/// and two `patd notify --once` runs; it names the token and never carries the secret.
-pub fn patd_mails_a_created_token_once_across_restarts(backend: Backend) {
-    let smtp = TestSmtpServer::start(free_port(), &[]);
+/// patd mailing through `smtp`, its notice loop every second, links to
+/// `https://pat.example.com`.
+fn spawn_mailing(backend: Backend, smtp: &TestSmtpServer) -> TestApp {
     let url = format!("smtp://127.0.0.1:{}", smtp.port());
-    let mut app = spawn_app_with(
+    spawn_app_with(
         backend,
         &[
             ("PATD_SMTP_URL", url.as_str()),
@@ -34,7 +33,14 @@ pub fn patd_mails_a_created_token_once_across_restarts(backend: Backend) {
             ("PATD_PUBLIC_URL", "https://pat.example.com"),
             ("PATD_NOTIFY_INTERVAL_SECS", "1"),
         ],
-    );
+    )
+}
+
+/// The created-token notice reaches the owner exactly once, across a restart of patd
+/// and two `patd notify --once` runs; it names the token and never carries the secret.
+pub fn patd_mails_a_created_token_once_across_restarts(backend: Backend) {
+    let smtp = TestSmtpServer::start(free_port(), &[]);
+    let mut app = spawn_mailing(backend, &smtp);
     let owner = app.user_session("member");
     let issued = app.create_token(&owner, "mailed", 30, &["jobs:list"]);
     let secret = issued.secret.clone();
@@ -89,16 +95,7 @@ pub fn patd_mails_a_created_token_once_across_restarts(backend: Backend) {
 /// SMTP adapter, never carrying the secret.
 pub fn patd_mails_regenerations_and_leak_revocations_over_smtp(backend: Backend) {
     let smtp = TestSmtpServer::start(free_port(), &[]);
-    let url = format!("smtp://127.0.0.1:{}", smtp.port());
-    let app = spawn_app_with(
-        backend,
-        &[
-            ("PATD_SMTP_URL", url.as_str()),
-            ("PATD_MAIL_FROM", "patd <patd@example.com>"),
-            ("PATD_PUBLIC_URL", "https://pat.example.com"),
-            ("PATD_NOTIFY_INTERVAL_SECS", "1"),
-        ],
-    );
+    let app = spawn_mailing(backend, &smtp);
     let owner = app.user_session("member");
     let issued = app.create_token(&owner, "rotated", 30, &["jobs:list"]);
     wait_for_mail(&smtp, 1);

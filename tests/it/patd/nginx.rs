@@ -188,29 +188,42 @@ fn nginx_binary() -> PathBuf {
 }
 
 /// The shipped configuration with its `listen` line and two upstream addresses pointed
-/// at this test's ports. Each line must occur exactly once, so the test cannot silently
-/// stop exercising the file when it changes.
+/// at this test's ports.
 fn render_shipped_conf(listen_port: u16, patd_address: &str, app_port: u16) -> String {
-    let shipped = std::fs::read_to_string(SHIPPED_CONF)
-        .unwrap_or_else(|e| panic!("read {SHIPPED_CONF}: {e}"));
-    let patd = patd_address
+    render_shipped(
+        SHIPPED_CONF,
+        &[
+            ("listen 80;", format!("listen 127.0.0.1:{listen_port};")),
+            (
+                "server 127.0.0.1:8080;",
+                format!("server {};", host_port(patd_address)),
+            ),
+            (
+                "server 127.0.0.1:3000;",
+                format!("server 127.0.0.1:{app_port};"),
+            ),
+        ],
+    )
+}
+
+/// `host:port` of patd's `http://host:port`.
+pub(super) fn host_port(address: &str) -> &str {
+    address
         .strip_prefix("http://")
-        .expect("patd address is http://host:port");
-    let mut conf = shipped;
-    for (line, replacement) in [
-        ("listen 80;", format!("listen 127.0.0.1:{listen_port};")),
-        ("server 127.0.0.1:8080;", format!("server {patd};")),
-        (
-            "server 127.0.0.1:3000;",
-            format!("server 127.0.0.1:{app_port};"),
-        ),
-    ] {
+        .expect("the address is http://host:port")
+}
+
+/// A shipped file with each `(line, replacement)` applied. Each line must occur exactly
+/// once, so the test cannot silently stop exercising the file when it changes.
+pub(super) fn render_shipped(path: &str, substitutions: &[(&str, String)]) -> String {
+    let mut conf = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    for (line, replacement) in substitutions {
         assert_eq!(
             conf.matches(line).count(),
             1,
-            "{SHIPPED_CONF} should contain {line:?} exactly once (update this test with it)"
+            "{path} should contain {line:?} exactly once (update this test with it)"
         );
-        conf = conf.replace(line, &replacement);
+        conf = conf.replace(line, replacement);
     }
     conf
 }

@@ -4,15 +4,20 @@ use serde_json::json;
 
 use super::harness::{Auth, Backend, spawn_app};
 
-/// The argon2 runs patd has made so far (`patd_password_hashes_total`).
-fn password_hashes(app: &super::harness::TestApp) -> u64 {
+/// The value of an unlabelled metric `name` in the admin's `/metrics`.
+fn metric(app: &super::harness::TestApp, name: &str) -> u64 {
     let body = app.get("/metrics", &app.admin).expect(200).body;
     body.lines()
-        .find_map(|line| line.strip_prefix("patd_password_hashes_total "))
-        .unwrap_or_else(|| panic!("no patd_password_hashes_total in /metrics:\n{body}"))
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
         .trim()
         .parse()
         .expect("a count")
+}
+
+/// The argon2 runs patd has made so far.
+fn password_hashes(app: &super::harness::TestApp) -> u64 {
+    metric(app, "patd_password_hashes_total")
 }
 
 /// A member's session sending 500 `POST /admin/users` gets 403s, and not one password
@@ -559,13 +564,7 @@ fn request_log_client(app: &super::harness::TestApp, target: &str) -> String {
 
 /// The `patd_sessions` gauge of this instance.
 fn live_sessions(app: &super::harness::TestApp) -> u64 {
-    let body = app.get("/metrics", &app.admin).expect(200).body;
-    body.lines()
-        .find_map(|line| line.strip_prefix("patd_sessions "))
-        .unwrap_or_else(|| panic!("no patd_sessions in /metrics:\n{body}"))
-        .trim()
-        .parse()
-        .expect("a count")
+    metric(app, "patd_sessions")
 }
 
 /// Sessions: behind an `https://` public URL the cookie is `Secure` and named
