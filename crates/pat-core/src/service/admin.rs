@@ -1,0 +1,98 @@
+//! Admin settings, admin reach over any token, the audit log, metrics access.
+
+use super::*;
+
+impl PatService {
+    /// The settings in force (anyone may read them: forms show the limits).
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn current_settings(&self) -> Result<Settings, ServiceError> {
+        Ok(self.settings.get().await?)
+    }
+
+    /// The settings, for the admin pages (admins only).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins.
+    pub async fn admin_settings(&self, actor: &Actor) -> Result<Settings, ServiceError> {
+        require_admin(actor, "read")?;
+        Ok(self.settings.get().await?)
+    }
+
+    /// Revokes any user's token (admins only).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `NotFound`.
+    pub async fn admin_revoke_token(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+    ) -> Result<Token, ServiceError> {
+        require_admin(actor, "update")?;
+        self.revoke_reached(actor, id, Reach::Admin).await
+    }
+
+    /// Deletes any user's token (admins only).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `NotFound`.
+    pub async fn admin_delete_token(&self, actor: &Actor, id: TokenId) -> Result<(), ServiceError> {
+        require_admin(actor, "delete")?;
+        self.delete_reached(actor, id, Reach::Admin).await
+    }
+
+    /// Replaces the admin settings.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `InvalidSettings` for values out of range.
+    pub async fn update_settings(
+        &self,
+        actor: &Actor,
+        settings: Settings,
+    ) -> Result<Settings, ServiceError> {
+        require_admin(actor, "update")?;
+        let settings = settings.validate()?;
+        let journal = Journal::of(self.event(
+            self.clock.now(),
+            AuditAction::SettingsChanged,
+            Some(actor.user.id),
+            None,
+            None,
+            actor.ip,
+            format!(
+                "pats_enabled={} max_lifetime_days={} max_active_per_user={} expiry_warning_days={}",
+                settings.pats_enabled,
+                settings.max_lifetime_days,
+                settings.max_active_per_user,
+                settings.expiry_warning_days
+            ),
+        ));
+        self.changing(self.settings.put(&settings, &journal))
+            .await?;
+        Ok(settings)
+    }
+
+    /// The whole audit log (admins).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins.
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        query: AuditQuery,
+    ) -> Result<Page<AuditEvent>, ServiceError> {
+        require_admin(actor, "read")?;
+        Ok(self.audit.list(&query).await?)
+    }
+
+    /// Whether `actor` may read the operational metrics (they count authentication
+    /// failures by reason, which the API's identical 401s hide).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `MissingScope` for an admin's token without
+    /// `admin:read`.
+    pub fn may_read_metrics(&self, actor: &Actor) -> Result<(), ServiceError> {
+        require_admin(actor, "read")
+    }
+}

@@ -1,0 +1,276 @@
+//! Authentication and introspection of presented tokens, and the failure-audit throttle.
+
+use super::*;
+
+/// What introspection tells a resource server about an active token.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    /// The owner, the token and its scopes and expiry.
+    pub principal: Principal,
+    /// When the token was created.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// Identical authentication failures (same reason, token and address) within this
+/// window are audited once, with a count: a brute-force or misconfigured client would
+/// otherwise turn every refused request into an audit write.
+pub const FAILURE_AUDIT_WINDOW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Most distinct failure keys remembered (the map is emptied beyond it).
+pub(super) const MAX_FAILURE_KEYS: usize = 10_000;
+
+pub(super) type FailureKey = (AuthFailure, Option<TokenId>, Option<IpAddr>);
+
+/// The last audited failure of a key and how many identical ones followed it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RepeatedFailure {
+    audited_at: DateTime<Utc>,
+    since: u32,
+}
+
+/// The token an authentication failure concerns, for its audit record.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FailedToken {
+    id: TokenId,
+    owner: UserId,
+}
+
+impl PatService {
+    /// Checks a presented token: format first, then store lookup, revocation, expiry,
+    /// the admin switch and the owner. Failures are audited with their reason.
+    ///
+    /// # Errors
+    /// [`AuthError`] naming why the token was refused.
+    pub async fn authenticate(
+        &self,
+        raw: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
+        let now = self.clock.now();
+        match self.verify(raw, ip, now).await {
+            Ok(principal) => Ok(principal),
+            Err((err, token)) => {
+                if let Some(reason) = err.failure()
+                    && let Some(detail) = self.failure_to_audit(reason, token, ip, now)
+                {
+                    // Boxed: keeps the audit write's state out of the success path's future.
+                    let event = self.event(
+                        now,
+                        AuditAction::AuthFailed(reason),
+                        None,
+                        token.map(|t| t.owner),
+                        token.map(|t| t.id),
+                        ip,
+                        detail,
+                    );
+                    Box::pin(self.audit.record(&event)).await?;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// The audit detail for this failure, or `None` when an identical one was audited
+    /// within [`FAILURE_AUDIT_WINDOW`] (it is counted, and the count goes into the next
+    /// audited one).
+    pub(super) fn failure_to_audit(
+        &self,
+        reason: AuthFailure,
+        token: Option<FailedToken>,
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        let key = (reason, token.map(|t| t.id), ip);
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(seen) = failures.get_mut(&key)
+            && now - seen.audited_at < FAILURE_AUDIT_WINDOW
+        {
+            seen.since = seen.since.saturating_add(1);
+            return None;
+        }
+        if failures.len() >= MAX_FAILURE_KEYS {
+            failures.clear();
+        }
+        let previous = failures.insert(
+            key,
+            RepeatedFailure {
+                audited_at: now,
+                since: 0,
+            },
+        );
+        Some(match previous {
+            Some(p) if p.since > 0 => format!(
+                "{} (and {} identical failures in the {} s after {})",
+                reason.as_str(),
+                p.since,
+                FAILURE_AUDIT_WINDOW.num_seconds(),
+                p.audited_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            _ => reason.as_str().to_owned(),
+        })
+    }
+
+    /// One credential lookup, through the cache when there is one.
+    pub(super) async fn lookup_credential(
+        &self,
+        hash: &SecretHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        let Some(cache) = &self.cache else {
+            return self.credentials.lookup(hash).await;
+        };
+        match cache.get(hash, now) {
+            Cached::Hit(record) => Ok(record.map(Arc::unwrap_or_clone)),
+            Cached::Miss { epoch } => {
+                let record = self.credentials.lookup(hash).await?;
+                cache.put(*hash, record.clone().map(Arc::new), epoch, now);
+                Ok(record)
+            }
+        }
+    }
+
+    pub(super) async fn verify(
+        &self,
+        raw: &str,
+        ip: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, (AuthError, Option<FailedToken>)> {
+        let (token, user, hash) = self.check_credential(raw, now).await?;
+        let stale = token
+            .last_used_at
+            .is_none_or(|at| now - at > LAST_USED_WRITE_INTERVAL);
+        if stale {
+            self.tokens
+                .record_use(token.id, now, ip, now - LAST_USED_WRITE_INTERVAL)
+                .await
+                .map_err(|e| (e.into(), None))?;
+            if let Some(cache) = &self.cache {
+                cache.note_use(&hash, now, ip);
+            }
+        }
+        Ok(Principal {
+            user,
+            token_id: token.id,
+            scopes: token.scopes,
+            expires_at: token.expires_at,
+        })
+    }
+
+    /// Every rule a presented secret must pass, without recording its use: the token
+    /// and its active owner, and the hash it was found by.
+    pub(super) async fn check_credential(
+        &self,
+        raw: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Token, User, SecretHash), (AuthError, Option<FailedToken>)> {
+        let well_formed = self
+            .codec
+            .parse(raw)
+            .map_err(|_| (AuthError::Malformed, None))?;
+        let mut found = None;
+        for hash in self.hasher.candidates(well_formed.as_str()) {
+            if let Some(record) = self
+                .lookup_credential(&hash, now)
+                .await
+                .map_err(|e| (e.into(), None))?
+            {
+                // The store matched on the hash; confirm in constant time.
+                if record.token.secret_hash == hash {
+                    found = Some((record, hash));
+                    break;
+                }
+            }
+        }
+        let (
+            CredentialRecord {
+                token,
+                owner,
+                pats_enabled,
+            },
+            hash,
+        ) = found.ok_or((AuthError::Unknown, None))?;
+        let failed = FailedToken {
+            id: token.id,
+            owner: token.owner,
+        };
+        let refusal = if !pats_enabled {
+            Some(AuthError::PatsDisabled)
+        } else {
+            match token.status(now) {
+                TokenStatus::Revoked => Some(AuthError::Revoked),
+                TokenStatus::Expired => Some(AuthError::Expired),
+                TokenStatus::Active => None,
+            }
+        };
+        if let Some(err) = refusal {
+            return Err((err, Some(failed)));
+        }
+        let Some(user) = owner.filter(|user| user.active) else {
+            return Err((AuthError::UserInactive, Some(failed)));
+        };
+        Ok((token, user, hash))
+    }
+
+    /// RFC 7662 introspection for a resource server: whether `raw` is an active token,
+    /// and its claims. It applies every rule of [`PatService::authenticate`] but is not
+    /// a use of the token: last use is not touched (the resource server is not the
+    /// token's user), and a refusal is neither audited nor counted.
+    ///
+    /// # Errors
+    /// The [`AuthError`] that makes the token inactive.
+    pub async fn introspect(&self, raw: &str) -> Result<Introspection, AuthError> {
+        let (token, user, _) = self
+            .check_credential(raw, self.clock.now())
+            .await
+            .map_err(|(err, _)| err)?;
+        Ok(Introspection {
+            issued_at: token.created_at,
+            principal: Principal {
+                user,
+                token_id: token.id,
+                scopes: token.scopes,
+                expires_at: token.expires_at,
+            },
+        })
+    }
+
+    /// The token the caller presented (needs no scope).
+    ///
+    /// # Errors
+    /// `NotFound` when the caller did not authenticate with a token (or it is gone).
+    pub async fn presented_token(&self, actor: &Actor) -> Result<Token, ServiceError> {
+        let Credential::Token { token_id, .. } = &actor.credential else {
+            return Err(ServiceError::NotFound);
+        };
+        self.tokens
+            .get(*token_id)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// Revokes the token the caller presented (needs no scope).
+    ///
+    /// # Errors
+    /// `NotFound` when the caller did not authenticate with a token (or it is gone).
+    pub async fn revoke_presented_token(&self, actor: &Actor) -> Result<Token, ServiceError> {
+        let token = self.presented_token(actor).await?;
+        let now = self.clock.now();
+        let journal = Journal::of(self.token_event(
+            actor,
+            now,
+            AuditAction::TokenRevoked,
+            &token,
+            "self".to_owned(),
+        ));
+        self.changing(
+            self.tokens
+                .revoke(token.id, RevocationReason::Owner, now, &journal),
+        )
+        .await
+        .map_err(not_found)
+    }
+}

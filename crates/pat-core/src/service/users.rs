@@ -1,0 +1,172 @@
+//! Users: sign-in credentials, creation, role and active changes, listing.
+
+use super::*;
+
+impl PatService {
+    /// A user by id (for session adapters re-checking that a user is still active).
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, ServiceError> {
+        Ok(self.users.get(id).await?)
+    }
+
+    /// A user and their password hash by email, for a login adapter to verify.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn login_credentials(
+        &self,
+        email: &str,
+    ) -> Result<Option<UserCredentials>, ServiceError> {
+        Ok(self.users.find_by_email(email).await?)
+    }
+
+    /// Replaces a user's password hash (admins; `None` for the CLI path).
+    ///
+    /// # Errors
+    /// `Forbidden`, `UserNotFound`.
+    pub async fn set_password_hash(
+        &self,
+        actor: Option<&Actor>,
+        id: UserId,
+        hash: &str,
+    ) -> Result<(), ServiceError> {
+        if let Some(actor) = actor {
+            require_admin(actor, "update")?;
+        }
+        self.users
+            .set_password_hash(id, hash)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ServiceError::UserNotFound,
+                other => other.into(),
+            })
+    }
+
+    /// Whether `actor` may add users. Adapters ask before they hash the new user's
+    /// password, so a caller who may not cannot make the server do that work.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `MissingScope` for an admin's token without
+    /// `admin:create`.
+    pub fn may_create_users(&self, actor: &Actor) -> Result<(), ServiceError> {
+        require_admin(actor, "create")
+    }
+
+    /// Adds a user (admins; or `None` for the trusted bootstrap/CLI path).
+    ///
+    /// # Errors
+    /// `Forbidden`, `InvalidUser`, `DuplicateEmail`.
+    pub async fn create_user(
+        &self,
+        actor: Option<&Actor>,
+        new: NewUser,
+        password_hash: Option<&str>,
+    ) -> Result<User, ServiceError> {
+        if let Some(actor) = actor {
+            require_admin(actor, "create")?;
+        }
+        let email = new.email.trim().to_owned();
+        let valid_email = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            });
+        if !valid_email {
+            return Err(ServiceError::InvalidUser(format!(
+                "email {email:?} is invalid: give an address like someone@example.com"
+            )));
+        }
+        let name = new.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ServiceError::InvalidUser(
+                "name must be 1 to 100 characters without control characters".to_owned(),
+            ));
+        }
+        let now = self.clock.now();
+        let user = User {
+            id: UserId(self.new_uuid(now)?),
+            email,
+            name,
+            role: new.role,
+            active: true,
+        };
+        let journal = Journal::of(self.event(
+            now,
+            AuditAction::UserCreated,
+            actor.map(|a| a.user.id),
+            Some(user.id),
+            None,
+            actor.and_then(|a| a.ip),
+            format!("role={}", user.role),
+        ));
+        self.changing(self.users.insert(&user, password_hash, &journal))
+            .await?;
+        Ok(user)
+    }
+
+    /// Changes a user's role and/or active flag (admins; `None` for the CLI path).
+    ///
+    /// # Errors
+    /// `Forbidden`, `UserNotFound`, `InvalidUser` when it would leave no active admin.
+    pub async fn update_user(
+        &self,
+        actor: Option<&Actor>,
+        id: UserId,
+        role: Option<Role>,
+        active: Option<bool>,
+    ) -> Result<User, ServiceError> {
+        if let Some(actor) = actor {
+            require_admin(actor, "update")?;
+        }
+        let current = self
+            .users
+            .get(id)
+            .await?
+            .ok_or(ServiceError::UserNotFound)?;
+        let demotes_admin = current.role == Role::Admin
+            && current.active
+            && (role.is_some_and(|r| r != Role::Admin) || active == Some(false));
+        if demotes_admin && self.users.count_active_admins().await? <= 1 {
+            return Err(ServiceError::InvalidUser(
+                "this is the last active administrator; promote another user first".to_owned(),
+            ));
+        }
+        let journal = Journal::of(self.event(
+            self.clock.now(),
+            AuditAction::UserUpdated,
+            actor.map(|a| a.user.id),
+            Some(id),
+            None,
+            actor.and_then(|a| a.ip),
+            format!(
+                "role={} active={}",
+                role.unwrap_or(current.role),
+                active.unwrap_or(current.active)
+            ),
+        ));
+        self.changing(self.users.update(id, role, active, &journal))
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ServiceError::UserNotFound,
+                other => other.into(),
+            })
+    }
+
+    /// One page of users (admins; `None` for the CLI path).
+    ///
+    /// # Errors
+    /// `Forbidden`.
+    pub async fn list_users(
+        &self,
+        actor: Option<&Actor>,
+        page: PageRequest,
+    ) -> Result<Page<User>, ServiceError> {
+        if let Some(actor) = actor {
+            require_admin(actor, "read")?;
+        }
+        Ok(self.users.list(page).await?)
+    }
+}
