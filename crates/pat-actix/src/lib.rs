@@ -21,6 +21,7 @@ mod openapi;
 mod ops;
 mod passwords;
 mod problem;
+mod routing;
 mod state;
 pub mod views;
 
@@ -63,5 +64,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }),
         );
     ops::routes(cfg);
-    api::routes(cfg);
+    routing::routes(cfg);
 }

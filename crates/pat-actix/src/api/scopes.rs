@@ -1,0 +1,44 @@
+//! A token's scopes: add, remove one, remove all.
+
+use super::*;
+
+/// Adds scopes (ones the token holds already are no-ops).
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/scopes", tag = "tokens", request_body = ScopesBody,
+    responses((status = 200, body = TokenView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_scopes(
+    state: Data<ApiState>,
+    caller: Caller,
+    id: Path<String>,
+    body: JsonBody,
+) -> ApiResult {
+    let id = token_id(&id)?;
+    let scopes = Fields::parse(&body)?.strings("scopes", "invalid_scope")?;
+    let token = state.service.add_scopes(&caller.actor, id, &scopes).await?;
+    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+}
+
+/// Removes every scope: the token then authorizes nothing.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}/scopes", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
+pub async fn clear_scopes(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
+    let token = state
+        .service
+        .clear_scopes(&caller.actor, token_id(&id)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+}
+
+/// Removes one scope.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}/scopes/{scope_id}", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
+pub async fn remove_scope(
+    state: Data<ApiState>,
+    caller: Caller,
+    path: Path<(String, String)>,
+) -> ApiResult {
+    let (id, scope) = path.into_inner();
+    let scope = ScopeId::from_str(&scope).map_err(|_| ApiError::not_found())?;
+    let token = state
+        .service
+        .remove_scope(&caller.actor, token_id(&id)?, scope)
+        .await?;
+    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+}
