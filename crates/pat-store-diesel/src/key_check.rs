@@ -6,8 +6,9 @@ use diesel::prelude::*;
 use pat_core::ports::StoreError;
 
 use crate::DieselStore;
-use crate::convert::{micros, store_error};
+use crate::convert::micros;
 use crate::schema::{server_key, tokens};
+use crate::tx::store_error;
 
 impl DieselStore {
     /// The fingerprint of the key the tokens were made with, if one was recorded.

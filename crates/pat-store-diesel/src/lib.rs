@@ -24,6 +24,7 @@ mod convert;
 mod key_check;
 mod schema;
 mod store;
+mod tx;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -29,10 +29,11 @@ use pat_core::scope::Scope;
 use pat_core::token::SecretHash;
 
 use crate::convert::{
-    AuditRow, Lock, OutboxRow, ScopeRow, SettingsRow, TokenRow, TxError, UserRow, fold_email,
-    hash_text, micros, store_error, to_i32, unique_violation, write_tx,
+    AuditRow, OutboxRow, ScopeRow, SettingsRow, TokenRow, UserRow, fold_email, hash_text, micros,
+    to_i32,
 };
 use crate::schema::{audit_events, outbox, settings, token_scopes, tokens, users};
+use crate::tx::{Lock, TxError, store_error, unique_violation, write_tx};
 use crate::{AnyConnection, DieselStore};
 
 pub(crate) use import::import;
