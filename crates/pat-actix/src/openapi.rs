@@ -139,3 +139,88 @@ impl utoipa::Modify for ProblemResponses {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pat_core::policy::{
+        MAX_ACTIVE_CAP, MAX_DESCRIPTION_CHARS, MAX_LIFETIME_CAP_DAYS, MAX_NAME_CHARS,
+        MAX_SCOPES_PER_TOKEN, MAX_WARNING_DAYS,
+    };
+    use pat_core::scope::{MAX_TARGET_LEN, MAX_TARGETS, Operation};
+    use serde_json::Value;
+
+    use super::*;
+
+    fn schemas() -> Value {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        doc["components"]["schemas"].clone()
+    }
+
+    /// The document states pat-core's limits, not copies that could drift: every bound
+    /// the attributes spell as a literal is checked against its constant here.
+    #[test]
+    fn the_documented_limits_are_pat_cores() {
+        let schemas = schemas();
+        let number = |schema: &str, field: &str, key: &str| {
+            schemas[schema]["properties"][field][key]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{schema}.{field} has no {key}"))
+        };
+        let as_u64 = |n: usize| u64::try_from(n).expect("small");
+        for schema in ["CreateTokenBody", "UpdateTokenBody"] {
+            assert_eq!(number(schema, "name", "maxLength"), as_u64(MAX_NAME_CHARS));
+            assert_eq!(
+                number(schema, "description", "maxLength"),
+                as_u64(MAX_DESCRIPTION_CHARS)
+            );
+        }
+        for schema in ["CreateTokenBody", "RegenerateBody"] {
+            assert_eq!(
+                number(schema, "expires_in_days", "maximum"),
+                u64::from(MAX_LIFETIME_CAP_DAYS)
+            );
+        }
+        for schema in ["CreateTokenBody", "ScopesBody"] {
+            assert_eq!(
+                number(schema, "scopes", "maxItems"),
+                as_u64(MAX_SCOPES_PER_TOKEN)
+            );
+        }
+        assert_eq!(
+            number("SettingsView", "max_lifetime_days", "maximum"),
+            u64::from(MAX_LIFETIME_CAP_DAYS)
+        );
+        assert_eq!(
+            number("SettingsView", "max_active_per_user", "maximum"),
+            u64::from(MAX_ACTIVE_CAP)
+        );
+        assert_eq!(
+            number("SettingsView", "expiry_warning_days", "maximum"),
+            u64::from(MAX_WARNING_DAYS)
+        );
+    }
+
+    /// The documented scope grammar names every operation pat-core knows and its target
+    /// bounds.
+    #[test]
+    fn the_documented_scope_grammar_is_pat_cores() {
+        let pattern = schemas()["ScopeText"]["pattern"]
+            .as_str()
+            .expect("ScopeText has a pattern")
+            .to_owned();
+        for operation in Operation::ALL {
+            assert!(
+                pattern.contains(&format!("|{}", operation.as_str())),
+                "{operation} in {pattern}"
+            );
+        }
+        assert!(
+            pattern.contains(&format!("{{1,{MAX_TARGET_LEN}}}")),
+            "{pattern}"
+        );
+        assert!(
+            pattern.contains(&format!("{{0,{}}}", MAX_TARGETS - 1)),
+            "{pattern}"
+        );
+    }
+}

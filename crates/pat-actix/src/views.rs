@@ -155,10 +155,13 @@ pub struct SettingsView {
     /// Off: no token creation and no token authentication.
     pub pats_enabled: bool,
     /// Longest token lifetime, 1..=366 days.
+    #[schema(minimum = 1, maximum = 366)]
     pub max_lifetime_days: u32,
     /// Most active tokens per user, 1..=100.
+    #[schema(minimum = 1, maximum = 100)]
     pub max_active_per_user: u32,
     /// Days before expiry the owner is mailed, 1..=90.
+    #[schema(minimum = 1, maximum = 90)]
     pub expiry_warning_days: u32,
 }
 

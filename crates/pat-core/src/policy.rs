@@ -10,6 +10,12 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 /// Most scopes one token holds.
 pub const MAX_SCOPES_PER_TOKEN: usize = 50;
+/// The highest `max_lifetime_days` an admin may set: a token lives at most this long.
+pub const MAX_LIFETIME_CAP_DAYS: u32 = 366;
+/// The highest `max_active_per_user` an admin may set.
+pub const MAX_ACTIVE_CAP: u32 = 100;
+/// The highest `expiry_warning_days` an admin may set.
+pub const MAX_WARNING_DAYS: u32 = 90;
 /// Shortest time between two last-used writes for one token.
 pub const LAST_USED_WRITE_INTERVAL: Duration = Duration::seconds(60);
 
@@ -163,13 +169,13 @@ impl Lifetime {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
     /// `max_lifetime_days` outside 1..=366.
-    #[error("max_lifetime_days must be between 1 and 366, got {0}")]
+    #[error("max_lifetime_days must be between 1 and {MAX_LIFETIME_CAP_DAYS}, got {0}")]
     MaxLifetime(u32),
     /// `max_active_per_user` outside 1..=100.
-    #[error("max_active_per_user must be between 1 and 100, got {0}")]
+    #[error("max_active_per_user must be between 1 and {MAX_ACTIVE_CAP}, got {0}")]
     MaxActive(u32),
     /// `expiry_warning_days` outside 1..=90.
-    #[error("expiry_warning_days must be between 1 and 90, got {0}")]
+    #[error("expiry_warning_days must be between 1 and {MAX_WARNING_DAYS}, got {0}")]
     WarningDays(u32),
 }
 
@@ -203,13 +209,13 @@ impl Settings {
     /// # Errors
     /// [`SettingsError`] for the first value out of range.
     pub fn validate(self) -> Result<Self, SettingsError> {
-        if !(1..=366).contains(&self.max_lifetime_days) {
+        if !(1..=MAX_LIFETIME_CAP_DAYS).contains(&self.max_lifetime_days) {
             return Err(SettingsError::MaxLifetime(self.max_lifetime_days));
         }
-        if !(1..=100).contains(&self.max_active_per_user) {
+        if !(1..=MAX_ACTIVE_CAP).contains(&self.max_active_per_user) {
             return Err(SettingsError::MaxActive(self.max_active_per_user));
         }
-        if !(1..=90).contains(&self.expiry_warning_days) {
+        if !(1..=MAX_WARNING_DAYS).contains(&self.expiry_warning_days) {
             return Err(SettingsError::WarningDays(self.expiry_warning_days));
         }
         Ok(self)
