@@ -1289,3 +1289,33 @@ fn owners_are_mailed_on_every_regeneration() {
             .all(|n| n.recipient.email == "member@example.com")
     );
 }
+
+#[test]
+fn creation_allowance_says_why_a_user_may_not_create_now() {
+    use pat_core::CreationAllowance;
+    let h = Harness::new();
+    let member = h.member();
+    let allowance = |actor: &Actor| run(h.service.creation_allowance(actor)).expect("asked");
+    assert_eq!(allowance(&member), CreationAllowance::Allowed);
+    let collaborator = h.user("collab@example.com", Role::Collaborator);
+    assert_eq!(
+        allowance(&collaborator),
+        CreationAllowance::NotForRole(Role::Collaborator)
+    );
+    let issued: Vec<_> = (0..5)
+        .map(|n| h.issue(&member, &format!("t{n}"), &["jobs:list"]))
+        .collect();
+    assert_eq!(
+        allowance(&member),
+        CreationAllowance::AtLimit {
+            active: 5,
+            limit: 5
+        }
+    );
+    assert!(matches!(
+        run(h.service.creation_allowance(&h.as_pat(&issued[0]))),
+        Err(ServiceError::MissingScope { .. })
+    ));
+    h.set(|s| s.pats_enabled = false);
+    assert_eq!(allowance(&member), CreationAllowance::PatsDisabled);
+}

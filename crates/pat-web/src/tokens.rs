@@ -10,7 +10,7 @@ use askama::Template;
 use pat_actix::ApiError;
 use pat_actix::views::EventView;
 use pat_core::model::{PageRequest, Role, ScopeId, StatusFilter, TokenId, TokenStatus};
-use pat_core::{CreateTokenRequest, ListTokensRequest, ServiceError};
+use pat_core::{CreateTokenRequest, CreationAllowance, ListTokensRequest, ServiceError};
 
 use crate::display::{PickerInput, ScopePicker, TokenRow, operation_options};
 use crate::plumbing::{
@@ -158,20 +158,16 @@ struct TokensPage {
 }
 
 async fn create_state(who: &SignedIn) -> Result<CreateState, WebError> {
-    if who.role() == Role::Collaborator {
-        return Ok(CreateState::NotForRole);
-    }
-    let service = &who.state.service;
-    if !service.current_settings().await?.pats_enabled {
-        return Ok(CreateState::Disabled);
-    }
-    let (count, limit) = service.active_count(&who.actor).await?;
-    if count >= u64::from(limit) {
-        return Ok(CreateState::AtLimit(format!(
-            "You have {count} active tokens, the most allowed. Revoke or delete one to create another."
-        )));
-    }
-    Ok(CreateState::Allowed)
+    Ok(
+        match who.state.service.creation_allowance(&who.actor).await? {
+            CreationAllowance::Allowed => CreateState::Allowed,
+            CreationAllowance::NotForRole(_) => CreateState::NotForRole,
+            CreationAllowance::PatsDisabled => CreateState::Disabled,
+            CreationAllowance::AtLimit { active, .. } => CreateState::AtLimit(format!(
+                "You have {active} active tokens, the most allowed. Revoke or delete one to create another."
+            )),
+        },
+    )
 }
 
 /// `GET /tokens`: the caller's tokens by status tab, with name search and paging.

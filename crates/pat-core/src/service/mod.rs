@@ -57,6 +57,24 @@ pub struct IssuedToken {
     pub secret: TokenSecret,
 }
 
+/// Whether a user may create a token now ([`PatService::creation_allowance`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreationAllowance {
+    /// Yes.
+    Allowed,
+    /// No: the role may not create tokens.
+    NotForRole(Role),
+    /// No: personal access tokens are switched off.
+    PatsDisabled,
+    /// No: the user has `active` active tokens, the `limit`.
+    AtLimit {
+        /// Active tokens now.
+        active: u64,
+        /// The limit in force.
+        limit: u32,
+    },
+}
+
 /// What a create asks for, as given by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreateTokenRequest {

@@ -148,17 +148,33 @@ impl PatService {
         Ok(self.tokens.list(&query).await?)
     }
 
-    /// How many active tokens the caller has, and the limit (for "at the limit" UIs).
+    /// Whether `actor` may create a token now, and if not, why: the one rule UIs ask
+    /// before they offer creation (role, the PAT switch, the active limit), the same
+    /// checks [`PatService::create_token`] makes.
     ///
     /// # Errors
-    /// Storage errors only.
-    pub async fn active_count(&self, actor: &Actor) -> Result<(u64, u32), ServiceError> {
+    /// `MissingScope` for a token caller without `tokens:create`; storage errors.
+    pub async fn creation_allowance(
+        &self,
+        actor: &Actor,
+    ) -> Result<CreationAllowance, ServiceError> {
+        require_token_scope(actor, TokenOp::Create)?;
+        if actor.user.role == Role::Collaborator {
+            return Ok(CreationAllowance::NotForRole(actor.user.role));
+        }
         let settings = self.settings.get().await?;
-        let count = self
+        if !settings.pats_enabled {
+            return Ok(CreationAllowance::PatsDisabled);
+        }
+        let active = self
             .tokens
             .count_active(actor.user.id, self.clock.now())
             .await?;
-        Ok((count, settings.max_active_per_user))
+        let limit = settings.max_active_per_user;
+        if active >= u64::from(limit) {
+            return Ok(CreationAllowance::AtLimit { active, limit });
+        }
+        Ok(CreationAllowance::Allowed)
     }
 
     /// One token of the caller's (or, for admins, anyone's).
