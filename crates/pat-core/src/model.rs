@@ -467,7 +467,29 @@ pub enum ReminderKind {
     Expired,
 }
 
-/// A reminder a store found due.
+impl ReminderKind {
+    /// The reminder `token` is owed at `now` with a warning window of `warning`, if
+    /// any: `Expired` once it has expired (not revoked, not yet reminded in this
+    /// generation), else `ExpiringSoon` inside the window (not yet reminded in this
+    /// generation). The one place that decides which notice a token gets.
+    pub fn owed(token: &Token, now: DateTime<Utc>, warning: chrono::Duration) -> Option<Self> {
+        let generation = Some(token.generation);
+        match token.status(now) {
+            TokenStatus::Expired if token.reminders.expired_sent_for != generation => {
+                Some(ReminderKind::Expired)
+            }
+            TokenStatus::Active
+                if now >= token.expires_at - warning
+                    && token.reminders.expiring_soon_sent_for != generation =>
+            {
+                Some(ReminderKind::ExpiringSoon)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A reminder due: which one, for which token (decided by [`ReminderKind::owed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueReminder {
     /// Which reminder.

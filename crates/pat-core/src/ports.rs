@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::model::{
-    Attempt, AuditEvent, AuditQuery, DeliveryStatus, DueReminder, MessageId, Notice, OutboxMessage,
-    Page, PageRequest, ReminderKind, RevocationReason, Role, ScopeId, Token, TokenId, TokenQuery,
-    User, UserId,
+    Attempt, AuditEvent, AuditQuery, DeliveryStatus, MessageId, Notice, OutboxMessage, Page,
+    PageRequest, ReminderKind, RevocationReason, Role, ScopeId, Token, TokenId, TokenQuery, User,
+    UserId,
 };
 use crate::policy::{Description, Settings, TokenName};
 use crate::scope::Scope;
@@ -288,11 +288,11 @@ pub trait TokenStore: Send + Sync {
         not_since: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// Up to `limit` reminders due at `now`, oldest expiry first:
-    /// [`ReminderKind::ExpiringSoon`] for active tokens with
-    /// `now >= expires_at - warning` not yet reminded in their generation, and
-    /// [`ReminderKind::Expired`] for unrevoked tokens with `now >= expires_at` not yet
-    /// reminded in their generation.
+    /// Up to `limit` tokens that may owe a reminder at `now`, oldest expiry first:
+    /// unrevoked, `expires_at <= now + warning`, and not yet reminded in their current
+    /// generation of what their expiry calls for — the "expired" notice once
+    /// `expires_at <= now`, else the "expires soon" one. An index-backed selection; which
+    /// notice each gets is the core's decision ([`ReminderKind::owed`]).
     ///
     /// # Errors
     /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
@@ -301,7 +301,7 @@ pub trait TokenStore: Send + Sync {
         now: DateTime<Utc>,
         warning: Duration,
         limit: u32,
-    ) -> Result<Vec<DueReminder>, StoreError>;
+    ) -> Result<Vec<Token>, StoreError>;
 
     /// Marks a reminder sent for `generation`. Returns `false` (and changes nothing)
     /// when the token is gone or has moved on to another generation.

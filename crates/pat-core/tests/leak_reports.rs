@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use pat_core::model::{
-    Actor, DueReminder, Page, ReminderKind, RevocationReason, Role, ScopeId, Token, TokenId,
-    TokenQuery, TokenStatus, UserId,
+    Actor, Page, ReminderKind, RevocationReason, Role, ScopeId, Token, TokenId, TokenQuery,
+    TokenStatus, UserId,
 };
 use pat_core::policy::{Description, TokenName};
 use pat_core::ports::{Journal, ManualClock, Regeneration, Storage, StoreError, TokenStore};
@@ -134,7 +134,7 @@ impl TokenStore for CountingTokens {
         now: DateTime<Utc>,
         warning: Duration,
         limit: u32,
-    ) -> Result<Vec<DueReminder>, StoreError> {
+    ) -> Result<Vec<Token>, StoreError> {
         self.inner.due_reminders(now, warning, limit).await
     }
     async fn mark_reminded(

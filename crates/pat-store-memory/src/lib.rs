@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use pat_core::model::{
-    Attempt, AuditEvent, AuditQuery, DeliveryStatus, DueReminder, MessageId, Notice, OutboxMessage,
-    Page, PageRequest, ReminderKind, ReminderState, RevocationReason, Role, ScopeId, StatusFilter,
-    Token, TokenId, TokenQuery, TokenStatus, User, UserId,
+    Attempt, AuditEvent, AuditQuery, DeliveryStatus, MessageId, Notice, OutboxMessage, Page,
+    PageRequest, ReminderKind, ReminderState, RevocationReason, Role, ScopeId, StatusFilter, Token,
+    TokenId, TokenQuery, TokenStatus, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::{
@@ -403,36 +403,23 @@ impl TokenStore for MemoryStore {
         now: DateTime<Utc>,
         warning: Duration,
         limit: u32,
-    ) -> Result<Vec<DueReminder>, StoreError> {
+    ) -> Result<Vec<Token>, StoreError> {
         let state = self.read();
-        let mut due: Vec<DueReminder> = Vec::new();
-        for token in state.tokens.values() {
-            let generation = Some(token.generation);
-            match token.status(now) {
-                TokenStatus::Active
-                    if now >= token.expires_at - warning
-                        && token.reminders.expiring_soon_sent_for != generation =>
-                {
-                    due.push(DueReminder {
-                        kind: ReminderKind::ExpiringSoon,
-                        token: token.clone(),
-                    });
-                }
-                TokenStatus::Expired if token.reminders.expired_sent_for != generation => {
-                    due.push(DueReminder {
-                        kind: ReminderKind::Expired,
-                        token: token.clone(),
-                    });
-                }
-                _ => {}
-            }
-        }
-        due.sort_by(|a, b| {
-            a.token
-                .expires_at
-                .cmp(&b.token.expires_at)
-                .then(a.token.id.cmp(&b.token.id))
-        });
+        let mut due: Vec<Token> = state
+            .tokens
+            .values()
+            .filter(|token| {
+                let generation = Some(token.generation);
+                let owed = if token.expires_at <= now {
+                    token.reminders.expired_sent_for != generation
+                } else {
+                    token.reminders.expiring_soon_sent_for != generation
+                };
+                token.revoked_at.is_none() && token.expires_at <= now + warning && owed
+            })
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then(a.id.cmp(&b.id)));
         due.truncate(limit as usize);
         Ok(due)
     }

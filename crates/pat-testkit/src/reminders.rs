@@ -20,18 +20,20 @@ async fn due(stores: &Stores, now: DateTime<Utc>, limit: u32) -> Vec<(String, Re
         .await
         .expect("TokenStore::due_reminders must succeed");
     let mut out = Vec::with_capacity(reminders.len());
-    for reminder in reminders {
-        let stored = fetch(stores, reminder.token.id).await;
+    for token in reminders {
+        let stored = fetch(stores, token.id).await;
         assert_same_token(
-            &reminder.token,
+            &token,
             &stored,
             "a due reminder carries the token as stored",
         );
-        out.push((
-            reminder.token.name.as_str().to_owned(),
-            reminder.kind,
-            reminder.token.generation,
-        ));
+        let kind = ReminderKind::owed(&token, now, WARNING).unwrap_or_else(|| {
+            panic!(
+                "the store returned {:?}, which owes no reminder",
+                token.name.as_str()
+            )
+        });
+        out.push((token.name.as_str().to_owned(), kind, token.generation));
     }
     out
 }

@@ -60,10 +60,17 @@ impl PatService {
         limit: u32,
     ) -> Result<Vec<crate::model::DueReminder>, ServiceError> {
         let settings = self.settings.get().await?;
+        let (now, warning) = (self.clock.now(), settings.warning_window());
         Ok(self
             .tokens
-            .due_reminders(self.clock.now(), settings.warning_window(), limit)
-            .await?)
+            .due_reminders(now, warning, limit)
+            .await?
+            .into_iter()
+            .filter_map(|token| {
+                let kind = ReminderKind::owed(&token, now, warning)?;
+                Some(crate::model::DueReminder { kind, token })
+            })
+            .collect())
     }
 
     /// Queues up to `limit` due reminders in the outbox and marks them reminded. A

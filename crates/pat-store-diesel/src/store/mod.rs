@@ -16,9 +16,9 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use pat_core::model::{
-    Attempt, AuditEvent, AuditQuery, DeliveryStatus, DueReminder, MessageId, OutboxMessage, Page,
-    PageRequest, ReminderKind, RevocationReason, Role, ScopeId, StatusFilter, Token, TokenId,
-    TokenQuery, TokenStatus, User, UserId,
+    Attempt, AuditEvent, AuditQuery, DeliveryStatus, MessageId, OutboxMessage, Page, PageRequest,
+    ReminderKind, RevocationReason, Role, ScopeId, StatusFilter, Token, TokenId, TokenQuery,
+    TokenStatus, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::{

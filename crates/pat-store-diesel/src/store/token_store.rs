@@ -412,7 +412,7 @@ impl TokenStore for DieselStore {
         now: DateTime<Utc>,
         warning: Duration,
         limit: u32,
-    ) -> Result<Vec<DueReminder>, StoreError> {
+    ) -> Result<Vec<Token>, StoreError> {
         self.run(move |conn| {
             let (now_us, horizon) = (micros(now), micros(now + warning));
             // Served by the partial index tokens_reminder_queue: only unrevoked tokens
@@ -431,17 +431,7 @@ impl TokenStore for DieselStore {
                 .select(TokenRow::as_select())
                 .load(conn)
                 .map_err(store_error)?;
-            Ok(with_scopes(conn, rows)?
-                .into_iter()
-                .map(|token| DueReminder {
-                    kind: if token.expires_at <= now {
-                        ReminderKind::Expired
-                    } else {
-                        ReminderKind::ExpiringSoon
-                    },
-                    token,
-                })
-                .collect())
+            with_scopes(conn, rows)
         })
         .await
     }
