@@ -33,7 +33,7 @@ done
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "pat-core has no I/O crate in its normal dependency tree"
+step "pat-core has no I/O crate in its normal dependency tree (also a test: crates/pat-core/tests/invariants.rs)"
 forbidden='^(tokio|diesel|actix-web|actix-http|lettre|hyper|reqwest|sqlx|libsqlite3-sys|pq-sys|mio) '
 tree=$(cargo tree -p pat-core -e normal --prefix none --locked)
 if grep -E "$forbidden" <<<"$tree"; then
