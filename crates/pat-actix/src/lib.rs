@@ -22,13 +22,13 @@ mod ops;
 mod passwords;
 mod problem;
 mod routing;
+mod sessions;
 mod state;
 pub mod views;
 
 pub use api::MAX_LEAK_REPORT;
 pub use caller::{
-    Authenticated, CSRF_HEADER, Caller, MAX_SESSIONS_PER_USER, NewSession, SECURE_SESSION_COOKIE,
-    SESSION_COOKIE, SessionStore, Via, client_ip, client_ip_from, presented_token, random_token,
+    Authenticated, CSRF_HEADER, Caller, Via, client_ip, client_ip_from, presented_token,
     require_scope,
 };
 pub use cross_site::{JsonBody, refuse_cross_site};
@@ -42,6 +42,10 @@ pub use passwords::{
     verify_password,
 };
 pub use problem::{ApiError, Problem};
+pub use sessions::{
+    MAX_SESSIONS_PER_USER, NewSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionStore,
+    random_token,
+};
 pub use state::{ApiConfig, ApiState, Metrics};
 
 use actix_web::web;

@@ -49,7 +49,7 @@ impl utoipa::Modify for Security {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
-                crate::caller::SESSION_COOKIE,
+                crate::sessions::SESSION_COOKIE,
             ))),
         );
     }

@@ -12,10 +12,10 @@ use actix_web::http::StatusCode;
 use pat_core::PatService;
 use pat_core::model::User;
 
-use crate::caller::{NewSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionStore};
 use crate::limits::{FailedAuthLimiter, RateLimiter};
 use crate::passwords::{on_password_thread, verify_password};
 use crate::problem::ApiError;
+use crate::sessions::{NewSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionStore};
 
 /// API settings a host chooses.
 #[derive(Debug, Clone)]
