@@ -1,6 +1,12 @@
 //! The "Personal Access Tokens" pages: the list, create, the secret shown once, the
 //! token page with its scopes and history, revoke, regenerate and delete.
 
+mod edits;
+mod listing;
+
+pub use edits::*;
+pub use listing::*;
+
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -25,108 +31,6 @@ const HISTORY_SIZE: u32 = 50;
 const DEFAULT_DAYS: u32 = 30;
 
 type Params = Query<HashMap<String, String>>;
-
-/// Parses a token id from the path; any malformed id is simply not found.
-pub fn token_id(raw: &str) -> Result<TokenId, WebError> {
-    TokenId::from_str(raw).map_err(|_| WebError::Refused(ApiError::not_found()))
-}
-
-/// The confirmation text of a finished action, by the `done` query value.
-pub fn notice(params: &HashMap<String, String>) -> Option<&'static str> {
-    Some(match params.get("done")?.as_str() {
-        "revoked" => "The token was revoked. Requests using it are refused from now on.",
-        "deleted" => "The token was deleted.",
-        "deleted_all" => "All your tokens were deleted.",
-        "scopes" => "The token's scopes were changed.",
-        "settings" => "Settings saved.",
-        "user_added" => "User added.",
-        "user_updated" => "User updated.",
-        _ => return None,
-    })
-}
-
-/// A status tab of the list.
-pub struct Tab {
-    /// Shown text.
-    pub label: &'static str,
-    /// Link.
-    pub href: String,
-    /// The tab being shown.
-    pub current: bool,
-}
-
-/// The four status tabs, `current` marked, each linking to `href(status)`.
-pub fn status_tabs(current: &str, href: impl Fn(&str) -> String) -> Vec<Tab> {
-    [
-        ("active", "Active"),
-        ("expired", "Expired"),
-        ("revoked", "Revoked"),
-        ("all", "All"),
-    ]
-    .into_iter()
-    .map(|(name, label)| Tab {
-        label,
-        href: href(name),
-        current: name == current,
-    })
-    .collect()
-}
-
-/// The status filter of `?status=`, defaulting to active.
-pub fn status_param(params: &HashMap<String, String>) -> (&'static str, StatusFilter) {
-    match params.get("status").map(String::as_str) {
-        Some("expired") => ("expired", StatusFilter::Only(TokenStatus::Expired)),
-        Some("revoked") => ("revoked", StatusFilter::Only(TokenStatus::Revoked)),
-        Some("all") => ("all", StatusFilter::All),
-        _ => ("active", StatusFilter::Only(TokenStatus::Active)),
-    }
-}
-
-/// `?page=`, defaulting to 1.
-pub fn page_param(params: &HashMap<String, String>, size: u32) -> Result<PageRequest, WebError> {
-    let number = params
-        .get("page")
-        .map_or(Ok(1), |p| p.parse::<u32>())
-        .map_err(|_| {
-            ApiError::unprocessable("invalid_page", "page must be a whole number from 1")
-        })?;
-    PageRequest::new(number, size)
-        .map_err(|e| WebError::Refused(ApiError::unprocessable("invalid_page", e.to_string())))
-}
-
-/// Previous/next links of a paged list.
-pub struct Pager {
-    /// 1-based current page.
-    pub page: u32,
-    /// Pages in all (at least 1).
-    pub pages: u32,
-    /// Link to the previous page.
-    pub prev: Option<String>,
-    /// Link to the next page.
-    pub next: Option<String>,
-}
-
-impl Pager {
-    /// Links for `page` of `total` items, `href(n)` giving page n's address.
-    pub fn new(page: u32, size: u32, total: u64, href: impl Fn(u32) -> String) -> Self {
-        let pages = u32::try_from(total.div_ceil(u64::from(size)))
-            .unwrap_or(u32::MAX)
-            .max(1);
-        Self {
-            page,
-            pages,
-            prev: (page > 1).then(|| href(page - 1)),
-            next: (page < pages).then(|| href(page + 1)),
-        }
-    }
-}
-
-/// Percent-encodes a query value.
-pub fn query_value(value: &str) -> String {
-    serde_urlencoded::to_string([("v", value)])
-        .map(|s| s.trim_start_matches("v=").to_owned())
-        .unwrap_or_default()
-}
 
 /// Why the create button is missing or disabled, if it is.
 pub enum CreateState {
@@ -542,122 +446,4 @@ pub async fn regenerate(posted: Posted, id: Path<String>) -> PageResult {
         }
         Err(err) => Err(err.into()),
     }
-}
-
-/// `POST /tokens/{id}/scopes`: adds one scope from the add-scope form.
-pub async fn add_scope(posted: Posted, id: Path<String>) -> PageResult {
-    let id = token_id(&id)?;
-    let Posted { who, form } = posted;
-    let resource = form.get("resource").trim();
-    let operation = form.get("operation").trim();
-    let ids: Vec<&str> = form
-        .get("ids")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    let scope = if form.checked("full_access") {
-        "*:*".to_owned()
-    } else if ids.is_empty() {
-        format!("{resource}:{operation}")
-    } else {
-        format!("{resource}:{operation}:{}", ids.join(","))
-    };
-    match who.state.service.add_scopes(&who.actor, id, &[scope]).await {
-        Ok(_) => Ok(see_other(&format!("/tokens/{id}?done=scopes"))),
-        Err(err) if field_errors(&err).is_some_and(|e| e.scopes.is_some()) => {
-            let errors = TokenPageErrors {
-                scope: Some(err.to_string()),
-                ..TokenPageErrors::default()
-            };
-            token_page(&who, id, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await
-        }
-        Err(err) => Err(err.into()),
-    }
-}
-
-/// `POST /tokens/{id}/scopes/{scope_id}/remove`.
-pub async fn remove_scope(posted: Posted, path: Path<(String, String)>) -> PageResult {
-    let (id, scope) = path.into_inner();
-    let id = token_id(&id)?;
-    let scope = ScopeId::from_str(&scope).map_err(|_| WebError::Refused(ApiError::not_found()))?;
-    let who = posted.who;
-    who.state
-        .service
-        .remove_scope(&who.actor, id, scope)
-        .await?;
-    Ok(see_other(&format!("/tokens/{id}?done=scopes")))
-}
-
-/// `POST /tokens/{id}/scopes/clear`: removes every scope (the token then allows
-/// nothing until scopes are added).
-pub async fn clear_scopes(posted: Posted, id: Path<String>) -> PageResult {
-    let id = token_id(&id)?;
-    let who = posted.who;
-    who.state.service.clear_scopes(&who.actor, id).await?;
-    Ok(see_other(&format!("/tokens/{id}?done=scopes")))
-}
-
-/// A confirmation step for destructive actions, usable without JavaScript.
-#[derive(Template)]
-#[template(path = "confirm.html")]
-pub struct ConfirmPage {
-    /// Layout.
-    pub chrome: Chrome,
-    /// CSRF token for the form.
-    pub csrf: String,
-    /// What will happen.
-    pub message: String,
-    /// Where the form posts.
-    pub action: String,
-    /// The confirming button's text.
-    pub button: &'static str,
-    /// Where "Cancel" goes.
-    pub cancel: String,
-}
-
-/// `GET /tokens/{id}/delete`: asks before deleting.
-pub async fn confirm_delete(who: SignedIn, id: Path<String>) -> PageResult {
-    let id = token_id(&id)?;
-    let token = who.state.service.get_token(&who.actor, id).await?;
-    ok(&ConfirmPage {
-        chrome: who.chrome("Delete token"),
-        csrf: who.csrf.clone(),
-        message: format!(
-            "Delete the token \u{201c}{}\u{201d}? Anything using it stops working, and its history is kept only in the audit log.",
-            token.name.as_str()
-        ),
-        action: format!("/tokens/{id}/delete"),
-        button: "Delete this token",
-        cancel: format!("/tokens/{id}"),
-    })
-}
-
-/// `POST /tokens/{id}/delete`.
-pub async fn delete(posted: Posted, id: Path<String>) -> PageResult {
-    let id = token_id(&id)?;
-    let who = posted.who;
-    who.state.service.delete_token(&who.actor, id).await?;
-    Ok(see_other("/tokens?status=all&done=deleted"))
-}
-
-/// `GET /tokens/delete-all`: asks before deleting every token.
-pub async fn confirm_delete_all(who: SignedIn) -> PageResult {
-    ok(&ConfirmPage {
-        chrome: who.chrome("Delete all tokens"),
-        csrf: who.csrf.clone(),
-        message:
-            "Delete all your personal access tokens? Everything using any of them stops working."
-                .to_owned(),
-        action: "/tokens/delete-all".to_owned(),
-        button: "Delete all my tokens",
-        cancel: "/tokens".to_owned(),
-    })
-}
-
-/// `POST /tokens/delete-all`.
-pub async fn delete_all(posted: Posted) -> PageResult {
-    let who = posted.who;
-    who.state.service.delete_all_tokens(&who.actor).await?;
-    Ok(see_other("/tokens?status=all&done=deleted_all"))
 }
