@@ -168,33 +168,27 @@ impl TokenStore for DieselStore {
         journal: &Journal,
     ) -> Result<Token, StoreError> {
         let (name, description) = (name.clone(), description.clone());
-        let journal = journal.clone();
-        self.run(move |conn| {
-            let id = id.to_string();
-            write_tx(conn, Lock::Token(&id), |conn| {
-                let current = existing_token(conn, &id)?;
-                let taken: i64 = tokens::table
-                    .filter(tokens::owner_id.eq(current.owner.to_string()))
-                    .filter(tokens::name_folded.eq(name.folded()))
-                    .filter(tokens::id.ne(&id))
-                    .count()
-                    .get_result(conn)?;
-                if taken > 0 {
-                    return Err(StoreError::DuplicateName.into());
-                }
-                diesel::update(tokens::table.find(&id))
-                    .set((
-                        tokens::name.eq(name.as_str()),
-                        tokens::name_folded.eq(name.folded()),
-                        tokens::description.eq(description.as_str()),
-                        tokens::updated_at.eq(micros(now)),
-                    ))
-                    .execute(conn)
-                    .map_err(name_error)?;
-                write_journal(conn, &journal)?;
-                existing_token(conn, &id)
-            })
-            .map_err(StoreError::from)
+        self.token_write(id, journal, move |conn, key| {
+            let current = existing_token(conn, key)?;
+            let taken: i64 = tokens::table
+                .filter(tokens::owner_id.eq(current.owner.to_string()))
+                .filter(tokens::name_folded.eq(name.folded()))
+                .filter(tokens::id.ne(key))
+                .count()
+                .get_result(conn)?;
+            if taken > 0 {
+                return Err(StoreError::DuplicateName.into());
+            }
+            diesel::update(tokens::table.find(key))
+                .set((
+                    tokens::name.eq(name.as_str()),
+                    tokens::name_folded.eq(name.folded()),
+                    tokens::description.eq(description.as_str()),
+                    tokens::updated_at.eq(micros(now)),
+                ))
+                .execute(conn)
+                .map_err(name_error)?;
+            Ok(true)
         })
         .await
     }
@@ -206,24 +200,20 @@ impl TokenStore for DieselStore {
         now: DateTime<Utc>,
         journal: &Journal,
     ) -> Result<Token, StoreError> {
-        let journal = journal.clone();
-        self.run(move |conn| {
-            let id = id.to_string();
-            write_tx(conn, Lock::Token(&id), |conn| {
-                let revoked =
-                    diesel::update(tokens::table.find(&id).filter(tokens::revoked_at.is_null()))
-                        .set((
-                            tokens::revoked_at.eq(micros(now)),
-                            tokens::revoked_reason.eq(reason.as_str()),
-                            tokens::updated_at.eq(micros(now)),
-                        ))
-                        .execute(conn)?;
-                if revoked == 1 {
-                    write_journal(conn, &journal)?;
-                }
-                existing_token(conn, &id)
-            })
-            .map_err(StoreError::from)
+        self.token_write(id, journal, move |conn, key| {
+            let revoked =
+                diesel::update(tokens::table.find(key).filter(tokens::revoked_at.is_null()))
+                    .set((
+                        tokens::revoked_at.eq(micros(now)),
+                        tokens::revoked_reason.eq(reason.as_str()),
+                        tokens::updated_at.eq(micros(now)),
+                    ))
+                    .execute(conn)?;
+            if revoked == 0 {
+                // Unknown (NotFound), or revoked before: kept as it is, nothing journaled.
+                existing_token(conn, key)?;
+            }
+            Ok(revoked == 1)
         })
         .await
     }
@@ -236,35 +226,29 @@ impl TokenStore for DieselStore {
         journal: &Journal,
     ) -> Result<Token, StoreError> {
         let regeneration = regeneration.clone();
-        let journal = journal.clone();
-        self.run(move |conn| {
-            let id = regeneration.id.to_string();
-            write_tx(conn, Lock::Token(&id), |conn| {
-                let owner = existing_token(conn, &id)?.owner.to_string();
-                take_owner_lock(conn, &owner)?;
-                if active_count(conn, &owner, micros(now), Some(&id))? >= i64::from(active_limit) {
-                    return Err(StoreError::ActiveLimit {
-                        limit: active_limit,
-                    }
-                    .into());
+        self.token_write(regeneration.id, journal, move |conn, key| {
+            let owner = existing_token(conn, key)?.owner.to_string();
+            take_owner_lock(conn, &owner)?;
+            if active_count(conn, &owner, micros(now), Some(key))? >= i64::from(active_limit) {
+                return Err(StoreError::ActiveLimit {
+                    limit: active_limit,
                 }
-                diesel::update(tokens::table.find(&id))
-                    .set((
-                        tokens::secret_hash.eq(hash_text(&regeneration.secret_hash)),
-                        tokens::hint.eq(&regeneration.hint),
-                        tokens::expires_at.eq(micros(regeneration.expires_at)),
-                        tokens::revoked_at.eq(None::<i64>),
-                        tokens::revoked_reason.eq(None::<String>),
-                        tokens::generation.eq(tokens::generation + 1),
-                        tokens::expiring_soon_sent_for.eq(None::<i32>),
-                        tokens::expired_sent_for.eq(None::<i32>),
-                        tokens::updated_at.eq(micros(now)),
-                    ))
-                    .execute(conn)?;
-                write_journal(conn, &journal)?;
-                existing_token(conn, &id)
-            })
-            .map_err(StoreError::from)
+                .into());
+            }
+            diesel::update(tokens::table.find(key))
+                .set((
+                    tokens::secret_hash.eq(hash_text(&regeneration.secret_hash)),
+                    tokens::hint.eq(&regeneration.hint),
+                    tokens::expires_at.eq(micros(regeneration.expires_at)),
+                    tokens::revoked_at.eq(None::<i64>),
+                    tokens::revoked_reason.eq(None::<String>),
+                    tokens::generation.eq(tokens::generation + 1),
+                    tokens::expiring_soon_sent_for.eq(None::<i32>),
+                    tokens::expired_sent_for.eq(None::<i32>),
+                    tokens::updated_at.eq(micros(now)),
+                ))
+                .execute(conn)?;
+            Ok(true)
         })
         .await
     }
@@ -278,36 +262,30 @@ impl TokenStore for DieselStore {
         journal: &Journal,
     ) -> Result<Token, StoreError> {
         let scopes = scopes.to_vec();
-        let journal = journal.clone();
-        self.run(move |conn| {
-            let key = id.to_string();
-            write_tx(conn, Lock::Token(&key), |conn| {
-                let current = existing_token(conn, &key)?;
-                let mut new: Vec<Scope> = Vec::new();
-                for scope in &scopes {
-                    let held = current
-                        .scopes
-                        .iter()
-                        .chain(&new)
-                        .any(|s| s.spec == scope.spec);
-                    if !held {
-                        new.push(scope.clone());
-                    }
+        self.token_write(id, journal, move |conn, key| {
+            let current = existing_token(conn, key)?;
+            let mut new: Vec<Scope> = Vec::new();
+            for scope in &scopes {
+                let held = current
+                    .scopes
+                    .iter()
+                    .chain(&new)
+                    .any(|s| s.spec == scope.spec);
+                if !held {
+                    new.push(scope.clone());
                 }
-                if current.scopes.len() + new.len() > max_scopes {
-                    return Err(StoreError::ScopeLimit { limit: max_scopes }.into());
-                }
-                let next_position = token_scopes::table
-                    .filter(token_scopes::token_id.eq(&key))
-                    .select(diesel::dsl::max(token_scopes::position))
-                    .first::<Option<i32>>(conn)?
-                    .map_or(0, |p| usize::try_from(p).unwrap_or(0) + 1);
-                insert_scopes(conn, id, next_position, &new)?;
-                touch(conn, &key, now)?;
-                write_journal(conn, &journal)?;
-                existing_token(conn, &key)
-            })
-            .map_err(StoreError::from)
+            }
+            if current.scopes.len() + new.len() > max_scopes {
+                return Err(StoreError::ScopeLimit { limit: max_scopes }.into());
+            }
+            let next_position = token_scopes::table
+                .filter(token_scopes::token_id.eq(key))
+                .select(diesel::dsl::max(token_scopes::position))
+                .first::<Option<i32>>(conn)?
+                .map_or(0, |p| usize::try_from(p).unwrap_or(0) + 1);
+            insert_scopes(conn, id, next_position, &new)?;
+            touch(conn, key, now)?;
+            Ok(true)
         })
         .await
     }
@@ -319,25 +297,19 @@ impl TokenStore for DieselStore {
         now: DateTime<Utc>,
         journal: &Journal,
     ) -> Result<Token, StoreError> {
-        let journal = journal.clone();
-        self.run(move |conn| {
-            let key = id.to_string();
-            write_tx(conn, Lock::Token(&key), |conn| {
-                existing_token(conn, &key)?;
-                let removed = diesel::delete(
-                    token_scopes::table
-                        .filter(token_scopes::token_id.eq(&key))
-                        .filter(token_scopes::id.eq(scope.to_string())),
-                )
-                .execute(conn)?;
-                if removed == 0 {
-                    return Err(StoreError::NotFound.into());
-                }
-                touch(conn, &key, now)?;
-                write_journal(conn, &journal)?;
-                existing_token(conn, &key)
-            })
-            .map_err(StoreError::from)
+        self.token_write(id, journal, move |conn, key| {
+            existing_token(conn, key)?;
+            let removed = diesel::delete(
+                token_scopes::table
+                    .filter(token_scopes::token_id.eq(key))
+                    .filter(token_scopes::id.eq(scope.to_string())),
+            )
+            .execute(conn)?;
+            if removed == 0 {
+                return Err(StoreError::NotFound.into());
+            }
+            touch(conn, key, now)?;
+            Ok(true)
         })
         .await
     }
@@ -348,18 +320,12 @@ impl TokenStore for DieselStore {
         now: DateTime<Utc>,
         journal: &Journal,
     ) -> Result<Token, StoreError> {
-        let journal = journal.clone();
-        self.run(move |conn| {
-            let key = id.to_string();
-            write_tx(conn, Lock::Token(&key), |conn| {
-                existing_token(conn, &key)?;
-                diesel::delete(token_scopes::table.filter(token_scopes::token_id.eq(&key)))
-                    .execute(conn)?;
-                touch(conn, &key, now)?;
-                write_journal(conn, &journal)?;
-                existing_token(conn, &key)
-            })
-            .map_err(StoreError::from)
+        self.token_write(id, journal, move |conn, key| {
+            existing_token(conn, key)?;
+            diesel::delete(token_scopes::table.filter(token_scopes::token_id.eq(key)))
+                .execute(conn)?;
+            touch(conn, key, now)?;
+            Ok(true)
         })
         .await
     }
@@ -457,6 +423,32 @@ impl TokenStore for DieselStore {
             }
             .map_err(store_error)?;
             Ok(written == 1)
+        })
+        .await
+    }
+}
+
+impl DieselStore {
+    /// One write to a token, the skeleton every token change shares: in a write
+    /// transaction under the token's lock, `change` runs (and says whether it changed
+    /// anything), then the journal is written if it did, and the token is read back as
+    /// stored. `change` may run again when the transaction is retried.
+    async fn token_write(
+        &self,
+        id: TokenId,
+        journal: &Journal,
+        mut change: impl FnMut(&mut AnyConnection, &str) -> Result<bool, TxError> + Send + 'static,
+    ) -> Result<Token, StoreError> {
+        let journal = journal.clone();
+        self.run(move |conn| {
+            let key = id.to_string();
+            write_tx(conn, Lock::Token(&key), |conn| {
+                if change(conn, &key)? {
+                    write_journal(conn, &journal)?;
+                }
+                existing_token(conn, &key)
+            })
+            .map_err(StoreError::from)
         })
         .await
     }
