@@ -108,7 +108,7 @@ pub async fn admin_revoke(state: Data<ApiState>, caller: Caller, id: Path<String
         .service
         .admin_revoke_token(&caller.actor, token_id(&id)?)
         .await?;
-    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+    token_answer(&state, &token)
 }
 
 /// Deletes any user's token.

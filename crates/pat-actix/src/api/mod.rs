@@ -114,3 +114,8 @@ fn list_request(
 async fn max_days(state: &ApiState) -> Result<u32, ApiError> {
     Ok(state.service.current_settings().await?.max_lifetime_days)
 }
+
+/// 200 with the token as the API shows it (its status as of now).
+fn token_answer(state: &ApiState, token: &pat_core::model::Token) -> ApiResult {
+    Ok(HttpResponse::Ok().json(TokenView::new(token, state.service.now())))
+}

@@ -14,7 +14,7 @@ pub async fn add_scopes(
     let id = token_id(&id)?;
     let scopes = Fields::parse(&body)?.strings("scopes", "invalid_scope")?;
     let token = state.service.add_scopes(&caller.actor, id, &scopes).await?;
-    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+    token_answer(&state, &token)
 }
 
 /// Removes every scope: the token then authorizes nothing.
@@ -24,7 +24,7 @@ pub async fn clear_scopes(state: Data<ApiState>, caller: Caller, id: Path<String
         .service
         .clear_scopes(&caller.actor, token_id(&id)?)
         .await?;
-    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+    token_answer(&state, &token)
 }
 
 /// Removes one scope.
@@ -40,5 +40,5 @@ pub async fn remove_scope(
         .service
         .remove_scope(&caller.actor, token_id(&id)?, scope)
         .await?;
-    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+    token_answer(&state, &token)
 }

@@ -59,7 +59,7 @@ fn require_token_caller(caller: &Caller) -> Result<(), ApiError> {
 pub async fn get_self(state: Data<ApiState>, caller: Caller) -> ApiResult {
     require_token_caller(&caller)?;
     let token = state.service.presented_token(&caller.actor).await?;
-    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+    token_answer(&state, &token)
 }
 
 /// The presenting token revokes itself. Needs no scope.
@@ -77,7 +77,7 @@ pub async fn get_token(state: Data<ApiState>, caller: Caller, id: Path<String>) 
         .service
         .get_token(&caller.actor, token_id(&id)?)
         .await?;
-    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+    token_answer(&state, &token)
 }
 
 /// Renames or re-describes a token.
@@ -97,7 +97,7 @@ pub async fn update_token(
         .service
         .update_token(&caller.actor, id, name.as_deref(), description.as_deref())
         .await?;
-    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+    token_answer(&state, &token)
 }
 
 /// Deletes a token (its history stays in the audit log).
@@ -117,7 +117,7 @@ pub async fn revoke_token(state: Data<ApiState>, caller: Caller, id: Path<String
         .service
         .revoke_token(&caller.actor, token_id(&id)?)
         .await?;
-    Ok(HttpResponse::Ok().json(TokenView::new(&token, state.service.now())))
+    token_answer(&state, &token)
 }
 
 /// Gives a token a new secret and lifetime; the old secret stops working at once.
