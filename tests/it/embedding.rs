@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use pat_core::model::{Actor, Role};
 use pat_core::ports::Notifier;
+use pat_core::ports::RecordingNotifier;
 use pat_core::{AuthError, CreateTokenRequest, NewUser, PatService, ServerKey};
-use pat_store_memory::{MemoryStore, RecordingNotifier};
+use pat_store_memory::MemoryStore;
 use pat_testkit::Stores;
 
 fn ports_chosen_at_run_time(kind: &str) -> Stores {

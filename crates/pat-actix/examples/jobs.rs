@@ -13,8 +13,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use pat_actix::{ApiError, Authenticated, require_scope};
 use pat_core::model::{Actor, Role};
+use pat_core::ports::RecordingNotifier;
 use pat_core::{CreateTokenRequest, NewUser, PatService, ServerKey};
-use pat_store_memory::{MemoryStore, RecordingNotifier};
+use pat_store_memory::MemoryStore;
 
 const JOBS: [&str; 8] = [
     "build-api",

@@ -9,8 +9,9 @@ use actix_web::{App, HttpResponse, test, web};
 use base64::Engine;
 use pat_actix::{Authenticated, require_scope};
 use pat_core::model::{Actor, Role};
+use pat_core::ports::RecordingNotifier;
 use pat_core::{CreateTokenRequest, NewUser, PatService, ServerKey};
-use pat_store_memory::{MemoryStore, RecordingNotifier};
+use pat_store_memory::MemoryStore;
 
 async fn service_with_token(scopes: &[&str]) -> (PatService, String) {
     let service = PatService::builder()

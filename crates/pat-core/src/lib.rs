@@ -13,7 +13,7 @@
 //! let store = Arc::new(MemoryStore::new());
 //! let service = PatService::builder()
 //!     .storage(pat_core::ports::Storage::from_store(store))
-//!     .notifier(Arc::new(pat_store_memory::RecordingNotifier::default()))
+//!     .notifier(Arc::new(pat_core::ports::RecordingNotifier::default()))
 //!     .rng(rand::rngs::SysRng)
 //!     .server_key(ServerKey::new(vec![7; 32]).unwrap())
 //!     .build()

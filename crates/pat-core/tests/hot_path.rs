@@ -13,10 +13,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::{Duration, TimeZone, Utc};
 use pat_core::model::{Actor, AuditAction, AuditQuery, AuthFailure, PageRequest, Role};
+use pat_core::ports::RecordingNotifier;
 use pat_core::ports::{CredentialLookup, CredentialRecord, ManualClock, Storage, StoreError};
 use pat_core::token::SecretHash;
 use pat_core::{AuthError, CreateTokenRequest, IssuedToken, NewUser, PatService, ServerKey};
-use pat_store_memory::{MemoryStore, RecordingNotifier};
+use pat_store_memory::MemoryStore;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

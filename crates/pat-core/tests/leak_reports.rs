@@ -13,11 +13,12 @@ use pat_core::model::{
     TokenStatus, UserId,
 };
 use pat_core::policy::{Description, TokenName};
+use pat_core::ports::RecordingNotifier;
 use pat_core::ports::{Journal, ManualClock, Regeneration, Storage, StoreError, TokenStore};
 use pat_core::scope::Scope;
 use pat_core::token::SecretHash;
 use pat_core::{CreateTokenRequest, NewUser, PatService, ServerKey};
-use pat_store_memory::{MemoryStore, RecordingNotifier};
+use pat_store_memory::MemoryStore;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

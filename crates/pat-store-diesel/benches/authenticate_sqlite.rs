@@ -12,9 +12,9 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use pat_core::ports::ManualClock;
+use pat_core::ports::RecordingNotifier;
 use pat_core::token::{ServerKey, TokenHasher};
 use pat_core::{PatService, TokenCodec};
-use pat_store_memory::RecordingNotifier;
 use pat_testkit::seed::{REVOKED_EVERY, SeedPlan, generate, secret};
 
 const KEY: [u8; 32] = [0x5e; 32];

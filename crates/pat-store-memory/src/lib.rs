@@ -1,34 +1,31 @@
 //! # pat-store-memory
 //!
 //! Every pat-core storage port in memory, behind one lock: for tests, prototypes and
-//! embedding where persistence is not needed. Also a [`RecordingNotifier`] that keeps
-//! the notices it is given, for tests.
+//! embedding where persistence is not needed. (The notifier test double lives beside
+//! its trait: `pat_core::ports::RecordingNotifier`, which this crate turns on.)
 //!
 //! The active-limit check and the insert happen under one write lock, so concurrent
 //! creates for one user never exceed the limit.
 
 mod directory;
-mod notifier;
 mod outbox;
 mod token_store;
 
-pub use notifier::RecordingNotifier;
-
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use pat_core::model::{
-    Attempt, AuditEvent, AuditQuery, DeliveryStatus, MessageId, Notice, OutboxMessage, Page,
-    PageRequest, ReminderKind, ReminderState, RevocationReason, Role, ScopeId, StatusFilter, Token,
-    TokenId, TokenQuery, TokenStatus, User, UserId,
+    Attempt, AuditEvent, AuditQuery, DeliveryStatus, MessageId, OutboxMessage, Page, PageRequest,
+    ReminderKind, ReminderState, RevocationReason, Role, ScopeId, StatusFilter, Token, TokenId,
+    TokenQuery, TokenStatus, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::{
-    AuditLog, CredentialLookup, CredentialRecord, Journal, Notifier, NotifyError, Outbox,
-    Regeneration, SettingsStore, StoreError, TokenStore, UserCredentials, UserDirectory,
+    AuditLog, CredentialLookup, CredentialRecord, Journal, Outbox, Regeneration, SettingsStore,
+    StoreError, TokenStore, UserCredentials, UserDirectory,
 };
 use pat_core::scope::Scope;
 use pat_core::token::SecretHash;

@@ -13,13 +13,14 @@ pub use pat_core::model::{
     RevocationReason, Role, StatusFilter, TokenStatus, User,
 };
 pub use pat_core::policy::{NameError, Settings};
+pub use pat_core::ports::RecordingNotifier;
 pub use pat_core::ports::{ManualClock, NotifyError, TokenStore};
 pub use pat_core::scope::{ResourceCatalog, ScopeError};
 pub use pat_core::{
     AuthError, CreateTokenRequest, IssuedToken, ListTokensRequest, NewUser, PatService, ServerKey,
     ServiceError,
 };
-pub use pat_store_memory::{MemoryStore, RecordingNotifier};
+pub use pat_store_memory::MemoryStore;
 pub use rand::SeedableRng;
 pub use rand::rngs::StdRng;
 

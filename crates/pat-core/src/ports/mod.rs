@@ -3,6 +3,11 @@
 //! Each method's `# Errors` section is a contract every adapter MUST keep; the
 //! `pat-testkit` conformance suite checks it.
 
+#[cfg(feature = "test-doubles")]
+mod recording;
+#[cfg(feature = "test-doubles")]
+pub use recording::RecordingNotifier;
+
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 

@@ -1,6 +1,12 @@
-//! `RecordingNotifier`: a `Notifier` test double that keeps what it was asked to send.
+//! `RecordingNotifier`: the [`Notifier`] test double, beside its trait (behind the
+//! `test-doubles` feature): it keeps every notice it is given and can be told to fail.
 
-use super::*;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+
+use super::{Notifier, NotifyError};
+use crate::model::Notice;
 
 /// A notifier that keeps every notice, and can be told to fail: a test double.
 #[derive(Default)]
