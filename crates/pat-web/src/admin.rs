@@ -7,7 +7,6 @@ use std::str::FromStr;
 use actix_web::http::StatusCode;
 use actix_web::web::{Path, Query};
 use askama::Template;
-use pat_actix::views::{EventView, OutboxView, UserView};
 use pat_actix::{ApiError, check_password_rules, hash_password, on_password_thread};
 use pat_core::model::{AuditQuery, DeliveryStatus, Role, UserId};
 use pat_core::policy::Settings;
@@ -17,6 +16,7 @@ use crate::display::TokenRow;
 use crate::plumbing::{
     Chrome, FormData, PageResult, Posted, SignedIn, WebError, html, ok, see_other,
 };
+use crate::rows::{EventRow, OutboxRow, UserRow};
 use crate::tokens::{
     ConfirmPage, Pager, Tab, notice, page_param, status_param, status_tabs, token_id,
 };
@@ -110,7 +110,7 @@ pub async fn save_settings(posted: Posted) -> PageResult {
 struct UsersPage {
     chrome: Chrome,
     csrf: String,
-    users: Vec<UserView>,
+    users: Vec<UserRow>,
     pager: Pager,
     email: String,
     name: String,
@@ -137,7 +137,7 @@ async fn users_page(
         &UsersPage {
             chrome: who.chrome("Admin: users"),
             csrf: who.csrf.clone(),
-            users: page.items.iter().map(UserView::from).collect(),
+            users: page.items.iter().map(UserRow::from).collect(),
             pager: Pager::new(page.page, PAGE_SIZE, page.total_items, |n| {
                 format!("/admin/users?page={n}")
             }),
@@ -239,7 +239,7 @@ pub async fn update_user(posted: Posted, id: Path<String>) -> PageResult {
 struct UserTokensPage {
     chrome: Chrome,
     csrf: String,
-    user: UserView,
+    user: UserRow,
     tabs: Vec<Tab>,
     rows: Vec<TokenRow>,
     pager: Pager,
@@ -271,7 +271,7 @@ pub async fn user_tokens(who: SignedIn, id: Path<String>, params: Params) -> Pag
     ok(&UserTokensPage {
         chrome: who.chrome(&format!("Admin: tokens of {}", user.email)),
         csrf: who.csrf.clone(),
-        user: UserView::from(&user),
+        user: UserRow::from(&user),
         tabs: status_tabs(status, |name| format!("{base}?status={name}")),
         rows: page.items.iter().map(|t| TokenRow::new(t, now)).collect(),
         pager: Pager::new(page.page, PAGE_SIZE, page.total_items, |n| {
@@ -326,7 +326,7 @@ pub async fn delete_token(posted: Posted, id: Path<String>) -> PageResult {
 #[template(path = "admin_audit.html")]
 struct AuditPage {
     chrome: Chrome,
-    events: Vec<EventView>,
+    events: Vec<EventRow>,
     pager: Pager,
 }
 
@@ -347,7 +347,7 @@ pub async fn audit(who: SignedIn, params: Params) -> PageResult {
         .await?;
     ok(&AuditPage {
         chrome: who.chrome("Admin: audit log"),
-        events: page.items.iter().map(EventView::from).collect(),
+        events: page.items.iter().map(EventRow::from).collect(),
         pager: Pager::new(page.page, PAGE_SIZE, page.total_items, |n| {
             format!("/admin/audit?page={n}")
         }),
@@ -359,7 +359,7 @@ pub async fn audit(who: SignedIn, params: Params) -> PageResult {
 #[template(path = "admin_outbox.html")]
 struct OutboxPage {
     chrome: Chrome,
-    messages: Vec<OutboxView>,
+    messages: Vec<OutboxRow>,
     pager: Pager,
 }
 
@@ -378,7 +378,7 @@ pub async fn outbox(who: SignedIn, params: Params) -> PageResult {
         .await?;
     ok(&OutboxPage {
         chrome: who.chrome("Admin: mail outbox"),
-        messages: page.items.iter().map(OutboxView::from).collect(),
+        messages: page.items.iter().map(OutboxRow::from).collect(),
         pager: Pager::new(page.page, PAGE_SIZE, page.total_items, |n| {
             format!("/admin/outbox?page={n}")
         }),

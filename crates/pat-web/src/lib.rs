@@ -16,6 +16,7 @@
 mod admin;
 mod display;
 mod plumbing;
+mod rows;
 mod session;
 mod tokens;
 

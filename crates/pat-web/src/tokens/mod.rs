@@ -14,7 +14,6 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Path, Query};
 use askama::Template;
 use pat_actix::ApiError;
-use pat_actix::views::EventView;
 use pat_core::model::{PageRequest, Role, ScopeId, StatusFilter, TokenId, TokenStatus};
 use pat_core::{CreateTokenRequest, CreationAllowance, ListTokensRequest, ServiceError};
 
@@ -22,6 +21,7 @@ use crate::display::{PickerInput, ScopePicker, TokenRow, operation_options};
 use crate::plumbing::{
     Chrome, FormData, PageResult, Posted, SignedIn, WebError, html, ok, see_other,
 };
+use crate::rows::EventRow;
 
 /// Tokens per list page.
 const PAGE_SIZE: u32 = 20;
@@ -307,7 +307,7 @@ struct TokenPage {
     csrf: String,
     token: TokenRow,
     secret: Option<String>,
-    events: Vec<EventView>,
+    events: Vec<EventRow>,
     max_days: u32,
     default_days: u32,
     operations: Vec<(&'static str, &'static str)>,
@@ -363,7 +363,7 @@ async fn token_page(
             csrf: who.csrf.clone(),
             token: TokenRow::new(&token, service.now()),
             secret,
-            events: events.items.iter().map(EventView::from).collect(),
+            events: events.items.iter().map(EventRow::from).collect(),
             max_days,
             default_days: DEFAULT_DAYS.min(max_days),
             operations: operation_options(),
