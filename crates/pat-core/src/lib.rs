@@ -46,7 +46,8 @@ pub mod service;
 pub mod token;
 
 pub use service::{
-    AuthError, BuildError, CreateTokenRequest, CreationAllowance, Introspection, IssuedToken,
-    ListTokensRequest, NewUser, PatService, PatServiceBuilder, ReminderRun, ServiceError,
+    AuthError, BuildError, CreateTokenRequest, CreationAllowance, Escalation, Introspection,
+    IssuedToken, ListTokensRequest, NewUser, PatService, PatServiceBuilder, ReminderRun,
+    ServiceError,
 };
 pub use token::{ServerKey, TokenCodec, TokenSecret};

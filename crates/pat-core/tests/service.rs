@@ -554,3 +554,15 @@ fn creation_allowance_says_why_a_user_may_not_create_now() {
     h.set(|s| s.pats_enabled = false);
     assert_eq!(allowance(&member), CreationAllowance::PatsDisabled);
 }
+
+#[test]
+fn too_many_scopes_says_how_many_the_token_would_hold() {
+    let h = Harness::new();
+    let member = h.member();
+    let specs: Vec<String> = (0..48).map(|n| format!("r{n}:read")).collect();
+    let refs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let issued = h.issue(&member, "nearly full", &refs);
+    let more: Vec<String> = (0..5).map(|n| format!("more{n}:read")).collect();
+    let err = run(h.service.add_scopes(&member, issued.token.id, &more)).unwrap_err();
+    assert_eq!(err, ServiceError::TooManyScopes { max: 50, got: 53 });
+}

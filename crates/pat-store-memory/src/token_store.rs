@@ -179,8 +179,12 @@ impl TokenStore for MemoryStore {
             .iter()
             .filter(|s| !token.scopes.iter().any(|held| held.spec == s.spec))
             .collect();
-        if token.scopes.len() + new.len() > max_scopes {
-            return Err(StoreError::ScopeLimit { limit: max_scopes });
+        let would_hold = token.scopes.len() + new.len();
+        if would_hold > max_scopes {
+            return Err(StoreError::ScopeLimit {
+                limit: max_scopes,
+                would_hold,
+            });
         }
         token.scopes = token.scopes.iter().chain(new).cloned().collect();
         token.updated_at = now;

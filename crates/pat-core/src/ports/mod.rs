@@ -88,10 +88,12 @@ pub enum StoreError {
         limit: u32,
     },
     /// The token would hold more than `limit` scopes.
-    #[error("a token holds at most {limit} scopes")]
+    #[error("a token holds at most {limit} scopes, and this would make {would_hold}")]
     ScopeLimit {
         /// The limit in force.
         limit: usize,
+        /// How many scopes the token would hold after the change.
+        would_hold: usize,
     },
     /// The backing store cannot be reached; retrying later may work.
     #[error("storage unavailable: {0}")]

@@ -122,8 +122,8 @@ pub enum ServiceError {
     )]
     RevokedAsLeaked,
     /// A token may not grant what it does not hold, nor outlive itself.
-    #[error("{0}")]
-    ScopeEscalation(String),
+    #[error(transparent)]
+    ScopeEscalation(#[from] Escalation),
     /// No such token (or not the caller's: existence is not revealed).
     #[error("no such token")]
     NotFound,
@@ -146,9 +146,9 @@ impl From<StoreError> for ServiceError {
         match err {
             StoreError::DuplicateEmail => ServiceError::DuplicateEmail,
             StoreError::ActiveLimit { limit } => ServiceError::ActiveLimit { limit },
-            StoreError::ScopeLimit { limit } => ServiceError::TooManyScopes {
+            StoreError::ScopeLimit { limit, would_hold } => ServiceError::TooManyScopes {
                 max: limit,
-                got: limit + 1,
+                got: would_hold,
             },
             other => ServiceError::Storage(other),
         }
@@ -159,3 +159,20 @@ impl From<StoreError> for ServiceError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("PatService needs a {0}; call the builder method of that name")]
 pub struct BuildError(pub(super) &'static str);
+
+/// How a token caller tried to grant more than it holds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Escalation {
+    /// A scope the presenting token does not cover.
+    #[error("the presenting token does not hold the scope {0}, so it cannot grant it")]
+    ScopeNotHeld(ScopeSpec),
+    /// A lifetime past the presenting token's own expiry.
+    #[error(
+        "a token may not outlive the token that creates it (expires {})",
+        .caller_expires_at.to_rfc3339()
+    )]
+    OutlivesCaller {
+        /// When the presenting token expires.
+        caller_expires_at: DateTime<Utc>,
+    },
+}

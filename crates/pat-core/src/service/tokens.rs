@@ -42,15 +42,13 @@ pub(super) fn refuse_escalation(
         .iter()
         .find(|spec| !scopes.iter().any(|held| held.spec.covers(spec)))
     {
-        return Err(ServiceError::ScopeEscalation(format!(
-            "the presenting token does not hold the scope {spec}, so it cannot grant it"
-        )));
+        return Err(Escalation::ScopeNotHeld(spec.clone()).into());
     }
     if expires_at > *own_expiry {
-        return Err(ServiceError::ScopeEscalation(format!(
-            "a token may not outlive the token that creates it (expires {})",
-            own_expiry.to_rfc3339()
-        )));
+        return Err(Escalation::OutlivesCaller {
+            caller_expires_at: *own_expiry,
+        }
+        .into());
     }
     Ok(())
 }

@@ -275,8 +275,13 @@ impl TokenStore for DieselStore {
                     new.push(scope.clone());
                 }
             }
-            if current.scopes.len() + new.len() > max_scopes {
-                return Err(StoreError::ScopeLimit { limit: max_scopes }.into());
+            let would_hold = current.scopes.len() + new.len();
+            if would_hold > max_scopes {
+                return Err(StoreError::ScopeLimit {
+                    limit: max_scopes,
+                    would_hold,
+                }
+                .into());
             }
             let next_position = token_scopes::table
                 .filter(token_scopes::token_id.eq(key))

@@ -63,7 +63,10 @@ pub async fn add_scopes_respects_max(stores: Stores) {
         .await;
     assert_eq!(
         result,
-        Err(StoreError::ScopeLimit { limit: 3 }),
+        Err(StoreError::ScopeLimit {
+            limit: 3,
+            would_hold: 4
+        }),
         "1 + 3 scopes exceed max 3"
     );
     assert_same_token(
@@ -111,7 +114,10 @@ pub async fn add_scopes_respects_max(stores: Stores) {
         .await;
     assert_eq!(
         result,
-        Err(StoreError::ScopeLimit { limit: 3 }),
+        Err(StoreError::ScopeLimit {
+            limit: 3,
+            would_hold: 4
+        }),
         "one new spec on a full token exceeds max 3"
     );
     assert_eq!(fetch(&stores, t.id).await.scopes.len(), 3);
