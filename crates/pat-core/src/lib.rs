@@ -48,6 +48,6 @@ pub mod token;
 pub use service::{
     AuthError, BuildError, CreateTokenRequest, CreationAllowance, Escalation, Introspection,
     IssuedToken, ListTokensRequest, NewUser, PatService, PatServiceBuilder, ReminderRun,
-    ServiceError,
+    ServiceError, UserError,
 };
 pub use token::{ServerKey, TokenCodec, TokenSecret};

@@ -75,9 +75,9 @@ pub enum ServiceError {
     /// Bad settings.
     #[error(transparent)]
     InvalidSettings(#[from] SettingsError),
-    /// Bad user fields.
-    #[error("{0}")]
-    InvalidUser(String),
+    /// Bad user fields, or a change that would leave no active admin.
+    #[error(transparent)]
+    InvalidUser(#[from] UserError),
     /// The owner is at the active limit.
     #[error("you already have {limit} active tokens, the most allowed; revoke or delete one first")]
     ActiveLimit {
@@ -175,4 +175,18 @@ pub enum Escalation {
         /// When the presenting token expires.
         caller_expires_at: DateTime<Utc>,
     },
+}
+
+/// Why a user could not be added or changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    /// Not an address like `someone@example.com` (or over 254 characters).
+    #[error("email {0:?} is invalid: give an address like someone@example.com")]
+    InvalidEmail(String),
+    /// Empty, over 100 characters, or with control characters.
+    #[error("name must be 1 to 100 characters without control characters")]
+    InvalidName,
+    /// The change would leave no active administrator.
+    #[error("this is the last active administrator; promote another user first")]
+    LastAdmin,
 }

@@ -42,7 +42,7 @@ use crate::token::{BODY_BYTES, SecretHash, ServerKey, TokenCodec, TokenHasher, T
 
 pub use authenticate::{FAILURE_AUDIT_WINDOW, Introspection};
 use authenticate::{FailureKey, RepeatedFailure};
-pub use error::{AuthError, BuildError, Escalation, ServiceError};
+pub use error::{AuthError, BuildError, Escalation, ServiceError, UserError};
 use notices::notice;
 pub use notices::{MAX_DELIVERY_ATTEMPTS, ReminderRun, retry_delay};
 use scopes::describe_scopes;

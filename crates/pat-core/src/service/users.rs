@@ -75,15 +75,11 @@ impl PatService {
                     && !email.chars().any(|c| c.is_whitespace() || c.is_control())
             });
         if !valid_email {
-            return Err(ServiceError::InvalidUser(format!(
-                "email {email:?} is invalid: give an address like someone@example.com"
-            )));
+            return Err(UserError::InvalidEmail(email).into());
         }
         let name = new.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(ServiceError::InvalidUser(
-                "name must be 1 to 100 characters without control characters".to_owned(),
-            ));
+            return Err(UserError::InvalidName.into());
         }
         let now = self.clock.now();
         let user = User {
@@ -130,9 +126,7 @@ impl PatService {
             && current.active
             && (role.is_some_and(|r| r != Role::Admin) || active == Some(false));
         if demotes_admin && self.users.count_active_admins().await? <= 1 {
-            return Err(ServiceError::InvalidUser(
-                "this is the last active administrator; promote another user first".to_owned(),
-            ));
+            return Err(UserError::LastAdmin.into());
         }
         let journal = Journal::of(self.event(
             self.clock.now(),
