@@ -164,7 +164,7 @@ impl ApiError {
 
     /// 500 `internal`; the cause goes to the log, never to the caller.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %cause, "request failed");
+        tracing::error!(error = %chain(cause), "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -194,8 +194,8 @@ impl ApiError {
 
     fn from_store(err: &StoreError) -> Self {
         match err {
-            StoreError::Unavailable(cause) => {
-                tracing::error!(%cause, "storage unavailable");
+            StoreError::Unavailable(_) => {
+                tracing::error!(error = %chain(err), "storage unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
@@ -248,6 +248,22 @@ impl ApiError {
             error: self.oauth_error.map(str::to_owned),
         }
     }
+}
+
+/// An error and every cause under it, `outer: inner: innermost`, for the log.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let cause_text = cause.to_string();
+        // thiserror's transparent and "{0}" wrappers repeat their source's text.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 impl fmt::Display for ApiError {

@@ -10,7 +10,7 @@ use pat_core::model::{
     Recipient, ReminderState, RevocationReason, Role, ScopeId, Token, TokenId, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
-use pat_core::ports::StoreError;
+use pat_core::ports::{Cause, StoreError};
 use pat_core::scope::{ResourceCatalog, Scope, ScopeSpec};
 use pat_core::token::SecretHash;
 use uuid::Uuid;
@@ -26,7 +26,9 @@ fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Other(format!("stored {what} {value:?} cannot be read back"))
+    StoreError::Other(Cause::found(format!(
+        "stored {what} {value:?} cannot be read back"
+    )))
 }
 
 fn uuid(text: &str) -> Result<Uuid, StoreError> {

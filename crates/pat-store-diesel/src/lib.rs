@@ -34,7 +34,7 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use pat_core::ports::{Storage, StoreError};
+use pat_core::ports::{Cause, Storage, StoreError};
 
 /// Migrations for SQLite, embedded in the binary.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -255,7 +255,7 @@ impl DieselStore {
                 AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
                 AnyConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
             }
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            .map_err(|e| StoreError::Other(Cause::boxed(e)))?;
             Ok(applied.into_iter().map(|v| v.to_string()).collect())
         })
         .await
@@ -272,13 +272,13 @@ impl DieselStore {
         ) -> Result<Option<String>, StoreError> {
             let pending = conn
                 .pending_migrations(source)
-                .map_err(|e| StoreError::Other(format!("cannot read migrations: {e}")))?;
+                .map_err(|e| StoreError::Other(Cause::boxed(e)))?;
             let Some(migration) = pending.into_iter().next() else {
                 return Ok(None);
             };
             let version = conn
                 .run_migration(&*migration)
-                .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+                .map_err(|e| StoreError::Other(Cause::boxed(e)))?;
             Ok(Some(version.to_string()))
         }
         self.run(|conn| match conn {
@@ -320,11 +320,11 @@ impl DieselStore {
         tokio::task::spawn_blocking(move || {
             let mut conn = pool
                 .get()
-                .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))?;
+                .map_err(|e| StoreError::Unavailable(Cause::new(e)))?;
             work(&mut conn)
         })
         .await
-        .map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
+        .map_err(|e| StoreError::Other(Cause::new(e)))?
     }
 }
 
@@ -345,7 +345,7 @@ mod tests {
                 AnyConnection::Sqlite(c) => diesel::sql_query("PRAGMA cache_size")
                     .get_result::<CacheSize>(c)
                     .map(|row| row.cache_size)
-                    .map_err(|e| StoreError::Other(e.to_string())),
+                    .map_err(|e| StoreError::Other(Cause::new(e))),
                 AnyConnection::Postgres(_) => unreachable!("an SQLite store"),
             })
             .await

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::Text;
-use pat_core::ports::StoreError;
+use pat_core::ports::{Cause, StoreError};
 
 use crate::AnyConnection;
 
@@ -24,13 +24,13 @@ pub(crate) fn store_error(err: DieselError) -> StoreError {
                 || message.contains("connection refused")
                 || message.contains("database is locked");
             if unreachable {
-                StoreError::Unavailable(info.message().to_owned())
+                StoreError::Unavailable(Cause::new(err))
             } else {
-                StoreError::Other(err.to_string())
+                StoreError::Other(Cause::new(err))
             }
         }
-        DieselError::BrokenTransactionManager => StoreError::Unavailable(err.to_string()),
-        _ => StoreError::Other(err.to_string()),
+        DieselError::BrokenTransactionManager => StoreError::Unavailable(Cause::new(err)),
+        _ => StoreError::Other(Cause::new(err)),
     }
 }
 

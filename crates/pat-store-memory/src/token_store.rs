@@ -23,9 +23,9 @@ impl TokenStore for MemoryStore {
         if state.tokens.contains_key(&token.id)
             || state.by_hash.contains_key(token.secret_hash.as_bytes())
         {
-            return Err(StoreError::Other(
-                "token id or secret hash already stored".to_owned(),
-            ));
+            return Err(StoreError::Other(pat_core::ports::Cause::found(
+                "token id or secret hash already stored",
+            )));
         }
         state
             .by_hash

@@ -97,11 +97,71 @@ pub enum StoreError {
     },
     /// The backing store cannot be reached; retrying later may work.
     #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// Anything else the adapter could not translate (a bug or corrupt data).
     #[error("storage error: {0}")]
-    Other(String),
+    Other(#[source] Cause),
 }
+
+/// Why a store failed, as the driver said it: kept whole (`source()` reaches the
+/// driver's own error) for the log; compared by its text.
+#[derive(Clone)]
+pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// A driver's (or pool's, or task's) error.
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(err))
+    }
+
+    /// A boxed error, as migration harnesses give them.
+    pub fn boxed(err: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Self(std::sync::Arc::from(err))
+    }
+
+    /// A failure the adapter found itself (corrupt data, a broken invariant).
+    pub fn found(what: impl Into<String>) -> Self {
+        Self::new(Found(what.into()))
+    }
+}
+
+/// A failure an adapter found itself, as text.
+#[derive(Debug)]
+struct Found(String);
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Found {}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cause({:?})", self.0.to_string())
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Cause {}
 
 /// A new secret for an existing token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -588,5 +648,29 @@ impl Clock for ManualClock {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_store_failure_keeps_the_drivers_error_as_its_source() {
+        let driver = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = StoreError::Unavailable(Cause::new(driver));
+        assert_eq!(err.to_string(), "storage unavailable: refused");
+        let cause = err.source().expect("the cause");
+        let inner = cause.source().expect("the driver's error");
+        let io = inner
+            .downcast_ref::<std::io::Error>()
+            .expect("the very io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            StoreError::Other(Cause::found("x")),
+            StoreError::Other(Cause::found("x"))
+        );
     }
 }
