@@ -2,18 +2,13 @@
 //!
 //! `main` only parses the command line, loads the configuration and wires adapters.
 
-mod cli;
-mod config;
-mod request_log;
-mod server;
-mod wiring;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, LogFormat};
+use patd::config::{Config, LogFormat};
+use patd::{cli, server, wiring};
 
 /// jemalloc returns freed memory to the system after a short decay, from a background
 /// thread. With glibc's malloc, patd's resident memory kept growing under a steady load

@@ -20,74 +20,133 @@ const REMINDER_BATCH: u32 = 500;
 /// # Errors
 /// [`WiringError`] when start-up fails (database, key, address in use).
 pub async fn serve(config: Config) -> Result<(), WiringError> {
-    let store = wiring::open_store(&config).await?;
-    let service = Arc::new(wiring::service(&config, &store).await?);
-    wiring::bootstrap_admin(&config, &service, &store).await?;
-    let api = ApiConfig {
-        secure_cookies: config.secure_cookies(),
-        failed_auths_per_minute: config.failed_auths_per_minute,
-        trusted_proxies: config
-            .trusted_proxies()
-            .map_err(|e| WiringError::Setup(e.to_string()))?,
-        public_origin: Some(config.public_origin()),
-        ..ApiConfig::default()
-    };
-    let state = web::Data::new(ApiState::new(service.clone(), api));
-    let state_for_metrics = state.clone();
-    let state_for_sweep = state.clone();
-    let service_data = web::Data::from(service.clone());
-    let addr = config.listen_addr();
+    Application::build(config).await?.run_until_stopped().await
+}
+
+/// patd, built and listening, not yet serving: the store migrated, the key checked,
+/// the first admin made, the listener (and the metrics listener, if configured) bound.
+/// `listen = "127.0.0.1:0"` binds any free port, which [`Application::port`] tells.
+pub struct Application {
+    server: actix_web::dev::Server,
+    port: u16,
+    metrics: Option<actix_web::dev::ServerHandle>,
+    service: Arc<pat_core::PatService>,
+    state: web::Data<ApiState>,
+    notify_interval: Duration,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds patd from `config`: everything `serve` does before it answers requests.
+    ///
+    /// # Errors
+    /// [`WiringError`] when start-up fails (database, key, address in use).
+    pub async fn build(config: Config) -> Result<Self, WiringError> {
+        let store = wiring::open_store(&config).await?;
+        let service = Arc::new(wiring::service(&config, &store).await?);
+        wiring::bootstrap_admin(&config, &service, &store).await?;
+        let api = ApiConfig {
+            secure_cookies: config.secure_cookies(),
+            failed_auths_per_minute: config.failed_auths_per_minute,
+            trusted_proxies: config
+                .trusted_proxies()
+                .map_err(|e| WiringError::Setup(e.to_string()))?,
+            public_origin: Some(config.public_origin()),
+            ..ApiConfig::default()
+        };
+        let state = web::Data::new(ApiState::new(service.clone(), api));
+        let addr = config.listen_addr();
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| WiringError::Setup(format!("listen: cannot bind {addr}: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| WiringError::Setup(format!("listen: {e}")))?
+            .port();
+        let app_state = state.clone();
+        let service_data = web::Data::from(service.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(service_data.clone())
+                // Innermost, so refusals are still counted and logged.
+                .wrap(from_fn(pat_actix::request_limits))
+                .wrap(from_fn(pat_actix::record_metrics))
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .configure(pat_actix::configure)
+                .configure(pat_web::configure)
+        })
+        .shutdown_timeout(30)
+        .listen(listener)
+        .map_err(|e| WiringError::Setup(format!("listen: {addr}: {e}")))?
+        .run();
+        tracing::info!(
+            addr = %std::net::SocketAddr::new(addr.ip(), port),
+            database = %redacted(&config.database_url()),
+            "patd listening"
+        );
+        let metrics = match config.metrics_addr() {
+            Some(metrics_addr) => Some(metrics_listener(state.clone(), metrics_addr)?),
+            None => None,
+        };
+        Ok(Self {
+            server,
+            port,
+            metrics,
+            service,
+            state,
+            notify_interval: Duration::from_secs(config.notify_interval_secs),
+        })
+    }
+
+    /// The port the API listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT (or the server is stopped), with the reminder loop
+    /// and the session sweep beside it; in-flight requests finish first.
+    ///
+    /// # Errors
+    /// [`WiringError::Setup`] when the server fails.
+    pub async fn run_until_stopped(self) -> Result<(), WiringError> {
+        let reminders = tokio::spawn(reminder_loop(self.service, self.notify_interval));
+        let sweeper = tokio::spawn(session_sweep(self.state));
+        let result = self.server.await;
+        reminders.abort();
+        sweeper.abort();
+        if let Some(metrics) = self.metrics {
+            metrics.stop(true).await;
+        }
+        result.map_err(|e| WiringError::Setup(format!("server: {e}")))
+    }
+}
+
+/// Starts the metrics-only listener (no authentication) on `addr`.
+fn metrics_listener(
+    state: web::Data<ApiState>,
+    addr: std::net::SocketAddr,
+) -> Result<actix_web::dev::ServerHandle, WiringError> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(service_data.clone())
-            // Innermost, so refusals are still counted and logged.
-            .wrap(from_fn(pat_actix::request_limits))
-            .wrap(from_fn(pat_actix::record_metrics))
-            .wrap(TracingLogger::<RequestSpan>::new())
-            .configure(pat_actix::configure)
-            .configure(pat_web::configure)
+            .configure(pat_actix::configure_metrics_listener)
     })
-    .shutdown_timeout(30)
+    .workers(1)
+    .disable_signals()
     .bind(addr)
-    .map_err(|e| WiringError::Setup(format!("listen: cannot bind {addr}: {e}")))?
+    .map_err(|e| WiringError::Setup(format!("metrics_listen: cannot bind {addr}: {e}")))?
     .run();
-    tracing::info!(%addr, database = %redacted(&config.database_url()), "patd listening");
-    let metrics = match config.metrics_addr() {
-        Some(metrics_addr) => {
-            let metrics_state = state_for_metrics;
-            let metrics_server = HttpServer::new(move || {
-                App::new()
-                    .app_data(metrics_state.clone())
-                    .configure(pat_actix::configure_metrics_listener)
-            })
-            .workers(1)
-            .disable_signals()
-            .bind(metrics_addr)
-            .map_err(|e| {
-                WiringError::Setup(format!("metrics_listen: cannot bind {metrics_addr}: {e}"))
-            })?
-            .run();
-            tracing::info!(%metrics_addr, "metrics listening (no authentication)");
-            let handle = metrics_server.handle();
-            tokio::spawn(metrics_server);
-            Some(handle)
-        }
-        None => None,
-    };
-
-    let reminders = tokio::spawn(reminder_loop(
-        service,
-        Duration::from_secs(config.notify_interval_secs),
-    ));
-    let sweeper = tokio::spawn(session_sweep(state_for_sweep));
-    let result = server.await;
-    reminders.abort();
-    sweeper.abort();
-    if let Some(metrics) = metrics {
-        metrics.stop(true).await;
-    }
-    result.map_err(|e| WiringError::Setup(format!("server: {e}")))
+    tracing::info!(metrics_addr = %addr, "metrics listening (no authentication)");
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok(handle)
 }
 
 /// How often sessions of users deactivated elsewhere (another instance, the CLI) are

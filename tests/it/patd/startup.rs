@@ -337,3 +337,44 @@ fn cli_manages_users_settings_and_tokens() {
     assert!(notified.status.success());
     assert!(String::from_utf8_lossy(&notified.stdout).contains("sent 0"));
 }
+
+/// patd as a library: `Application::build` binds port 0 itself (no find-then-bind race),
+/// tells the port it got, and serves once run — in this process, without the binary.
+#[test]
+fn the_application_builds_in_process_on_a_free_port_and_serves() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = patd::config::Config {
+        listen: "127.0.0.1:0".to_owned(),
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(format!("sqlite://{}", dir.path().join("patd.db").display())),
+        ..patd::config::Config::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let app = patd::Application::build(config).await.expect("patd builds");
+        let port = app.port();
+        assert_ne!(port, 0, "the port the listener really got");
+        let serving = tokio::spawn(app.run_until_stopped());
+        let status = tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .proxy(None)
+                .build()
+                .into();
+            agent
+                .get(format!("http://127.0.0.1:{port}/healthz"))
+                .call()
+                .expect("patd answers")
+                .status()
+                .as_u16()
+        })
+        .await
+        .expect("the request ran");
+        assert_eq!(status, 200);
+        serving.abort();
+    });
+    assert!(
+        dir.path().join("initial-admin-password").is_file(),
+        "built like `patd serve`: the first admin was made"
+    );
+}
