@@ -12,7 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::harness::{Backend, basic_credentials, get_url, spawn_app_with};
-use super::nginx::{Nginx, ensure_nginx, host_port, render_shipped};
+use super::nginx::{Nginx, ensure_nginx, host_port, render_shipped, run_ensure_script};
 
 /// The shipped git configuration.
 const SHIPPED_CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nginx/patd-git.conf");
@@ -114,17 +114,7 @@ pub(super) fn git_clone_and_push_with_a_pat_as_the_password(backend: Backend) {
 
 /// Runs `scripts/ensure-git-http.sh`, which installs git and fcgiwrap when absent.
 fn ensure_git_http() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/ensure-git-http.sh");
-    let output = Command::new(script)
-        .output()
-        .unwrap_or_else(|e| panic!("run {script}: {e}"));
-    assert!(
-        output.status.success(),
-        "{script} failed with {}:\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_ensure_script("ensure-git-http.sh");
 }
 
 /// A binary on the PATH, else where Debian puts it (outside a user's PATH).

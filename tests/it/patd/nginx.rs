@@ -163,8 +163,14 @@ pub(super) fn nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens(backe
 
 /// Runs `scripts/ensure-nginx.sh`, which installs nginx when it is absent.
 pub(super) fn ensure_nginx() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/ensure-nginx.sh");
-    let output = Command::new(script)
+    run_ensure_script("ensure-nginx.sh");
+}
+
+/// Runs `scripts/<name>` (an installer that is a no-op when its tools are present) and
+/// fails the test with its output when it fails.
+pub(super) fn run_ensure_script(name: &str) {
+    let script = format!("{}/../scripts/{name}", env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(&script)
         .output()
         .unwrap_or_else(|e| panic!("run {script}: {e}"));
     assert!(
