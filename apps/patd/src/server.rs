@@ -202,35 +202,51 @@ async fn reminder_loop(service: Arc<pat_core::PatService>, interval: Duration) {
 }
 
 /// The URL without its passwords, for logs and messages: the one in the user-info
-/// part (`user:secret@`) and any `password=` query parameter (libpq's
-/// `?password=secret`).
+/// part (`user:secret@`, found before the first `/` after the scheme, so a `?` or `#` in
+/// the password changes nothing) and any `password=` or `sslpassword=` query parameter
+/// (libpq's `?password=secret`).
 pub fn redacted(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
     };
-    let mut out = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &base[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
-                None => base.to_owned(),
+    let authority_end = url[scheme_end..]
+        .find('/')
+        .map_or(url.len(), |i| scheme_end + i);
+    let authority = &url[scheme_end..authority_end];
+    let mut out = url[..scheme_end].to_owned();
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials
+                .split_once(':')
+                .map_or(credentials, |(user, _)| user);
+            if credentials.contains(':') {
+                out.push_str(&format!("{user}:***@{host}"));
+            } else {
+                out.push_str(authority);
             }
         }
-        _ => base.to_owned(),
-    };
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| match param.split_once('=') {
-                Some((name, _)) if name.eq_ignore_ascii_case("password") => {
-                    format!("{name}=***")
-                }
-                _ => param.to_owned(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
+        None => out.push_str(authority),
+    }
+    let rest = &url[authority_end..];
+    match rest.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((name, _))
+                        if name.eq_ignore_ascii_case("password")
+                            || name.eq_ignore_ascii_case("sslpassword") =>
+                    {
+                        format!("{name}=***")
+                    }
+                    _ => param.to_owned(),
+                })
+                .collect();
+            out.push_str(&params.join("&"));
+        }
+        None => out.push_str(rest),
     }
     out
 }
@@ -255,5 +271,10 @@ mod tests {
             redacted("postgres://u:one@h/db?PASSWORD=two"),
             "postgres://u:***@h/db?PASSWORD=***"
         );
+        assert_eq!(
+            redacted("postgres://patd:pa?ss#w@db/patd?sslpassword=k"),
+            "postgres://patd:***@db/patd?sslpassword=***"
+        );
+        assert_eq!(redacted("postgres://h:5432/db"), "postgres://h:5432/db");
     }
 }

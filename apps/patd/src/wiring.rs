@@ -172,6 +172,17 @@ async fn check_key_fingerprint(
     match check_key(kept.as_deref(), current, previous) {
         KeyCheck::Matches => Ok(()),
         KeyCheck::FirstUse => {
+            let tokens = store.token_count().await?;
+            if tokens > 0 {
+                // A database from before fingerprints: nothing to check the key against.
+                tracing::warn!(
+                    tokens,
+                    source = %key_source(config),
+                    "recording the server key's fingerprint for a database that already holds \
+                     tokens; if they are refused as unknown, this is not their key: restore \
+                     the right one (the wrong one can go in previous_token_keys meanwhile)"
+                );
+            }
             store
                 .record_key_fingerprint(&current.fingerprint(), chrono::Utc::now())
                 .await?;

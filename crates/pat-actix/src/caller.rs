@@ -53,16 +53,6 @@ pub fn presented_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Err(ApiError::invalid_token())
 }
 
-/// Whether the request's credentials came as HTTP Basic, which browsers cache and send
-/// on their own.
-fn sent_as_basic(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().get(..6))
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "))
-}
-
 /// The client address: what the rate limits count by and what a token's `last_used_ip`
 /// and the audit log record.
 ///
@@ -189,6 +179,7 @@ impl FromRequest for Authenticated {
 /// it: the failed-authentication limit and the metrics apply. With only a
 /// `web::Data<PatService>`, directly (no limit: the host limits abuse itself).
 async fn authenticate_host(req: &HttpRequest, token: &str) -> Result<Principal, ApiError> {
+    crate::cross_site::refuse_ambient_basic(req)?;
     let ip = client_ip(req);
     if let Some(state) = req.app_data::<web::Data<ApiState>>() {
         return authenticate_counted(state, token, ip).await;
@@ -296,9 +287,7 @@ impl FromRequest for Caller {
             if let Some(token) = presented_token(&req)? {
                 // A browser that was once given Basic credentials (the 401s offer Basic
                 // for git's sake) attaches them on its own, like a cookie.
-                if !safe && sent_as_basic(&req) {
-                    crate::cross_site::refuse_cross_site(&req)?;
-                }
+                crate::cross_site::refuse_ambient_basic(&req)?;
                 let principal = authenticate_counted(&state, &token, ip).await?;
                 return Ok(Caller {
                     actor: Actor::from_principal(&principal, ip),

@@ -97,6 +97,40 @@ impl FromRequest for JsonBody {
 /// # Errors
 /// 403 `csrf` naming the header that gave the request away.
 pub fn refuse_cross_site(req: &HttpRequest) -> Result<(), ApiError> {
+    check_site(req, false)
+}
+
+/// For a write whose credentials came as HTTP Basic — which browsers cache and attach
+/// on their own once a 401 offered Basic — [`refuse_cross_site`], and stricter:
+/// `Origin: null` without `Sec-Fetch-Site: same-origin` is refused too (an old browser's
+/// cross-site form in a sandboxed frame sends just that). git and curl send neither
+/// header and pass.
+///
+/// # Errors
+/// 403 `csrf`.
+pub(crate) fn refuse_ambient_basic(req: &HttpRequest) -> Result<(), ApiError> {
+    let safe = matches!(
+        *req.method(),
+        actix_web::http::Method::GET
+            | actix_web::http::Method::HEAD
+            | actix_web::http::Method::OPTIONS
+    );
+    if safe || !sent_as_basic(req) {
+        return Ok(());
+    }
+    check_site(req, true)
+}
+
+/// Whether the request's credentials came as HTTP Basic.
+fn sent_as_basic(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().get(..6))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "))
+}
+
+fn check_site(req: &HttpRequest, null_is_foreign: bool) -> Result<(), ApiError> {
     let refused = |why: String| {
         ApiError::new(
             StatusCode::FORBIDDEN,
@@ -110,10 +144,18 @@ pub fn refuse_cross_site(req: &HttpRequest) -> Result<(), ApiError> {
     {
         return Err(refused(format!("Sec-Fetch-Site is {site}")));
     }
-    // `Origin: null` says nothing: browsers send it for same-origin form posts too
-    // when the page's referrer policy is `no-referrer` (as patd's pages' is), and
-    // `Sec-Fetch-Site` above already decided for browsers that send it.
-    let Some(origin) = header(ORIGIN.as_str()).filter(|origin| *origin != "null") else {
+    // `Origin: null` says nothing for a session: browsers send it for same-origin form
+    // posts too when the page's referrer policy is `no-referrer` (as patd's pages' is),
+    // and `Sec-Fetch-Site` above already decided for browsers that send it.
+    if header(ORIGIN.as_str()) == Some("null") {
+        let same_origin = header("sec-fetch-site") == Some("same-origin");
+        return if null_is_foreign && !same_origin {
+            Err(refused("Origin is null".to_owned()))
+        } else {
+            Ok(())
+        };
+    }
+    let Some(origin) = header(ORIGIN.as_str()) else {
         return Ok(());
     };
     let own_host = header(HOST.as_str())
@@ -185,6 +227,26 @@ mod tests {
             ]))
             .is_ok(),
             "a same-origin form post from a no-referrer page"
+        );
+        let basic_write = |headers: &[(&str, &str)]| {
+            headers
+                .iter()
+                .fold(
+                    TestRequest::post()
+                        .insert_header(("host", "patd.example:8080"))
+                        .insert_header(("authorization", "Basic eDpwYXRfeA==")),
+                    |req, (k, v)| req.insert_header((*k, *v)),
+                )
+                .to_http_request()
+        };
+        assert!(refuse_ambient_basic(&basic_write(&[])).is_ok(), "git, curl");
+        assert!(refuse_ambient_basic(&basic_write(&[("origin", "null")])).is_err());
+        assert!(
+            refuse_ambient_basic(&basic_write(&[
+                ("origin", "null"),
+                ("sec-fetch-site", "same-origin")
+            ]))
+            .is_ok()
         );
         for (name, value) in [
             ("sec-fetch-site", "cross-site"),

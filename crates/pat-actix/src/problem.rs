@@ -104,7 +104,7 @@ impl ApiError {
                 let scope = self
                     .required_scope
                     .as_deref()
-                    .map(|scope| format!(", scope=\"{scope}\""))
+                    .map(|scope| format!(", scope=\"{}\"", quoted_string_body(scope)))
                     .unwrap_or_default();
                 Some(format!(
                     "Bearer realm=\"{REALM}\", error=\"insufficient_scope\"{scope}"
@@ -250,6 +250,11 @@ impl ApiError {
     }
 }
 
+/// `text` as the inside of an HTTP quoted-string: `"` and `\\` escaped.
+fn quoted_string_body(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 /// An error and every cause under it, `outer: inner: innermost`, for the log.
 fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
@@ -331,5 +336,19 @@ impl From<AuthError> for ApiError {
             AuthError::Storage(store) => Self::from_store(&store),
             _ => Self::invalid_token(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_in_a_challenge_cannot_add_parameters() {
+        let err = ApiError::missing_scope(r#"x",error="invalid_token"#, "no");
+        assert_eq!(
+            err.challenge().expect("a 403 challenge"),
+            r#"Bearer realm="patd", error="insufficient_scope", scope="x\",error=\"invalid_token""#
+        );
     }
 }

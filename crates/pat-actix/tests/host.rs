@@ -155,3 +155,35 @@ async fn with_api_state_registered_failed_tokens_from_one_address_are_limited() 
     let response = test::call_service(&app, from("10.0.0.2:4000", "/jobs", &secret)).await;
     assert_eq!(response.status(), 200, "another address is not limited");
 }
+
+/// A host's write route refuses Basic credentials a browser attached from another site
+/// (they are ambient once a 401 offered Basic); Bearer and same-site Basic pass.
+#[actix_web::test]
+async fn a_cross_site_write_with_basic_credentials_is_refused() {
+    let (service, secret) = service_with_token(&["jobs:list"]).await;
+    let app = test::init_service(
+        App::new().app_data(web::Data::new(service)).service(
+            web::resource("/jobs")
+                .wrap(from_fn(require_scope("jobs", "list")))
+                .route(web::post().to(whoami)),
+        ),
+    )
+    .await;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("x:{secret}"))
+    );
+    let post = |authorization: &str, site: &str| {
+        test::TestRequest::post()
+            .uri("/jobs")
+            .insert_header(("Authorization", authorization.to_owned()))
+            .insert_header(("Sec-Fetch-Site", site.to_owned()))
+            .to_request()
+    };
+    let refused = test::call_service(&app, post(&basic, "cross-site")).await;
+    assert_eq!(refused.status(), 403);
+    let same = test::call_service(&app, post(&basic, "same-origin")).await;
+    assert_eq!(same.status(), 200);
+    let bearer = test::call_service(&app, post(&format!("Bearer {secret}"), "cross-site")).await;
+    assert_eq!(bearer.status(), 200, "a Bearer token is never ambient");
+}

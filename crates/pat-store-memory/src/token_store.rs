@@ -140,7 +140,14 @@ impl TokenStore for MemoryStore {
         journal: &Journal,
     ) -> Result<Token, StoreError> {
         let mut state = self.write();
-        let owner = state.token_mut(regeneration.id)?.owner;
+        let current = state.token_mut(regeneration.id)?;
+        if let Some(reason) = current
+            .revoked_reason
+            .filter(|_| !current.may_be_regenerated())
+        {
+            return Err(StoreError::NotRevivable(reason));
+        }
+        let owner = current.owner;
         if state.active_count(owner, now, Some(regeneration.id)) >= active_limit as usize {
             return Err(StoreError::ActiveLimit {
                 limit: active_limit,

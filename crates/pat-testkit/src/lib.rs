@@ -123,6 +123,7 @@ macro_rules! conformance_suite {
             regenerate_bumps_generation_and_resets_reminders,
             regenerate_counts_against_limit_excluding_itself,
             regenerate_of_unknown_token_is_not_found,
+            regenerate_refuses_a_token_its_owner_may_not_revive,
             add_scopes_skips_existing_specs,
             add_scopes_respects_max,
             add_scopes_to_unknown_token_is_not_found,

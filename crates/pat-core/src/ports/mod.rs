@@ -95,6 +95,9 @@ pub enum StoreError {
         /// How many scopes the token would hold after the change.
         would_hold: usize,
     },
+    /// The token was revoked for a reason its owner may not undo by regenerating it.
+    #[error("the token was revoked ({0}) and cannot be regenerated")]
+    NotRevivable(RevocationReason),
     /// The backing store cannot be reached; retrying later may work.
     #[error("storage unavailable: {0}")]
     Unavailable(#[source] Cause),
@@ -284,11 +287,15 @@ pub trait TokenStore: Send + Sync {
 
     /// Gives the token a new secret and expiry, clears `revoked_at` and its reason, resets the
     /// reminder state and adds 1 to its generation — unless its owner already has
-    /// `active_limit` *other* active tokens at `now` (atomic, as for [`TokenStore::insert`]).
+    /// `active_limit` *other* active tokens at `now` (atomic, as for [`TokenStore::insert`]),
+    /// or it was revoked for a reason its owner may not undo
+    /// ([`Token::may_be_regenerated`], checked under the same lock, so a revocation
+    /// that lands between the caller's read and this write still holds).
     ///
     /// # Errors
-    /// MUST return [`StoreError::NotFound`] for an unknown id and
-    /// [`StoreError::ActiveLimit`] at the limit.
+    /// MUST return [`StoreError::NotFound`] for an unknown id,
+    /// [`StoreError::ActiveLimit`] at the limit and [`StoreError::NotRevivable`] for a
+    /// token revoked by an admin, a leak report or reuse detection.
     async fn regenerate(
         &self,
         regeneration: &Regeneration,

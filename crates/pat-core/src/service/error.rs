@@ -146,6 +146,12 @@ impl From<StoreError> for ServiceError {
         match err {
             StoreError::DuplicateEmail => ServiceError::DuplicateEmail,
             StoreError::ActiveLimit { limit } => ServiceError::ActiveLimit { limit },
+            StoreError::NotRevivable(RevocationReason::Admin | RevocationReason::Owner) => {
+                ServiceError::RevokedByAdmin
+            }
+            StoreError::NotRevivable(
+                RevocationReason::LeakReport | RevocationReason::ReuseDetected,
+            ) => ServiceError::RevokedAsLeaked,
             StoreError::ScopeLimit { limit, would_hold } => ServiceError::TooManyScopes {
                 max: limit,
                 got: would_hold,

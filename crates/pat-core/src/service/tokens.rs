@@ -481,8 +481,13 @@ impl PatService {
                         .revoke(token.id, RevocationReason::LeakReport, now, &journal),
                 )
                 .await?;
-            // Revoked by this report, not by a request that came first.
-            if after.revoked_at == Some(now) {
+            // Revoked by this report, not by a request that came first (compared to the
+            // microsecond: a store may keep no finer time).
+            if after.revoked_reason == Some(RevocationReason::LeakReport)
+                && after
+                    .revoked_at
+                    .is_some_and(|at| at.timestamp_micros() == now.timestamp_micros())
+            {
                 revoked += 1;
             }
         }

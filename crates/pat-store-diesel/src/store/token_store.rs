@@ -227,7 +227,14 @@ impl TokenStore for DieselStore {
     ) -> Result<Token, StoreError> {
         let regeneration = regeneration.clone();
         self.token_write(regeneration.id, journal, move |conn, key| {
-            let owner = existing_token(conn, key)?.owner.to_string();
+            let current = existing_token(conn, key)?;
+            if let Some(reason) = current
+                .revoked_reason
+                .filter(|_| !current.may_be_regenerated())
+            {
+                return Err(StoreError::NotRevivable(reason).into());
+            }
+            let owner = current.owner.to_string();
             take_owner_lock(conn, &owner)?;
             if active_count(conn, &owner, micros(now), Some(key))? >= i64::from(active_limit) {
                 return Err(StoreError::ActiveLimit {

@@ -234,7 +234,7 @@ pub async fn regenerate_replaces_the_secret_and_clears_revocation(stores: Stores
         .tokens
         .revoke(
             original.id,
-            RevocationReason::Admin,
+            RevocationReason::Owner,
             at(Duration::hours(1)),
             &Journal::default(),
         )
@@ -469,4 +469,61 @@ pub async fn regenerate_of_unknown_token_is_not_found(stores: Stores) {
         Err(StoreError::NotFound),
         "regenerate of an unknown id"
     );
+}
+
+/// `regenerate` refuses, under its lock, a token revoked for a reason its owner may not
+/// undo (an admin, a leak report, reuse): `NotRevivable`, and the token stays revoked.
+/// One its owner revoked is brought back.
+pub async fn regenerate_refuses_a_token_its_owner_may_not_revive(stores: Stores) {
+    let owner = user(&stores, Role::Member).await;
+    let now = at(Duration::hours(1));
+    for reason in [
+        RevocationReason::Admin,
+        RevocationReason::LeakReport,
+        RevocationReason::ReuseDetected,
+    ] {
+        let t = token(owner.id, reason.as_str(), base_time(), MONTH);
+        insert(&stores, &t).await;
+        stores
+            .tokens
+            .revoke(t.id, reason, base_time(), &Journal::default())
+            .await
+            .expect("revoke must succeed");
+        let result = stores
+            .tokens
+            .regenerate(
+                &regeneration(t.id, now, MONTH),
+                ROOMY_LIMIT,
+                now,
+                &Journal::default(),
+            )
+            .await;
+        assert_eq!(result, Err(StoreError::NotRevivable(reason)), "{reason}");
+        let stored = fetch(&stores, t.id).await;
+        assert_eq!(stored.revoked_reason, Some(reason), "still revoked");
+        assert_eq!(stored.secret_hash, t.secret_hash, "the old hash is kept");
+    }
+    let own = token(owner.id, "own", base_time(), MONTH);
+    insert(&stores, &own).await;
+    stores
+        .tokens
+        .revoke(
+            own.id,
+            RevocationReason::Owner,
+            base_time(),
+            &Journal::default(),
+        )
+        .await
+        .expect("revoke must succeed");
+    let back = stores
+        .tokens
+        .regenerate(
+            &regeneration(own.id, now, MONTH),
+            ROOMY_LIMIT,
+            now,
+            &Journal::default(),
+        )
+        .await
+        .expect("the owner's own revocation may be undone");
+    assert_eq!(back.revoked_reason, None);
 }
