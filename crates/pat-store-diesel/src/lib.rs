@@ -24,6 +24,7 @@ mod convert;
 mod key_check;
 mod schema;
 mod store;
+pub mod testing;
 mod tx;
 
 use std::path::Path;

@@ -11,7 +11,7 @@ use pat_store_diesel::{Backend, DieselStore, PoolOptions, connect_with};
 use pat_testkit::Stores;
 
 fn fresh_store() -> DieselStore {
-    let url = pat_testkit::postgres::fresh_database(&pat_testkit::postgres::admin_url());
+    let url = pat_store_diesel::testing::fresh_database(&pat_store_diesel::testing::admin_url());
     let options = PoolOptions {
         max_size: 6,
         ..PoolOptions::default()
@@ -45,7 +45,7 @@ async fn a_postgres_database_at_the_first_migration_upgrades_in_place() {
     use diesel::Connection;
     use pat_core::model::TokenId;
 
-    let url = pat_testkit::postgres::fresh_database(&pat_testkit::postgres::admin_url());
+    let url = pat_store_diesel::testing::fresh_database(&pat_store_diesel::testing::admin_url());
     let store = connect_with(&url, PoolOptions::default()).expect("postgres url");
     assert!(
         store

@@ -32,7 +32,6 @@ mod audit;
 pub mod fixtures;
 mod journal;
 mod outbox;
-pub mod postgres;
 mod races;
 mod reminders;
 pub mod seed;

@@ -75,7 +75,7 @@ pub fn spawn_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("patd.db").display()),
         Backend::Postgres => {
-            pat_testkit::postgres::fresh_database(&pat_testkit::postgres::admin_url())
+            pat_store_diesel::testing::fresh_database(&pat_store_diesel::testing::admin_url())
         }
     };
     let extra_env: Vec<(String, String)> = extra_env

@@ -4,6 +4,7 @@ use super::*;
 
 /// The admin settings.
 #[utoipa::path(get, path = "/api/v1/admin/settings", tag = "admin", responses((status = 200, body = SettingsView), (status = 403, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get_settings(state: Data<ApiState>, caller: Caller) -> ApiResult {
     Ok(HttpResponse::Ok().json(SettingsView::from(
         state.service.admin_settings(&caller.actor).await?,
@@ -13,6 +14,7 @@ pub async fn get_settings(state: Data<ApiState>, caller: Caller) -> ApiResult {
 /// Replaces the admin settings.
 #[utoipa::path(put, path = "/api/v1/admin/settings", tag = "admin", request_body = SettingsView,
     responses((status = 200, body = SettingsView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn put_settings(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
     let fields = Fields::parse(&body)?;
     let settings = SettingsView {
@@ -30,6 +32,7 @@ pub async fn put_settings(state: Data<ApiState>, caller: Caller, body: JsonBody)
 
 /// Users, by email.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", responses((status = 200, body = PageView<UserView>), (status = 403, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list_users(state: Data<ApiState>, caller: Caller, params: Params) -> ApiResult {
     let page = state
         .service
@@ -41,6 +44,7 @@ pub async fn list_users(state: Data<ApiState>, caller: Caller, params: Params) -
 /// Adds a user.
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewUserBody,
     responses((status = 201, body = UserView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create_user(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
     // Before any hashing: a caller who may not add users costs no argon2 run.
     state.service.may_create_users(&caller.actor)?;
@@ -63,6 +67,7 @@ pub async fn create_user(state: Data<ApiState>, caller: Caller, body: JsonBody) 
 /// Changes a user's role or active flag; deactivation ends their sessions.
 #[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", request_body = UpdateUserBody,
     responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update_user(
     state: Data<ApiState>,
     caller: Caller,
@@ -88,6 +93,7 @@ pub async fn update_user(
 
 /// Any user's tokens.
 #[utoipa::path(get, path = "/api/v1/admin/users/{id}/tokens", tag = "admin", responses((status = 200, body = PageView<TokenView>), (status = 403, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn user_tokens(
     state: Data<ApiState>,
     caller: Caller,
@@ -103,6 +109,7 @@ pub async fn user_tokens(
 
 /// Revokes any user's token.
 #[utoipa::path(post, path = "/api/v1/admin/tokens/{id}/revoke", tag = "admin", responses((status = 200, body = TokenView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn admin_revoke(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
     let token = state
         .service
@@ -113,6 +120,7 @@ pub async fn admin_revoke(state: Data<ApiState>, caller: Caller, id: Path<String
 
 /// Deletes any user's token.
 #[utoipa::path(delete, path = "/api/v1/admin/tokens/{id}", tag = "admin", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn admin_delete(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
     state
         .service
@@ -126,6 +134,7 @@ pub async fn admin_delete(state: Data<ApiState>, caller: Caller, id: Path<String
     params(("token_id" = Option<String>, Query), ("owner_id" = Option<String>, Query), ("action" = Option<String>, Query),
            ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "1-based page, 1..=1000000, default 1"), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "items per page, 1..=100, default 20")),
     responses((status = 200, body = PageView<EventView>), (status = 403, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn audit(state: Data<ApiState>, caller: Caller, params: Params) -> ApiResult {
     let query = AuditQuery {
         token_id: params.get("token_id").map(|t| token_id(t)).transpose()?,
@@ -141,6 +150,7 @@ pub async fn audit(state: Data<ApiState>, caller: Caller, params: Params) -> Api
 #[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "admin",
     params(("status" = Option<DeliveryStatusParam>, Query, description = "pending, sent or failed; none for all"), ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "1-based page, 1..=1000000, default 1"), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "items per page, 1..=100, default 20")),
     responses((status = 200, body = PageView<OutboxView>), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn outbox(state: Data<ApiState>, caller: Caller, params: Params) -> ApiResult {
     let status = param(&params, "status")
         .map(|s| {

@@ -10,6 +10,7 @@ pub const MAX_LEAK_REPORT: usize = 1000;
 #[utoipa::path(get, path = "/api/v1/auth/check", tag = "check",
     params(("resource" = Option<String>, Query), ("operation" = Option<String>, Query), ("target" = Option<String>, Query)),
     responses((status = 204, headers(("X-Pat-User-Id" = String), ("X-Pat-Token-Id" = String))), (status = 401, body = Problem), (status = 403, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn auth_check(state: Data<ApiState>, req: HttpRequest, params: Params) -> ApiResult {
     let token = presented_token(&req)?.ok_or_else(ApiError::unauthenticated)?;
     let principal = authenticate_counted(&state, &token, client_ip(&req)).await?;
@@ -52,6 +53,7 @@ pub async fn auth_check(state: Data<ApiState>, req: HttpRequest, params: Params)
 #[utoipa::path(post, path = "/api/v1/introspect", tag = "check",
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded", description = "token=<the token>"),
     responses((status = 200, description = "{\"active\": false} or the token's claims"), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn introspect(
     state: Data<ApiState>,
     caller: Result<Caller, ApiError>,
@@ -117,6 +119,7 @@ async fn introspect_for(state: &ApiState, caller: Caller, body: &[u8]) -> ApiRes
 #[utoipa::path(post, path = "/api/v1/credentials/revoke", tag = "check", request_body = LeakReportBody,
     security(()),
     responses((status = 202), (status = 422, body = Problem), (status = 429, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn report_leaks(state: Data<ApiState>, req: HttpRequest, body: JsonBody) -> ApiResult {
     let ip = client_ip(&req);
     state.leak_limiter.check(ip)?;

@@ -5,6 +5,7 @@ use super::*;
 /// Adds scopes (ones the token holds already are no-ops).
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/scopes", tag = "tokens", request_body = ScopesBody,
     responses((status = 200, body = TokenView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn add_scopes(
     state: Data<ApiState>,
     caller: Caller,
@@ -19,6 +20,7 @@ pub async fn add_scopes(
 
 /// Removes every scope: the token then authorizes nothing.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}/scopes", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn clear_scopes(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
     let token = state
         .service
@@ -29,6 +31,7 @@ pub async fn clear_scopes(state: Data<ApiState>, caller: Caller, id: Path<String
 
 /// Removes one scope.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}/scopes/{scope_id}", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn remove_scope(
     state: Data<ApiState>,
     caller: Caller,

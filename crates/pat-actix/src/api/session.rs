@@ -5,6 +5,7 @@ use super::*;
 /// Signs in with email and password; sets the session cookie.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginBody,
     responses((status = 200, body = SessionView), (status = 401, body = Problem), (status = 429, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn login(state: Data<ApiState>, req: HttpRequest, body: JsonBody) -> ApiResult {
     refuse_cross_site(&req)?;
     state.check_login_rate(client_ip(&req))?;
@@ -22,6 +23,7 @@ pub async fn login(state: Data<ApiState>, req: HttpRequest, body: JsonBody) -> A
 
 /// Signs out: the session ends on the server.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn logout(state: Data<ApiState>, caller: Caller) -> ApiResult {
     if let Via::Session { id } = &caller.via {
         state.sessions.end(id);
@@ -33,6 +35,7 @@ pub async fn logout(state: Data<ApiState>, caller: Caller) -> ApiResult {
 
 /// The caller: user, and the presenting token if a token was used. Needs no scope.
 #[utoipa::path(get, path = "/api/v1/me", tag = "session", responses((status = 200, body = MeView), (status = 401, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn me(caller: Caller) -> ApiResult {
     let principal = match &caller.via {
         Via::Token(principal) => Some(principal),

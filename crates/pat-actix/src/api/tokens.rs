@@ -5,6 +5,7 @@ use super::*;
 /// Creates a token; the answer holds its secret, shown this once.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenBody,
     responses((status = 201, body = IssuedView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create_token(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
     let fields = Fields::parse(&body)?;
     let request = CreateTokenRequest {
@@ -27,6 +28,7 @@ pub async fn create_token(state: Data<ApiState>, caller: Caller, body: JsonBody)
            ("q" = Option<String>, Query, description = "name contains, ignoring case"),
            ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "1-based page, 1..=1000000, default 1"), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "items per page, 1..=100, default 20")),
     responses((status = 200, body = PageView<TokenView>), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list_tokens(state: Data<ApiState>, caller: Caller, params: Params) -> ApiResult {
     let page = state
         .service
@@ -38,6 +40,7 @@ pub async fn list_tokens(state: Data<ApiState>, caller: Caller, params: Params) 
 
 /// Deletes every token of the caller.
 #[utoipa::path(delete, path = "/api/v1/tokens", tag = "tokens", responses((status = 204)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete_all_tokens(state: Data<ApiState>, caller: Caller) -> ApiResult {
     state.service.delete_all_tokens(&caller.actor).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -56,6 +59,7 @@ fn require_token_caller(caller: &Caller) -> Result<(), ApiError> {
 
 /// The presenting token's own details. Needs no scope.
 #[utoipa::path(get, path = "/api/v1/tokens/self", tag = "tokens", responses((status = 200, body = TokenView), (status = 400, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get_self(state: Data<ApiState>, caller: Caller) -> ApiResult {
     require_token_caller(&caller)?;
     let token = state.service.presented_token(&caller.actor).await?;
@@ -64,6 +68,7 @@ pub async fn get_self(state: Data<ApiState>, caller: Caller) -> ApiResult {
 
 /// The presenting token revokes itself. Needs no scope.
 #[utoipa::path(delete, path = "/api/v1/tokens/self", tag = "tokens", responses((status = 204), (status = 400, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_self(state: Data<ApiState>, caller: Caller) -> ApiResult {
     require_token_caller(&caller)?;
     state.service.revoke_presented_token(&caller.actor).await?;
@@ -72,6 +77,7 @@ pub async fn revoke_self(state: Data<ApiState>, caller: Caller) -> ApiResult {
 
 /// One token.
 #[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get_token(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
     let token = state
         .service
@@ -83,6 +89,7 @@ pub async fn get_token(state: Data<ApiState>, caller: Caller, id: Path<String>) 
 /// Renames or re-describes a token.
 #[utoipa::path(patch, path = "/api/v1/tokens/{id}", tag = "tokens", request_body = UpdateTokenBody,
     responses((status = 200, body = TokenView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update_token(
     state: Data<ApiState>,
     caller: Caller,
@@ -102,6 +109,7 @@ pub async fn update_token(
 
 /// Deletes a token (its history stays in the audit log).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", responses((status = 204), (status = 404, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete_token(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
     state
         .service
@@ -112,6 +120,7 @@ pub async fn delete_token(state: Data<ApiState>, caller: Caller, id: Path<String
 
 /// Revokes a token at once (idempotent).
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/revoke", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_token(state: Data<ApiState>, caller: Caller, id: Path<String>) -> ApiResult {
     let token = state
         .service
@@ -123,6 +132,7 @@ pub async fn revoke_token(state: Data<ApiState>, caller: Caller, id: Path<String
 /// Gives a token a new secret and lifetime; the old secret stops working at once.
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/regenerate", tag = "tokens", request_body = RegenerateBody,
     responses((status = 200, body = IssuedView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn regenerate_token(
     state: Data<ApiState>,
     caller: Caller,
@@ -143,6 +153,7 @@ pub async fn regenerate_token(
 
 /// A token's history, newest first.
 #[utoipa::path(get, path = "/api/v1/tokens/{id}/events", tag = "tokens", responses((status = 200, body = PageView<EventView>), (status = 404, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn token_events(
     state: Data<ApiState>,
     caller: Caller,

@@ -1,5 +1,5 @@
-//! The throwaway PostgreSQL server `scripts/test.sh` starts: its address, and a fresh
-//! empty database per test.
+//! For tests of this adapter and of hosts built on it: the throwaway PostgreSQL server
+//! `scripts/test.sh` starts, its address, and a fresh empty database per test.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
