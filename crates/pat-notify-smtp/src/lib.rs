@@ -9,6 +9,9 @@
 //! [`NotifyError::Permanent`]; 4xx, refused connections and timeouts are
 //! [`NotifyError::Temporary`], which the outbox retries with backoff.
 
+#[cfg(feature = "test-server")]
+pub mod test_server;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use pat_core::model::{Actor, DeliveryStatus, PageRequest, Role};
 use pat_core::ports::{Clock, ManualClock};
 use pat_core::{CreateTokenRequest, NewUser, PatService, ServerKey};
+use pat_notify_smtp::test_server::{ReceivedMail, Response, TestSmtpServer, free_port};
 use pat_notify_smtp::{SmtpConfig, SmtpNotifier};
-use pat_testkit::smtp::{ReceivedMail, Response, TestSmtpServer, free_port};
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap()

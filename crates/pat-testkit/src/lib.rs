@@ -35,7 +35,6 @@ mod outbox;
 mod races;
 mod reminders;
 pub mod seed;
-pub mod smtp;
 mod support;
 mod tokens;
 mod users;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use pat_testkit::smtp::{TestSmtpServer, free_port};
+use pat_notify_smtp::test_server::{TestSmtpServer, free_port};
 use serde_json::json;
 
 use super::harness::{Auth, Backend, TestApp, spawn_app_with};
