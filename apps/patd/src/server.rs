@@ -30,7 +30,6 @@ pub struct Application {
     server: actix_web::dev::Server,
     port: u16,
     metrics: Option<actix_web::dev::ServerHandle>,
-    service: Arc<pat_core::PatService>,
     state: web::Data<ApiState>,
     notify_interval: Duration,
 }
@@ -99,7 +98,6 @@ impl Application {
             server,
             port,
             metrics,
-            service,
             state,
             notify_interval: Duration::from_secs(config.notify_interval_secs),
         })
@@ -116,7 +114,10 @@ impl Application {
     /// # Errors
     /// [`WiringError::Setup`] when the server fails.
     pub async fn run_until_stopped(self) -> Result<(), WiringError> {
-        let reminders = tokio::spawn(reminder_loop(self.service, self.notify_interval));
+        let reminders = tokio::spawn(reminder_loop(
+            self.state.service.clone(),
+            self.notify_interval,
+        ));
         let sweeper = tokio::spawn(session_sweep(self.state));
         let result = self.server.await;
         reminders.abort();

@@ -135,7 +135,9 @@ fn check_site(req: &HttpRequest, null_is_foreign: bool) -> Result<(), ApiError> 
         ApiError::new(
             StatusCode::FORBIDDEN,
             "csrf",
-            format!("cross-site requests may not sign in or write with a session: {why}"),
+            format!(
+                "cross-site requests may not sign in, or write with a session or with Basic credentials the browser kept: {why}; send the request from this server's own pages, or use Authorization: Bearer"
+            ),
         )
     };
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());

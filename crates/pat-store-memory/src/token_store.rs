@@ -141,10 +141,7 @@ impl TokenStore for MemoryStore {
     ) -> Result<Token, StoreError> {
         let mut state = self.write();
         let current = state.token_mut(regeneration.id)?;
-        if let Some(reason) = current
-            .revoked_reason
-            .filter(|_| !current.may_be_regenerated())
-        {
+        if let Some(reason) = current.revival_refused() {
             return Err(StoreError::NotRevivable(reason));
         }
         let owner = current.owner;

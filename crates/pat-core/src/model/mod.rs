@@ -257,8 +257,14 @@ impl Token {
     /// Whether its owner may give it a new secret: unless an admin, a leak report or a
     /// reused secret revoked it.
     pub fn may_be_regenerated(&self) -> bool {
+        self.revival_refused().is_none()
+    }
+
+    /// Why its owner may not give it a new secret, if they may not: the revocation
+    /// reason an admin, a leak report or a reused secret left.
+    pub fn revival_refused(&self) -> Option<RevocationReason> {
         self.revoked_reason
-            .is_none_or(RevocationReason::owner_may_regenerate)
+            .filter(|reason| !reason.owner_may_regenerate())
     }
 
     /// The status at `now`: revoked, else expired when `now >= expires_at`, else active.

@@ -289,7 +289,7 @@ pub trait TokenStore: Send + Sync {
     /// reminder state and adds 1 to its generation — unless its owner already has
     /// `active_limit` *other* active tokens at `now` (atomic, as for [`TokenStore::insert`]),
     /// or it was revoked for a reason its owner may not undo
-    /// ([`Token::may_be_regenerated`], checked under the same lock, so a revocation
+    /// ([`Token::revival_refused`], checked under the same lock, so a revocation
     /// that lands between the caller's read and this write still holds).
     ///
     /// # Errors

@@ -13,14 +13,12 @@ pub(super) fn duplicate_to_name(err: StoreError, name: &TokenName) -> ServiceErr
     }
 }
 
-/// A revoked token comes back with a new secret only from its owner's own revocation.
+/// A revoked token comes back with a new secret only from its owner's own revocation;
+/// the refusal is the store's (`NotRevivable`), mapped once in `From<StoreError>`.
 pub(super) fn refuse_revival(token: &Token) -> Result<(), ServiceError> {
-    match token.revoked_reason {
-        None | Some(RevocationReason::Owner) => Ok(()),
-        Some(RevocationReason::Admin) => Err(ServiceError::RevokedByAdmin),
-        Some(RevocationReason::LeakReport | RevocationReason::ReuseDetected) => {
-            Err(ServiceError::RevokedAsLeaked)
-        }
+    match token.revival_refused() {
+        Some(reason) => Err(StoreError::NotRevivable(reason).into()),
+        None => Ok(()),
     }
 }
 

@@ -228,10 +228,7 @@ impl TokenStore for DieselStore {
         let regeneration = regeneration.clone();
         self.token_write(regeneration.id, journal, move |conn, key| {
             let current = existing_token(conn, key)?;
-            if let Some(reason) = current
-                .revoked_reason
-                .filter(|_| !current.may_be_regenerated())
-            {
+            if let Some(reason) = current.revival_refused() {
                 return Err(StoreError::NotRevivable(reason).into());
             }
             let owner = current.owner.to_string();
