@@ -31,9 +31,21 @@ pub enum WiringError {
     /// Paging values out of range.
     #[error(transparent)]
     Page(#[from] pat_core::model::PageError),
-    /// A service call failed.
+    /// A user could not be added or changed.
     #[error("{0}")]
-    Service(#[from] pat_core::ServiceError),
+    User(#[from] pat_core::UserChangeError),
+    /// A listing or lookup was refused.
+    #[error("{0}")]
+    Query(#[from] pat_core::QueryError),
+    /// A token could not be changed.
+    #[error("{0}")]
+    Token(#[from] pat_core::TokenChangeError),
+    /// The settings could not be changed.
+    #[error("{0}")]
+    Settings(#[from] pat_core::SettingsChangeError),
+    /// Background work (reminders, the outbox) failed.
+    #[error("{0}")]
+    Internal(#[from] pat_core::InternalError),
 }
 
 /// Opens the store and applies migrations.
@@ -348,7 +360,7 @@ pub async fn bootstrap_admin(
         write_private_file(&password_file, &format!("{password}\n"))?;
     }
     match service.create_user(None, new, Some(&hash)).await {
-        Ok(_) | Err(pat_core::ServiceError::DuplicateEmail) => {}
+        Ok(_) | Err(pat_core::UserChangeError::DuplicateEmail) => {}
         Err(e) => return Err(e.into()),
     }
     if generated {

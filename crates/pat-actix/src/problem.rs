@@ -6,7 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use pat_core::ports::StoreError;
-use pat_core::{AuthError, ServiceError};
+use pat_core::{
+    AddScopesError, AuthError, CreateTokenError, Denied, InternalError, QueryError,
+    RandomnessError, RegenerateError, ScopesError, SettingsChangeError, TokenChangeError,
+    UserChangeError,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -140,6 +144,30 @@ impl ApiError {
     /// 404 `not_found`.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    /// 404 `not_found`, naming what was not found.
+    fn no_such(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {what}"),
+        )
+    }
+
+    /// 403 `pats_disabled`.
+    fn pats_disabled(detail: String) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "pats_disabled", detail)
+    }
+
+    /// 403 `scope_escalation`.
+    fn escalation(detail: String) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "scope_escalation", detail)
+    }
+
+    /// 409 `active_token_limit`.
+    fn active_limit(detail: String) -> Self {
+        Self::new(StatusCode::CONFLICT, "active_token_limit", detail)
     }
 
     /// 429 `rate_limited` with `Retry-After`.
@@ -298,34 +326,150 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<ServiceError> for ApiError {
-    fn from(err: ServiceError) -> Self {
-        use ServiceError as E;
+impl From<Denied> for ApiError {
+    fn from(err: Denied) -> Self {
         let detail = err.to_string();
-        match &err {
+        match err {
+            Denied::AdminOnly => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            Denied::Role { .. } => Self::new(StatusCode::FORBIDDEN, "forbidden_role", detail),
+            Denied::MissingScope { required } => Self::missing_scope(required, detail),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        Self::from_store(&err)
+    }
+}
+
+impl From<RandomnessError> for ApiError {
+    fn from(err: RandomnessError) -> Self {
+        Self::internal(&err)
+    }
+}
+
+impl From<ScopesError> for ApiError {
+    fn from(err: ScopesError) -> Self {
+        let code = match err {
+            ScopesError::Invalid(_) | ScopesError::Empty => "invalid_scope",
+            ScopesError::TooMany { .. } => "too_many_scopes",
+        };
+        Self::unprocessable(code, err.to_string())
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(err: QueryError) -> Self {
+        match err {
+            QueryError::Denied(denied) => denied.into(),
+            QueryError::NotFound => Self::no_such("token"),
+            QueryError::Storage(store) => store.into(),
+        }
+    }
+}
+
+impl From<CreateTokenError> for ApiError {
+    fn from(err: CreateTokenError) -> Self {
+        use CreateTokenError as E;
+        let detail = err.to_string();
+        match err {
+            E::Denied(denied) => denied.into(),
+            E::PatsDisabled => Self::pats_disabled(detail),
             E::InvalidName(_) => Self::unprocessable("invalid_name", detail),
             E::InvalidDescription(_) => Self::unprocessable("invalid_description", detail),
             E::InvalidExpiry(_) => Self::unprocessable("invalid_expiry", detail),
-            E::InvalidScope(_) | E::NoScopes => Self::unprocessable("invalid_scope", detail),
-            E::TooManyScopes { .. } => Self::unprocessable("too_many_scopes", detail),
-            E::InvalidPage(_) => Self::unprocessable("invalid_page", detail),
-            E::InvalidSettings(_) => Self::unprocessable("invalid_settings", detail),
-            E::InvalidUser(_) => Self::unprocessable("invalid_user", detail),
-            E::ActiveLimit { .. } => Self::new(StatusCode::CONFLICT, "active_token_limit", detail),
+            E::Scopes(scopes) => scopes.into(),
+            E::Escalation(_) => Self::escalation(detail),
+            E::ActiveLimit { .. } => Self::active_limit(detail),
             E::DuplicateName { .. } => Self::new(StatusCode::CONFLICT, "duplicate_name", detail),
-            E::DuplicateEmail => Self::new(StatusCode::CONFLICT, "duplicate_email", detail),
+            E::Randomness(random) => random.into(),
+            E::Storage(store) => store.into(),
+        }
+    }
+}
+
+impl From<TokenChangeError> for ApiError {
+    fn from(err: TokenChangeError) -> Self {
+        use TokenChangeError as E;
+        let detail = err.to_string();
+        match err {
+            E::Denied(denied) => denied.into(),
+            E::NotFound => Self::no_such("token"),
+            E::ScopeNotFound => Self::no_such("scope on this token"),
+            E::InvalidName(_) => Self::unprocessable("invalid_name", detail),
+            E::InvalidDescription(_) => Self::unprocessable("invalid_description", detail),
+            E::DuplicateName { .. } => Self::new(StatusCode::CONFLICT, "duplicate_name", detail),
+            E::Storage(store) => store.into(),
+        }
+    }
+}
+
+impl From<RegenerateError> for ApiError {
+    fn from(err: RegenerateError) -> Self {
+        use RegenerateError as E;
+        let detail = err.to_string();
+        match err {
+            E::Denied(denied) => denied.into(),
+            E::NotFound => Self::no_such("token"),
             E::RevokedByAdmin => Self::new(StatusCode::CONFLICT, "revoked_by_admin", detail),
             E::RevokedAsLeaked => Self::new(StatusCode::CONFLICT, "revoked_as_leaked", detail),
-            E::PatsDisabled => Self::new(StatusCode::FORBIDDEN, "pats_disabled", detail),
-            E::ForbiddenRole { .. } => Self::new(StatusCode::FORBIDDEN, "forbidden_role", detail),
-            E::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),
-            E::MissingScope { required } => Self::missing_scope(required.clone(), detail),
-            E::ScopeEscalation(_) => Self::new(StatusCode::FORBIDDEN, "scope_escalation", detail),
-            E::NotFound | E::UserNotFound | E::ScopeNotFound => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+            E::PatsDisabled => Self::pats_disabled(detail),
+            E::InvalidExpiry(_) => Self::unprocessable("invalid_expiry", detail),
+            E::Escalation(_) => Self::escalation(detail),
+            E::ActiveLimit { .. } => Self::active_limit(detail),
+            E::Randomness(random) => random.into(),
+            E::Storage(store) => store.into(),
+        }
+    }
+}
+
+impl From<AddScopesError> for ApiError {
+    fn from(err: AddScopesError) -> Self {
+        let detail = err.to_string();
+        match err {
+            AddScopesError::Denied(denied) => denied.into(),
+            AddScopesError::NotFound => Self::no_such("token"),
+            AddScopesError::Scopes(scopes) => scopes.into(),
+            AddScopesError::Escalation(_) => Self::escalation(detail),
+            AddScopesError::Randomness(random) => random.into(),
+            AddScopesError::Storage(store) => store.into(),
+        }
+    }
+}
+
+impl From<UserChangeError> for ApiError {
+    fn from(err: UserChangeError) -> Self {
+        let detail = err.to_string();
+        match err {
+            UserChangeError::Denied(denied) => denied.into(),
+            UserChangeError::Invalid(_) => Self::unprocessable("invalid_user", detail),
+            UserChangeError::DuplicateEmail => {
+                Self::new(StatusCode::CONFLICT, "duplicate_email", detail)
             }
-            E::Randomness(_) => Self::internal(&err),
-            E::Storage(store) => Self::from_store(store),
+            UserChangeError::NotFound => Self::no_such("user"),
+            UserChangeError::Randomness(random) => random.into(),
+            UserChangeError::Storage(store) => store.into(),
+        }
+    }
+}
+
+impl From<SettingsChangeError> for ApiError {
+    fn from(err: SettingsChangeError) -> Self {
+        let detail = err.to_string();
+        match err {
+            SettingsChangeError::Denied(denied) => denied.into(),
+            SettingsChangeError::Invalid(_) => Self::unprocessable("invalid_settings", detail),
+            SettingsChangeError::Storage(store) => store.into(),
+        }
+    }
+}
+
+impl From<InternalError> for ApiError {
+    fn from(err: InternalError) -> Self {
+        match err {
+            InternalError::Randomness(random) => random.into(),
+            InternalError::Storage(store) => store.into(),
         }
     }
 }

@@ -46,8 +46,9 @@ pub mod service;
 pub mod token;
 
 pub use service::{
-    AuthError, BuildError, CreateTokenRequest, CreationAllowance, Escalation, Introspection,
-    IssuedToken, ListTokensRequest, NewUser, PatService, PatServiceBuilder, ReminderRun,
-    ServiceError, UserError,
+    AddScopesError, AuthError, BuildError, CreateTokenError, CreateTokenRequest, CreationAllowance,
+    Denied, Escalation, InternalError, Introspection, IssuedToken, ListTokensRequest, NewUser,
+    PatService, PatServiceBuilder, QueryError, RandomnessError, RegenerateError, ReminderRun,
+    ScopesError, SettingsChangeError, TokenChangeError, UserChangeError, UserError,
 };
 pub use token::{ServerKey, TokenCodec, TokenSecret};

@@ -43,16 +43,16 @@ fn invalid_names_and_descriptions_are_refused_with_reasons() {
     let member = h.member();
     assert_eq!(
         h.create(&member, "  ", 30, &["jobs:list"]).unwrap_err(),
-        ServiceError::InvalidName(NameError::Empty)
+        CreateTokenError::InvalidName(NameError::Empty)
     );
     assert_eq!(
         h.create(&member, &"n".repeat(65), 30, &["jobs:list"])
             .unwrap_err(),
-        ServiceError::InvalidName(NameError::TooLong { got: 65 })
+        CreateTokenError::InvalidName(NameError::TooLong { got: 65 })
     );
     assert_eq!(
         h.create(&member, "a\tb", 30, &["jobs:list"]).unwrap_err(),
-        ServiceError::InvalidName(NameError::ControlCharacter)
+        CreateTokenError::InvalidName(NameError::ControlCharacter)
     );
     let err = run(h.service.create_token(
         &member,
@@ -64,7 +64,7 @@ fn invalid_names_and_descriptions_are_refused_with_reasons() {
         },
     ))
     .unwrap_err();
-    assert!(matches!(err, ServiceError::InvalidDescription(_)));
+    assert!(matches!(err, CreateTokenError::InvalidDescription(_)));
     assert!(err.to_string().contains("500"), "{err}");
     assert!(
         h.list(&member, StatusFilter::All).is_empty(),
@@ -79,7 +79,7 @@ fn expiry_must_be_within_one_to_max_days() {
     for bad in [0, -1, 181, 365] {
         let err = h.create(&member, "t", bad, &["jobs:list"]).unwrap_err();
         assert!(
-            matches!(err, ServiceError::InvalidExpiry(_)),
+            matches!(err, CreateTokenError::InvalidExpiry(_)),
             "{bad}: {err:?}"
         );
         assert!(err.to_string().contains("between 1 and 180"), "{err}");
@@ -88,7 +88,7 @@ fn expiry_must_be_within_one_to_max_days() {
     h.set(|s| s.max_lifetime_days = 30);
     assert!(matches!(
         h.create(&member, "long", 31, &["jobs:list"]),
-        Err(ServiceError::InvalidExpiry(_))
+        Err(CreateTokenError::InvalidExpiry(_))
     ));
     assert!(h.create(&member, "short", 30, &["jobs:list"]).is_ok());
 }
@@ -99,23 +99,25 @@ fn scopes_are_required_bounded_and_validated() {
     let member = h.member();
     assert_eq!(
         h.create(&member, "none", 30, &[]).unwrap_err(),
-        ServiceError::NoScopes
+        CreateTokenError::Scopes(ScopesError::Empty)
     );
     assert!(matches!(
         h.create(&member, "bad", 30, &["jobs"]),
-        Err(ServiceError::InvalidScope(ScopeError::Shape { .. }))
+        Err(CreateTokenError::Scopes(ScopesError::Invalid(
+            ScopeError::Shape { .. }
+        )))
     ));
     assert!(matches!(
         h.create(&member, "other", 30, &["files:read"]),
-        Err(ServiceError::InvalidScope(
+        Err(CreateTokenError::Scopes(ScopesError::Invalid(
             ScopeError::UnknownResource { .. }
-        ))
+        )))
     ));
     let many: Vec<String> = (0..51).map(|i| format!("jobs:read:j{i}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     assert_eq!(
         h.create(&member, "many", 30, &many).unwrap_err(),
-        ServiceError::TooManyScopes { max: 50, got: 51 }
+        CreateTokenError::Scopes(ScopesError::TooMany { max: 50, got: 51 })
     );
     assert!(h.create(&member, "fifty", 30, &many[..50]).is_ok());
     let dup = h.issue(&member, "dup", &["jobs:list", "jobs:list"]);
@@ -133,7 +135,7 @@ fn sixth_active_token_is_refused_until_one_is_revoked_or_expires() {
     }
     assert_eq!(
         h.create(&member, "t5", 30, &["jobs:list"]).unwrap_err(),
-        ServiceError::ActiveLimit { limit: 5 }
+        CreateTokenError::ActiveLimit { limit: 5 }
     );
     run(h.service.revoke_token(&member, first.token.id)).expect("revoke");
     h.create(&member, "t5", 30, &["jobs:list"])
@@ -147,7 +149,7 @@ fn sixth_active_token_is_refused_until_one_is_revoked_or_expires() {
     h.set(|s| s.max_active_per_user = 1);
     assert_eq!(
         h.create(&other, "second", 30, &["jobs:list"]).unwrap_err(),
-        ServiceError::ActiveLimit { limit: 1 }
+        CreateTokenError::ActiveLimit { limit: 1 }
     );
 }
 
@@ -158,7 +160,7 @@ fn names_are_unique_per_owner_ignoring_case() {
     h.issue(&member, "Deploy", &["jobs:list"]);
     assert_eq!(
         h.create(&member, "deploy", 30, &["jobs:list"]).unwrap_err(),
-        ServiceError::DuplicateName {
+        CreateTokenError::DuplicateName {
             name: "deploy".into()
         }
     );
@@ -173,10 +175,10 @@ fn collaborators_may_not_create_or_regenerate_but_may_list_revoke_delete() {
     let collaborator = h.user("collab@example.com", Role::Collaborator);
     assert!(matches!(
         h.create(&collaborator, "x", 30, &["jobs:list"]),
-        Err(ServiceError::ForbiddenRole {
+        Err(CreateTokenError::Denied(Denied::Role {
             role: Role::Collaborator,
             ..
-        })
+        }))
     ));
     // A collaborator may hold tokens made before a role change.
     let issued = h.issue(&member, "old", &["jobs:list"]);
@@ -196,7 +198,7 @@ fn collaborators_may_not_create_or_regenerate_but_may_list_revoke_delete() {
     );
     assert!(matches!(
         run(h.service.regenerate_token(&demoted, issued.token.id, 30)),
-        Err(ServiceError::ForbiddenRole { .. })
+        Err(RegenerateError::Denied(Denied::Role { .. }))
     ));
     assert_eq!(h.list(&demoted, StatusFilter::All), vec!["old"]);
     run(h.service.revoke_token(&demoted, issued.token.id)).expect("revoke own");
@@ -259,7 +261,7 @@ fn regenerate_replaces_the_secret_and_keeps_the_rest() {
     assert_eq!(principal.scopes, issued.token.scopes);
     assert!(matches!(
         run(h.service.regenerate_token(&member, issued.token.id, 181)),
-        Err(ServiceError::InvalidExpiry(_))
+        Err(RegenerateError::InvalidExpiry(_))
     ));
 }
 
@@ -274,7 +276,7 @@ fn regenerate_counts_against_the_active_limit() {
     }
     assert_eq!(
         run(h.service.regenerate_token(&member, spare.token.id, 30)).unwrap_err(),
-        ServiceError::ActiveLimit { limit: 5 }
+        RegenerateError::ActiveLimit { limit: 5 }
     );
     let active = h.list(&member, StatusFilter::Only(TokenStatus::Active));
     let some_active = run(h.service.list_tokens(&member, ListTokensRequest::default()))
@@ -301,11 +303,11 @@ fn update_renames_and_redescribes() {
     assert_eq!(updated.description.as_str(), "why");
     assert!(matches!(
         run(h.service.update_token(&member, a.token.id, Some("B"), None)),
-        Err(ServiceError::DuplicateName { .. })
+        Err(TokenChangeError::DuplicateName { .. })
     ));
     assert!(matches!(
         run(h.service.update_token(&member, a.token.id, Some(""), None)),
-        Err(ServiceError::InvalidName(NameError::Empty))
+        Err(TokenChangeError::InvalidName(NameError::Empty))
     ));
     let kept =
         run(h.service.update_token(&member, a.token.id, None, Some(""))).expect("description only");
@@ -324,7 +326,7 @@ fn delete_and_delete_all_remove_only_own_tokens() {
     assert_eq!(h.auth(&a).unwrap_err(), AuthError::Unknown);
     assert_eq!(
         run(h.service.get_token(&member, a.token.id)).unwrap_err(),
-        ServiceError::NotFound
+        QueryError::NotFound
     );
     assert_eq!(
         run(h.service.delete_all_tokens(&member)).expect("delete all"),
@@ -360,7 +362,7 @@ fn scopes_can_be_added_removed_and_cleared() {
     assert!(!h.auth(&issued).expect("auth").allows("jobs", "list", None));
     assert_eq!(
         run(h.service.remove_scope(&member, issued.token.id, list_scope)).unwrap_err(),
-        ServiceError::ScopeNotFound
+        TokenChangeError::ScopeNotFound
     );
     let cleared = run(h.service.clear_scopes(&member, issued.token.id)).expect("clear");
     assert!(cleared.scopes.is_empty());
@@ -381,12 +383,12 @@ fn switching_pats_off_stops_creation_and_authentication_but_not_cleanup() {
     h.set(|s| s.pats_enabled = false);
     assert_eq!(
         h.create(&member, "new", 30, &["jobs:list"]).unwrap_err(),
-        ServiceError::PatsDisabled
+        CreateTokenError::PatsDisabled
     );
     assert_eq!(h.auth(&issued).unwrap_err(), AuthError::PatsDisabled);
     assert_eq!(
         run(h.service.regenerate_token(&member, issued.token.id, 30)).unwrap_err(),
-        ServiceError::PatsDisabled
+        RegenerateError::PatsDisabled
     );
     assert_eq!(h.list(&member, StatusFilter::All), vec!["ci"]);
     run(h.service.revoke_token(&h.admin, issued.token.id)).expect("admin revokes");
@@ -503,7 +505,7 @@ fn a_token_revoked_by_its_owner_comes_back_but_not_one_an_admin_or_a_leak_report
     assert_eq!(revoked.revoked_reason, Some(RevocationReason::Admin));
     assert!(matches!(
         run(h.service.regenerate_token(&member, by_admin.token.id, 10)),
-        Err(ServiceError::RevokedByAdmin)
+        Err(RegenerateError::RevokedByAdmin)
     ));
 
     let leaked = h.issue(&member, "leaked", &["jobs:list"]);
@@ -514,7 +516,7 @@ fn a_token_revoked_by_its_owner_comes_back_but_not_one_an_admin_or_a_leak_report
     assert!(!token.may_be_regenerated());
     assert!(matches!(
         run(h.service.regenerate_token(&member, leaked.token.id, 10)),
-        Err(ServiceError::RevokedAsLeaked)
+        Err(RegenerateError::RevokedAsLeaked)
     ));
     assert_eq!(h.auth(&leaked).unwrap_err(), AuthError::Revoked);
 
@@ -549,7 +551,7 @@ fn creation_allowance_says_why_a_user_may_not_create_now() {
     );
     assert!(matches!(
         run(h.service.creation_allowance(&h.as_pat(&issued[0]))),
-        Err(ServiceError::MissingScope { .. })
+        Err(QueryError::Denied(Denied::MissingScope { .. }))
     ));
     h.set(|s| s.pats_enabled = false);
     assert_eq!(allowance(&member), CreationAllowance::PatsDisabled);
@@ -564,5 +566,8 @@ fn too_many_scopes_says_how_many_the_token_would_hold() {
     let issued = h.issue(&member, "nearly full", &refs);
     let more: Vec<String> = (0..5).map(|n| format!("more{n}:read")).collect();
     let err = run(h.service.add_scopes(&member, issued.token.id, &more)).unwrap_err();
-    assert_eq!(err, ServiceError::TooManyScopes { max: 50, got: 53 });
+    assert_eq!(
+        err,
+        AddScopesError::Scopes(ScopesError::TooMany { max: 50, got: 53 })
+    );
 }

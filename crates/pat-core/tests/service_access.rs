@@ -31,46 +31,46 @@ fn admins_reach_every_users_tokens_and_others_do_not() {
             }
         ))
         .unwrap_err(),
-        ServiceError::Forbidden
+        QueryError::Denied(Denied::AdminOnly)
     );
     let id = token.token.id;
     assert_eq!(
         run(h.service.get_token(&bob, id)).unwrap_err(),
-        ServiceError::NotFound
+        QueryError::NotFound
     );
     assert_eq!(
         run(h.service.revoke_token(&bob, id)).unwrap_err(),
-        ServiceError::NotFound
+        TokenChangeError::NotFound
     );
     assert_eq!(
         run(h.service.delete_token(&bob, id)).unwrap_err(),
-        ServiceError::NotFound
+        TokenChangeError::NotFound
     );
     assert_eq!(
         run(h.service.update_token(&bob, id, Some("x"), None)).unwrap_err(),
-        ServiceError::NotFound
+        TokenChangeError::NotFound
     );
     assert_eq!(
         run(h.service.add_scopes(&bob, id, &["*:*".into()])).unwrap_err(),
-        ServiceError::NotFound
+        AddScopesError::NotFound
     );
     assert_eq!(
         run(h.service.clear_scopes(&bob, id)).unwrap_err(),
-        ServiceError::NotFound
+        TokenChangeError::NotFound
     );
     assert_eq!(
         run(h.service.regenerate_token(&bob, id, 30)).unwrap_err(),
-        ServiceError::NotFound
+        RegenerateError::NotFound
     );
     assert_eq!(
         run(h.service.token_events(&bob, id, PageRequest::default())).unwrap_err(),
-        ServiceError::NotFound
+        QueryError::NotFound
     );
     assert!(h.auth(&token).is_ok(), "bob changed nothing");
     // An admin may not mint a secret that acts as someone else.
     assert_eq!(
         run(h.service.regenerate_token(&h.admin, id, 30)).unwrap_err(),
-        ServiceError::NotFound
+        RegenerateError::NotFound
     );
     run(h.service.revoke_token(&h.admin, id)).expect("admin revokes");
     assert_eq!(h.auth(&token).unwrap_err(), AuthError::Revoked);
@@ -83,15 +83,15 @@ fn only_admins_change_settings_users_or_read_the_audit_log() {
     let member = h.member();
     assert_eq!(
         run(h.service.update_settings(&member, Settings::default())).unwrap_err(),
-        ServiceError::Forbidden
+        SettingsChangeError::Denied(Denied::AdminOnly)
     );
     assert_eq!(
         run(h.service.audit_log(&member, AuditQuery::default())).unwrap_err(),
-        ServiceError::Forbidden
+        QueryError::Denied(Denied::AdminOnly)
     );
     assert_eq!(
         run(h.service.list_users(Some(&member), PageRequest::default())).unwrap_err(),
-        ServiceError::Forbidden
+        QueryError::Denied(Denied::AdminOnly)
     );
     let bad = Settings {
         max_lifetime_days: 400,
@@ -113,11 +113,11 @@ fn the_last_active_admin_cannot_be_demoted_or_disabled() {
         run(h
             .service
             .update_user(Some(&h.admin), id, Some(Role::Member), None)),
-        Err(ServiceError::InvalidUser(_))
+        Err(UserChangeError::Invalid(UserError::LastAdmin))
     ));
     assert!(matches!(
         run(h.service.update_user(Some(&h.admin), id, None, Some(false))),
-        Err(ServiceError::InvalidUser(_))
+        Err(UserChangeError::Invalid(UserError::LastAdmin))
     ));
     h.user("second@example.com", Role::Admin);
     run(h
@@ -140,7 +140,10 @@ fn users_need_a_valid_unique_email() {
             None,
         ))
         .unwrap_err();
-        assert!(matches!(err, ServiceError::InvalidUser(_)), "{bad}");
+        assert!(
+            matches!(err, UserChangeError::Invalid(UserError::InvalidEmail(_))),
+            "{bad}"
+        );
     }
     let err = run(h.service.create_user(
         None,
@@ -152,7 +155,7 @@ fn users_need_a_valid_unique_email() {
         None,
     ))
     .unwrap_err();
-    assert_eq!(err, ServiceError::DuplicateEmail);
+    assert_eq!(err, UserChangeError::DuplicateEmail);
 }
 
 #[test]
@@ -161,32 +164,32 @@ fn a_token_manages_tokens_only_with_tokens_scopes() {
     let member = h.member();
     let plain = h.issue(&member, "plain", &["jobs:list"]);
     let actor = h.as_pat(&plain);
-    let missing = |op: &str| ServiceError::MissingScope {
+    let missing = |op: &str| Denied::MissingScope {
         required: format!("tokens:{op}"),
     };
     assert_eq!(
         h.create(&actor, "x", 1, &["jobs:list"]).unwrap_err(),
-        missing("create")
+        CreateTokenError::Denied(missing("create"))
     );
     assert_eq!(
         run(h.service.list_tokens(&actor, ListTokensRequest::default())).unwrap_err(),
-        missing("list")
+        QueryError::Denied(missing("list"))
     );
     assert_eq!(
         run(h.service.get_token(&actor, plain.token.id)).unwrap_err(),
-        missing("read")
+        QueryError::Denied(missing("read"))
     );
     assert_eq!(
         run(h.service.revoke_token(&actor, plain.token.id)).unwrap_err(),
-        missing("update")
+        TokenChangeError::Denied(missing("update"))
     );
     assert_eq!(
         run(h.service.delete_token(&actor, plain.token.id)).unwrap_err(),
-        missing("delete")
+        TokenChangeError::Denied(missing("delete"))
     );
     assert_eq!(
         run(h.service.delete_all_tokens(&actor)).unwrap_err(),
-        missing("delete")
+        TokenChangeError::Denied(missing("delete"))
     );
     let reader = h.issue(&member, "reader", &["tokens:list", "tokens:read"]);
     let reader = h.as_pat(&reader);
@@ -208,14 +211,20 @@ fn a_token_cannot_mint_a_broader_or_longer_lived_token() {
     let actor = h.as_pat(&minter);
     assert!(matches!(
         h.create(&actor, "broader", 5, &["jobs:*"]),
-        Err(ServiceError::ScopeEscalation(_))
+        Err(CreateTokenError::Escalation(Escalation::ScopeNotHeld(_)))
     ));
     assert!(matches!(
         h.create(&actor, "full", 5, &["*:*"]),
-        Err(ServiceError::ScopeEscalation(_))
+        Err(CreateTokenError::Escalation(Escalation::ScopeNotHeld(_)))
     ));
     let err = h.create(&actor, "longer", 11, &["jobs:list"]).unwrap_err();
-    assert!(matches!(err, ServiceError::ScopeEscalation(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            CreateTokenError::Escalation(Escalation::OutlivesCaller { .. })
+        ),
+        "{err:?}"
+    );
     let child = h
         .create(&actor, "child", 10, &["jobs:list:j1"])
         .expect("a narrower, shorter token is fine");
@@ -223,17 +232,19 @@ fn a_token_cannot_mint_a_broader_or_longer_lived_token() {
         run(h
             .service
             .add_scopes(&actor, child.token.id, &["jobs:delete".into()])),
-        Err(ServiceError::ScopeEscalation(_))
+        Err(AddScopesError::Escalation(_))
     ));
     assert!(matches!(
         run(h
             .service
             .add_scopes(&actor, minter.token.id, &["*:*".into()])),
-        Err(ServiceError::ScopeEscalation(_)),
+        Err(AddScopesError::Escalation(_)),
     ));
     assert!(matches!(
         run(h.service.regenerate_token(&actor, child.token.id, 30)),
-        Err(ServiceError::ScopeEscalation(_))
+        Err(RegenerateError::Escalation(
+            Escalation::OutlivesCaller { .. }
+        ))
     ));
     run(h.service.regenerate_token(&actor, child.token.id, 5))
         .expect("shorter regeneration is fine");
@@ -373,9 +384,9 @@ fn a_token_does_admin_work_only_for_an_admin_with_admin_scopes() {
     let plain = h.as_pat(&plain);
     assert_eq!(
         run(h.service.admin_settings(&plain)).unwrap_err(),
-        ServiceError::MissingScope {
+        QueryError::Denied(Denied::MissingScope {
             required: "admin:read".into()
-        }
+        })
     );
     let scoped = h.issue(&h.admin, "admin-scoped", &["admin:read", "admin:update"]);
     let scoped = h.as_pat(&scoped);
@@ -390,12 +401,12 @@ fn a_token_does_admin_work_only_for_an_admin_with_admin_scopes() {
     let theirs = h.issue(&member, "theirs", &["jobs:list"]);
     assert_eq!(
         run(h.service.admin_revoke_token(&member, theirs.token.id)).unwrap_err(),
-        ServiceError::Forbidden,
+        TokenChangeError::Denied(Denied::AdminOnly),
         "the admin endpoints refuse non-admins even on their own tokens"
     );
     assert_eq!(
         run(h.service.admin_delete_token(&member, theirs.token.id)).unwrap_err(),
-        ServiceError::Forbidden
+        TokenChangeError::Denied(Denied::AdminOnly)
     );
     run(h.service.admin_revoke_token(&h.admin, theirs.token.id)).expect("admin revokes");
 }
@@ -410,7 +421,7 @@ fn the_presenting_token_reads_and_revokes_itself_without_scopes() {
     assert_eq!(token.id, issued.token.id);
     assert_eq!(
         run(h.service.presented_token(&member)).unwrap_err(),
-        ServiceError::NotFound,
+        QueryError::NotFound,
         "a session presents no token"
     );
     run(h.service.revoke_presented_token(&actor)).expect("revokes itself");
@@ -432,7 +443,7 @@ fn admin_endpoints_need_admin_scopes_not_token_scopes() {
                 &admin_pat,
                 h.issue(&member, "other", &["jobs:list"]).token.id
             )),
-            Err(ServiceError::MissingScope { .. })
+            Err(TokenChangeError::Denied(Denied::MissingScope { .. }))
         ),
         "the owner-facing endpoint still wants tokens:update"
     );

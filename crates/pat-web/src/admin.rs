@@ -10,7 +10,7 @@ use askama::Template;
 use pat_actix::{ApiError, check_password_rules, hash_password, on_password_thread};
 use pat_core::model::{AuditQuery, DeliveryStatus, Role, UserId};
 use pat_core::policy::Settings;
-use pat_core::{ListTokensRequest, NewUser, ServiceError};
+use pat_core::{ListTokensRequest, NewUser, SettingsChangeError, UserChangeError};
 
 use crate::display::TokenRow;
 use crate::plumbing::{
@@ -84,7 +84,7 @@ pub async fn save_settings(posted: Posted) -> PageResult {
             .await
         {
             Ok(_) => return Ok(see_other("/admin?done=settings")),
-            Err(err @ ServiceError::InvalidSettings(_)) => err.to_string(),
+            Err(err @ SettingsChangeError::Invalid(_)) => err.to_string(),
             Err(err) => return Err(err.into()),
         },
         Err(message) => message,
@@ -183,7 +183,7 @@ pub async fn add_user(posted: Posted) -> PageResult {
     };
     let error = match attempt.await {
         Ok(Ok(_)) => return Ok(see_other("/admin/users?done=user_added")),
-        Ok(Err(err @ (ServiceError::InvalidUser(_) | ServiceError::DuplicateEmail))) => {
+        Ok(Err(err @ (UserChangeError::Invalid(_) | UserChangeError::DuplicateEmail))) => {
             err.to_string()
         }
         Ok(Err(err)) => return Err(err.into()),
@@ -253,7 +253,7 @@ pub async fn user_tokens(who: SignedIn, id: Path<String>, params: Params) -> Pag
     let user = service
         .user(owner)
         .await?
-        .ok_or(ServiceError::UserNotFound)?;
+        .ok_or(UserChangeError::NotFound)?;
     let (status, filter) = status_param(&params);
     let page = service
         .list_tokens(

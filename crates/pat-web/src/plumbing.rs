@@ -11,7 +11,6 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, Res
 use askama::Template;
 use futures_util::future::LocalBoxFuture;
 use pat_actix::{ApiError, ApiState, client_ip};
-use pat_core::ServiceError;
 use pat_core::model::{Actor, Role};
 
 /// The form field every POST form carries its CSRF token in.
@@ -44,9 +43,33 @@ impl From<ApiError> for WebError {
     }
 }
 
-impl From<ServiceError> for WebError {
-    fn from(err: ServiceError) -> Self {
-        WebError::Refused(ApiError::from(err))
+/// Every refusal the API maps is shown as an error page with the same status.
+macro_rules! refused_as_api_error {
+    ($($family:ty),+ $(,)?) => {$(
+        impl From<$family> for WebError {
+            fn from(err: $family) -> Self {
+                WebError::Refused(ApiError::from(err))
+            }
+        }
+    )+};
+}
+
+refused_as_api_error!(
+    pat_core::Denied,
+    pat_core::ports::StoreError,
+    pat_core::QueryError,
+    pat_core::CreateTokenError,
+    pat_core::TokenChangeError,
+    pat_core::RegenerateError,
+    pat_core::AddScopesError,
+    pat_core::UserChangeError,
+    pat_core::SettingsChangeError,
+);
+
+impl WebError {
+    /// A paging value out of range.
+    pub fn invalid_page(err: pat_core::model::PageError) -> Self {
+        WebError::Refused(ApiError::unprocessable("invalid_page", err.to_string()))
     }
 }
 

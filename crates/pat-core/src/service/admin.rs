@@ -7,15 +7,15 @@ impl PatService {
     ///
     /// # Errors
     /// Storage errors only.
-    pub async fn current_settings(&self) -> Result<Settings, ServiceError> {
-        Ok(self.settings.get().await?)
+    pub async fn current_settings(&self) -> Result<Settings, StoreError> {
+        self.settings.get().await
     }
 
     /// The settings, for the admin pages (admins only).
     ///
     /// # Errors
     /// `Forbidden` for non-admins.
-    pub async fn admin_settings(&self, actor: &Actor) -> Result<Settings, ServiceError> {
+    pub async fn admin_settings(&self, actor: &Actor) -> Result<Settings, QueryError> {
         require_admin(actor, "read")?;
         Ok(self.settings.get().await?)
     }
@@ -28,7 +28,7 @@ impl PatService {
         &self,
         actor: &Actor,
         id: TokenId,
-    ) -> Result<Token, ServiceError> {
+    ) -> Result<Token, TokenChangeError> {
         require_admin(actor, "update")?;
         self.revoke_reached(actor, id, Reach::Admin).await
     }
@@ -37,7 +37,11 @@ impl PatService {
     ///
     /// # Errors
     /// `Forbidden` for non-admins, `NotFound`.
-    pub async fn admin_delete_token(&self, actor: &Actor, id: TokenId) -> Result<(), ServiceError> {
+    pub async fn admin_delete_token(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+    ) -> Result<(), TokenChangeError> {
         require_admin(actor, "delete")?;
         self.delete_reached(actor, id, Reach::Admin).await
     }
@@ -50,7 +54,7 @@ impl PatService {
         &self,
         actor: &Actor,
         settings: Settings,
-    ) -> Result<Settings, ServiceError> {
+    ) -> Result<Settings, SettingsChangeError> {
         require_admin(actor, "update")?;
         let settings = settings.validate()?;
         let journal = Journal::of(self.event(
@@ -81,7 +85,7 @@ impl PatService {
         &self,
         actor: &Actor,
         query: AuditQuery,
-    ) -> Result<Page<AuditEvent>, ServiceError> {
+    ) -> Result<Page<AuditEvent>, QueryError> {
         require_admin(actor, "read")?;
         Ok(self.audit.list(&query).await?)
     }
@@ -92,7 +96,7 @@ impl PatService {
     /// # Errors
     /// `Forbidden` for non-admins, `MissingScope` for an admin's token without
     /// `admin:read`.
-    pub fn may_read_metrics(&self, actor: &Actor) -> Result<(), ServiceError> {
+    pub fn may_read_metrics(&self, actor: &Actor) -> Result<(), Denied> {
         require_admin(actor, "read")
     }
 }

@@ -242,21 +242,21 @@ impl PatService {
     ///
     /// # Errors
     /// `NotFound` when the caller did not authenticate with a token (or it is gone).
-    pub async fn presented_token(&self, actor: &Actor) -> Result<Token, ServiceError> {
+    pub async fn presented_token(&self, actor: &Actor) -> Result<Token, QueryError> {
         let Credential::Token { token_id, .. } = &actor.credential else {
-            return Err(ServiceError::NotFound);
+            return Err(QueryError::NotFound);
         };
         self.tokens
             .get(*token_id)
             .await?
-            .ok_or(ServiceError::NotFound)
+            .ok_or(QueryError::NotFound)
     }
 
     /// Revokes the token the caller presented (needs no scope).
     ///
     /// # Errors
     /// `NotFound` when the caller did not authenticate with a token (or it is gone).
-    pub async fn revoke_presented_token(&self, actor: &Actor) -> Result<Token, ServiceError> {
+    pub async fn revoke_presented_token(&self, actor: &Actor) -> Result<Token, TokenChangeError> {
         let token = self.presented_token(actor).await?;
         let now = self.clock.now();
         let journal = Journal::of(self.token_event(
@@ -266,11 +266,11 @@ impl PatService {
             &token,
             "self".to_owned(),
         ));
-        self.changing(
-            self.tokens
-                .revoke(token.id, RevocationReason::Owner, now, &journal),
-        )
-        .await
-        .map_err(not_found)
+        Ok(self
+            .changing(
+                self.tokens
+                    .revoke(token.id, RevocationReason::Owner, now, &journal),
+            )
+            .await?)
     }
 }

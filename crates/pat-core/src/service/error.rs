@@ -43,9 +43,84 @@ impl AuthError {
     }
 }
 
-/// Why a management operation was refused.
+/// Why the caller may not do this at all (before anything is looked up).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ServiceError {
+pub enum Denied {
+    /// Admins only.
+    #[error("only administrators may do this")]
+    AdminOnly,
+    /// The caller's role may not do this.
+    #[error("the {role} role may not {action}")]
+    Role {
+        /// The caller's role.
+        role: Role,
+        /// What was refused.
+        action: &'static str,
+    },
+    /// The presenting token lacks the scope this needs.
+    #[error("the token lacks the scope {required} this needs")]
+    MissingScope {
+        /// The scope needed, e.g. `tokens:create`.
+        required: String,
+    },
+}
+
+/// The randomness source failed: no secret or id could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the random number generator failed")]
+pub struct RandomnessError(#[source] pub Cause);
+
+/// Why a request's scope list was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopesError {
+    /// A scope text that does not parse or names no known resource.
+    #[error(transparent)]
+    Invalid(#[from] ScopeError),
+    /// No scope given where at least one is needed.
+    #[error("a token needs at least one scope, e.g. \"jobs:list\" or \"*:*\" for full access")]
+    Empty,
+    /// Over the per-token scope limit.
+    #[error("a token holds at most {max} scopes, got {got}")]
+    TooMany {
+        /// The limit.
+        max: usize,
+        /// Scopes the request gave, or the token would hold.
+        got: usize,
+    },
+}
+
+/// Why a read (a token, a listing, the audit log, the settings) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// The caller may not read this.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// No such token (or not the caller's: existence is not revealed).
+    #[error("no such token")]
+    NotFound,
+    /// The store could not answer.
+    #[error(transparent)]
+    Storage(StoreError),
+}
+
+impl From<StoreError> for QueryError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => QueryError::NotFound,
+            other => QueryError::Storage(other),
+        }
+    }
+}
+
+/// Why [`PatService::create_token`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateTokenError {
+    /// The caller may not create tokens.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// Token creation is switched off.
+    #[error("personal access tokens are disabled by the administrator")]
+    PatsDisabled,
     /// Bad token name.
     #[error(transparent)]
     InvalidName(#[from] NameError),
@@ -55,29 +130,12 @@ pub enum ServiceError {
     /// Bad `expires_in_days`.
     #[error(transparent)]
     InvalidExpiry(#[from] ExpiryError),
-    /// Bad scope text.
+    /// Bad, missing or too many scopes.
     #[error(transparent)]
-    InvalidScope(#[from] ScopeError),
-    /// A new token needs at least one scope.
-    #[error("a token needs at least one scope, e.g. \"jobs:list\" or \"*:*\" for full access")]
-    NoScopes,
-    /// Over the per-token scope limit.
-    #[error("a token holds at most {max} scopes, got {got}")]
-    TooManyScopes {
-        /// The limit.
-        max: usize,
-        /// Scopes the token would hold.
-        got: usize,
-    },
-    /// Bad paging.
+    Scopes(#[from] ScopesError),
+    /// A token caller asked for more than it holds.
     #[error(transparent)]
-    InvalidPage(#[from] PageError),
-    /// Bad settings.
-    #[error(transparent)]
-    InvalidSettings(#[from] SettingsError),
-    /// Bad user fields, or a change that would leave no active admin.
-    #[error(transparent)]
-    InvalidUser(#[from] UserError),
+    Escalation(#[from] Escalation),
     /// The owner is at the active limit.
     #[error("you already have {limit} active tokens, the most allowed; revoke or delete one first")]
     ActiveLimit {
@@ -90,30 +148,87 @@ pub enum ServiceError {
         /// The name.
         name: String,
     },
-    /// A user with this email exists.
-    #[error("a user with this email already exists")]
-    DuplicateEmail,
-    /// Token creation is switched off.
-    #[error("personal access tokens are disabled by the administrator")]
-    PatsDisabled,
-    /// The caller's role may not do this.
-    #[error("the {role} role may not {action}")]
-    ForbiddenRole {
-        /// The caller's role.
-        role: Role,
-        /// What was refused.
-        action: &'static str,
+    /// No secret could be made.
+    #[error(transparent)]
+    Randomness(#[from] RandomnessError),
+    /// The store could not answer.
+    #[error(transparent)]
+    Storage(StoreError),
+}
+
+impl From<StoreError> for CreateTokenError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::ActiveLimit { limit } => CreateTokenError::ActiveLimit { limit },
+            StoreError::ScopeLimit { limit, would_hold } => ScopesError::TooMany {
+                max: limit,
+                got: would_hold,
+            }
+            .into(),
+            other => CreateTokenError::Storage(other),
+        }
+    }
+}
+
+/// Why a change to an existing token (rename, revoke, delete, remove or clear scopes)
+/// was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenChangeError {
+    /// The caller may not change it.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// No such token (or not the caller's).
+    #[error("no such token")]
+    NotFound,
+    /// No such scope on the token.
+    #[error("no such scope on this token")]
+    ScopeNotFound,
+    /// Bad token name.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// Bad description.
+    #[error(transparent)]
+    InvalidDescription(#[from] DescriptionError),
+    /// The owner has another token of this name.
+    #[error("you already have a token named {name:?}; names are unique ignoring case")]
+    DuplicateName {
+        /// The name.
+        name: String,
     },
-    /// Admins only.
-    #[error("only administrators may do this")]
-    Forbidden,
-    /// The presenting token lacks the scope this needs.
-    #[error("the token lacks the scope {required} this needs")]
-    MissingScope {
-        /// The scope needed, e.g. `tokens:create`.
-        required: String,
-    },
-    /// The token was revoked by an admin: its owner may not bring it back.
+    /// The store could not answer.
+    #[error(transparent)]
+    Storage(StoreError),
+}
+
+impl From<StoreError> for TokenChangeError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => TokenChangeError::NotFound,
+            other => TokenChangeError::Storage(other),
+        }
+    }
+}
+
+impl From<QueryError> for TokenChangeError {
+    fn from(err: QueryError) -> Self {
+        match err {
+            QueryError::Denied(denied) => denied.into(),
+            QueryError::NotFound => TokenChangeError::NotFound,
+            QueryError::Storage(store) => TokenChangeError::Storage(store),
+        }
+    }
+}
+
+/// Why [`PatService::regenerate_token`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegenerateError {
+    /// The caller may not regenerate it.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// No such token (or not the caller's).
+    #[error("no such token")]
+    NotFound,
+    /// An admin revoked the token: its owner may not bring it back.
     #[error("an administrator revoked this token; it cannot be regenerated — create a new one")]
     RevokedByAdmin,
     /// The token was revoked because its secret leaked: it may not be brought back.
@@ -121,44 +236,158 @@ pub enum ServiceError {
         "this token was revoked because its secret was found exposed; it cannot be regenerated — create a new one"
     )]
     RevokedAsLeaked,
-    /// A token may not grant what it does not hold, nor outlive itself.
+    /// Personal access tokens are switched off.
+    #[error("personal access tokens are disabled by the administrator")]
+    PatsDisabled,
+    /// Bad `expires_in_days`.
     #[error(transparent)]
-    ScopeEscalation(#[from] Escalation),
-    /// No such token (or not the caller's: existence is not revealed).
-    #[error("no such token")]
-    NotFound,
-    /// No such user.
-    #[error("no such user")]
-    UserNotFound,
-    /// No such scope on the token.
-    #[error("no such scope on this token")]
-    ScopeNotFound,
-    /// The randomness source failed.
-    #[error("the random number generator failed: {0}")]
-    Randomness(String),
+    InvalidExpiry(#[from] ExpiryError),
+    /// A token caller asked for more than it holds.
+    #[error(transparent)]
+    Escalation(#[from] Escalation),
+    /// Bringing a revoked or expired token back would pass the active limit.
+    #[error("you already have {limit} active tokens, the most allowed; revoke or delete one first")]
+    ActiveLimit {
+        /// The limit in force.
+        limit: u32,
+    },
+    /// No secret could be made.
+    #[error(transparent)]
+    Randomness(#[from] RandomnessError),
     /// The store could not answer.
     #[error(transparent)]
     Storage(StoreError),
 }
 
-impl From<StoreError> for ServiceError {
+impl From<StoreError> for RegenerateError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::DuplicateEmail => ServiceError::DuplicateEmail,
-            StoreError::ActiveLimit { limit } => ServiceError::ActiveLimit { limit },
+            StoreError::NotFound => RegenerateError::NotFound,
+            StoreError::ActiveLimit { limit } => RegenerateError::ActiveLimit { limit },
             StoreError::NotRevivable(RevocationReason::Admin | RevocationReason::Owner) => {
-                ServiceError::RevokedByAdmin
+                RegenerateError::RevokedByAdmin
             }
             StoreError::NotRevivable(
                 RevocationReason::LeakReport | RevocationReason::ReuseDetected,
-            ) => ServiceError::RevokedAsLeaked,
-            StoreError::ScopeLimit { limit, would_hold } => ServiceError::TooManyScopes {
-                max: limit,
-                got: would_hold,
-            },
-            other => ServiceError::Storage(other),
+            ) => RegenerateError::RevokedAsLeaked,
+            other => RegenerateError::Storage(other),
         }
     }
+}
+
+impl From<QueryError> for RegenerateError {
+    fn from(err: QueryError) -> Self {
+        match err {
+            QueryError::Denied(denied) => denied.into(),
+            QueryError::NotFound => RegenerateError::NotFound,
+            QueryError::Storage(store) => RegenerateError::Storage(store),
+        }
+    }
+}
+
+/// Why [`PatService::add_scopes`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddScopesError {
+    /// The caller may not add scopes.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// No such token (or not the caller's).
+    #[error("no such token")]
+    NotFound,
+    /// Bad, missing or too many scopes.
+    #[error(transparent)]
+    Scopes(#[from] ScopesError),
+    /// A token caller asked for more than it holds.
+    #[error(transparent)]
+    Escalation(#[from] Escalation),
+    /// No scope id could be made.
+    #[error(transparent)]
+    Randomness(#[from] RandomnessError),
+    /// The store could not answer.
+    #[error(transparent)]
+    Storage(StoreError),
+}
+
+impl From<StoreError> for AddScopesError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => AddScopesError::NotFound,
+            StoreError::ScopeLimit { limit, would_hold } => ScopesError::TooMany {
+                max: limit,
+                got: would_hold,
+            }
+            .into(),
+            other => AddScopesError::Storage(other),
+        }
+    }
+}
+
+impl From<QueryError> for AddScopesError {
+    fn from(err: QueryError) -> Self {
+        match err {
+            QueryError::Denied(denied) => denied.into(),
+            QueryError::NotFound => AddScopesError::NotFound,
+            QueryError::Storage(store) => AddScopesError::Storage(store),
+        }
+    }
+}
+
+/// Why adding or changing a user (or their password) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserChangeError {
+    /// The caller may not change users.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// Bad user fields, or a change that would leave no active admin.
+    #[error(transparent)]
+    Invalid(#[from] UserError),
+    /// A user with this email exists.
+    #[error("a user with this email already exists")]
+    DuplicateEmail,
+    /// No such user.
+    #[error("no such user")]
+    NotFound,
+    /// No user id could be made.
+    #[error(transparent)]
+    Randomness(#[from] RandomnessError),
+    /// The store could not answer.
+    #[error(transparent)]
+    Storage(StoreError),
+}
+
+impl From<StoreError> for UserChangeError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => UserChangeError::NotFound,
+            StoreError::DuplicateEmail => UserChangeError::DuplicateEmail,
+            other => UserChangeError::Storage(other),
+        }
+    }
+}
+
+/// Why [`PatService::update_settings`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsChangeError {
+    /// Admins only.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// Values out of range.
+    #[error(transparent)]
+    Invalid(#[from] SettingsError),
+    /// The store could not answer.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+/// A failure that is nobody's request's fault (background work, leak reports).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InternalError {
+    /// No id could be made.
+    #[error(transparent)]
+    Randomness(#[from] RandomnessError),
+    /// The store could not answer.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
 }
 
 /// Why [`PatServiceBuilder::build`] failed.

@@ -3,21 +3,20 @@
 use super::*;
 
 impl PatService {
-    pub(super) fn fill_random(&self, buf: &mut [u8]) -> Result<(), ServiceError> {
+    pub(super) fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomnessError> {
         self.rng
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .fill(buf)
-            .map_err(ServiceError::Randomness)
     }
 
-    pub(super) fn new_secret(&self) -> Result<TokenSecret, ServiceError> {
+    pub(super) fn new_secret(&self) -> Result<TokenSecret, RandomnessError> {
         let mut body = zeroize::Zeroizing::new([0_u8; BODY_BYTES]);
         self.fill_random(body.as_mut())?;
         Ok(self.codec.encode(&body))
     }
 
-    pub(super) fn new_uuid(&self, now: DateTime<Utc>) -> Result<Uuid, ServiceError> {
+    pub(super) fn new_uuid(&self, now: DateTime<Utc>) -> Result<Uuid, RandomnessError> {
         let mut random = [0_u8; 10];
         self.fill_random(&mut random)?;
         Ok(self.monotonic_uuid(now, &random))

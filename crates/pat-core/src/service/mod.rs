@@ -24,16 +24,16 @@ use uuid::Uuid;
 use crate::cache::{Cached, CredentialCache};
 use crate::model::{
     Actor, Attempt, AuditAction, AuditEvent, AuditQuery, AuthFailure, Credential, DeliveryStatus,
-    EventId, MessageId, Notice, NoticeKind, OutboxMessage, Page, PageError, PageRequest, Principal,
-    Recipient, ReminderKind, RevocationReason, Role, ScopeId, StatusFilter, Token, TokenId,
-    TokenQuery, TokenStatus, User, UserId,
+    EventId, MessageId, Notice, NoticeKind, OutboxMessage, Page, PageRequest, Principal, Recipient,
+    ReminderKind, RevocationReason, Role, ScopeId, StatusFilter, Token, TokenId, TokenQuery,
+    TokenStatus, User, UserId,
 };
 use crate::policy::{
     Description, DescriptionError, ExpiryError, LAST_USED_WRITE_INTERVAL, Lifetime,
     MAX_SCOPES_PER_TOKEN, NameError, Settings, SettingsError, TokenName,
 };
 use crate::ports::{
-    AuditLog, Clock, ComposedLookup, CredentialLookup, CredentialRecord, Journal, Notifier,
+    AuditLog, Cause, Clock, ComposedLookup, CredentialLookup, CredentialRecord, Journal, Notifier,
     NotifyError, Outbox, Regeneration, SettingsStore, Storage, StoreError, SystemClock, TokenStore,
     UserCredentials, UserDirectory,
 };
@@ -42,7 +42,11 @@ use crate::token::{BODY_BYTES, SecretHash, ServerKey, TokenCodec, TokenHasher, T
 
 pub use authenticate::{FAILURE_AUDIT_WINDOW, Introspection};
 use authenticate::{FailureKey, RepeatedFailure};
-pub use error::{AuthError, BuildError, Escalation, ServiceError, UserError};
+pub use error::{
+    AddScopesError, AuthError, BuildError, CreateTokenError, Denied, Escalation, InternalError,
+    QueryError, RandomnessError, RegenerateError, ScopesError, SettingsChangeError,
+    TokenChangeError, UserChangeError, UserError,
+};
 use notices::notice;
 pub use notices::{MAX_DELIVERY_ATTEMPTS, ReminderRun, retry_delay};
 use scopes::describe_scopes;
@@ -114,12 +118,13 @@ pub struct NewUser {
 
 /// An injected CSPRNG, object-safe.
 trait SecretRng: Send {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String>;
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomnessError>;
 }
 
 impl<R: TryCryptoRng + Send> SecretRng for R {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
-        self.try_fill_bytes(buf).map_err(|e| e.to_string())
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomnessError> {
+        self.try_fill_bytes(buf)
+            .map_err(|e| RandomnessError(Cause::found(e.to_string())))
     }
 }
 
@@ -340,22 +345,15 @@ impl Drop for InvalidateOnDrop<'_> {
     }
 }
 
-fn not_found(err: impl Into<ServiceError>) -> ServiceError {
-    match err.into() {
-        ServiceError::Storage(StoreError::NotFound) => ServiceError::NotFound,
-        other => other,
-    }
-}
-
 /// Admins only; a token-authenticated admin also needs `admin:<operation>`.
-fn require_admin(actor: &Actor, operation: &str) -> Result<(), ServiceError> {
+fn require_admin(actor: &Actor, operation: &str) -> Result<(), Denied> {
     if actor.user.role != Role::Admin {
-        return Err(ServiceError::Forbidden);
+        return Err(Denied::AdminOnly);
     }
     if let Credential::Token { scopes, .. } = &actor.credential
         && !crate::scope::any_allows(scopes, "admin", operation, None)
     {
-        return Err(ServiceError::MissingScope {
+        return Err(Denied::MissingScope {
             required: format!("admin:{operation}"),
         });
     }
@@ -376,9 +374,9 @@ fn has_admin_reach(actor: &Actor, op: TokenOp) -> bool {
     }
 }
 
-fn refuse_collaborator(actor: &Actor, action: &'static str) -> Result<(), ServiceError> {
+fn refuse_collaborator(actor: &Actor, action: &'static str) -> Result<(), Denied> {
     if actor.user.role == Role::Collaborator {
-        return Err(ServiceError::ForbiddenRole {
+        return Err(Denied::Role {
             role: Role::Collaborator,
             action,
         });
@@ -386,11 +384,11 @@ fn refuse_collaborator(actor: &Actor, action: &'static str) -> Result<(), Servic
     Ok(())
 }
 
-fn require_token_scope(actor: &Actor, op: TokenOp) -> Result<(), ServiceError> {
+fn require_token_scope(actor: &Actor, op: TokenOp) -> Result<(), Denied> {
     if let Credential::Token { scopes, .. } = &actor.credential
         && !crate::scope::any_allows(scopes, "tokens", op.as_str(), None)
     {
-        return Err(ServiceError::MissingScope {
+        return Err(Denied::MissingScope {
             required: format!("tokens:{}", op.as_str()),
         });
     }
@@ -432,12 +430,10 @@ impl PatService {
         write.await
     }
 
-    async fn enabled_settings(&self) -> Result<Settings, ServiceError> {
+    /// The settings, or `None` while personal access tokens are switched off.
+    async fn enabled_settings(&self) -> Result<Option<Settings>, StoreError> {
         let settings = self.settings.get().await?;
-        if !settings.pats_enabled {
-            return Err(ServiceError::PatsDisabled);
-        }
-        Ok(settings)
+        Ok(settings.pats_enabled.then_some(settings))
     }
 
     async fn load(
@@ -446,14 +442,14 @@ impl PatService {
         id: TokenId,
         op: TokenOp,
         reach: Reach,
-    ) -> Result<Token, ServiceError> {
+    ) -> Result<Token, QueryError> {
         if reach != Reach::Admin {
             require_token_scope(actor, op)?;
         }
-        let token = self.tokens.get(id).await?.ok_or(ServiceError::NotFound)?;
+        let token = self.tokens.get(id).await?.ok_or(QueryError::NotFound)?;
         let admin_reach = reach != Reach::OwnerOnly && has_admin_reach(actor, op);
         if token.owner != actor.user.id && !admin_reach {
-            return Err(ServiceError::NotFound);
+            return Err(QueryError::NotFound);
         }
         Ok(token)
     }

@@ -58,7 +58,7 @@ impl PatService {
     pub async fn due_reminders(
         &self,
         limit: u32,
-    ) -> Result<Vec<crate::model::DueReminder>, ServiceError> {
+    ) -> Result<Vec<crate::model::DueReminder>, StoreError> {
         let settings = self.settings.get().await?;
         let (now, warning) = (self.clock.now(), settings.warning_window());
         Ok(self
@@ -83,7 +83,7 @@ impl PatService {
         &self,
         limit: u32,
         run: &mut ReminderRun,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), InternalError> {
         let now = self.clock.now();
         for due in self.due_reminders(limit).await? {
             match self.users.get(due.token.owner).await?.filter(|u| u.active) {
@@ -114,7 +114,7 @@ impl PatService {
         &self,
         limit: u32,
         run: &mut ReminderRun,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), StoreError> {
         let now = self.clock.now();
         for message in self
             .outbox
@@ -157,7 +157,7 @@ impl PatService {
     ///
     /// # Errors
     /// Storage errors only; delivery failures are counted in the result.
-    pub async fn send_due_reminders(&self, limit: u32) -> Result<ReminderRun, ServiceError> {
+    pub async fn send_due_reminders(&self, limit: u32) -> Result<ReminderRun, InternalError> {
         let mut run = ReminderRun::default();
         self.queue_due_reminders(limit, &mut run).await?;
         self.deliver_outbox(limit, &mut run).await?;
@@ -173,7 +173,7 @@ impl PatService {
         actor: &Actor,
         status: Option<DeliveryStatus>,
         page: PageRequest,
-    ) -> Result<Page<OutboxMessage>, ServiceError> {
+    ) -> Result<Page<OutboxMessage>, QueryError> {
         require_admin(actor, "read")?;
         Ok(self.outbox.list(status, page).await?)
     }
@@ -183,7 +183,7 @@ impl PatService {
         &self,
         notice: Notice,
         now: DateTime<Utc>,
-    ) -> Result<OutboxMessage, ServiceError> {
+    ) -> Result<OutboxMessage, RandomnessError> {
         Ok(OutboxMessage {
             id: MessageId(self.new_uuid(now)?),
             dedupe_key: notice.dedupe_key(),

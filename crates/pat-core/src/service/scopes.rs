@@ -20,15 +20,12 @@ impl PatService {
         actor: &Actor,
         id: TokenId,
         scopes: &[String],
-    ) -> Result<Token, ServiceError> {
+    ) -> Result<Token, AddScopesError> {
         refuse_collaborator(actor, "add scopes to tokens")?;
         let token = self
             .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
             .await?;
         let specs = self.parse_scopes(scopes)?;
-        if specs.is_empty() {
-            return Err(ServiceError::NoScopes);
-        }
         refuse_escalation(actor, &specs, token.expires_at)?;
         let now = self.clock.now();
         let scopes = self.new_scopes(specs, now)?;
@@ -39,12 +36,12 @@ impl PatService {
             &token,
             describe_scopes(&scopes),
         ));
-        self.changing(
-            self.tokens
-                .add_scopes(id, &scopes, MAX_SCOPES_PER_TOKEN, now, &journal),
-        )
-        .await
-        .map_err(not_found)
+        Ok(self
+            .changing(
+                self.tokens
+                    .add_scopes(id, &scopes, MAX_SCOPES_PER_TOKEN, now, &journal),
+            )
+            .await?)
     }
 
     /// Removes one scope.
@@ -56,12 +53,12 @@ impl PatService {
         actor: &Actor,
         id: TokenId,
         scope: ScopeId,
-    ) -> Result<Token, ServiceError> {
+    ) -> Result<Token, TokenChangeError> {
         let token = self
             .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
             .await?;
         let Some(removed) = token.scopes.iter().find(|s| s.id == scope) else {
-            return Err(ServiceError::ScopeNotFound);
+            return Err(TokenChangeError::ScopeNotFound);
         };
         let now = self.clock.now();
         let journal = Journal::of(self.token_event(
@@ -74,7 +71,7 @@ impl PatService {
         self.changing(self.tokens.remove_scope(id, scope, now, &journal))
             .await
             .map_err(|e| match e {
-                StoreError::NotFound => ServiceError::ScopeNotFound,
+                StoreError::NotFound => TokenChangeError::ScopeNotFound,
                 other => other.into(),
             })
     }
@@ -83,7 +80,11 @@ impl PatService {
     ///
     /// # Errors
     /// `NotFound`.
-    pub async fn clear_scopes(&self, actor: &Actor, id: TokenId) -> Result<Token, ServiceError> {
+    pub async fn clear_scopes(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+    ) -> Result<Token, TokenChangeError> {
         let token = self
             .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
             .await?;
@@ -95,17 +96,17 @@ impl PatService {
             &token,
             String::new(),
         ));
-        self.changing(self.tokens.clear_scopes(id, now, &journal))
-            .await
-            .map_err(not_found)
+        Ok(self
+            .changing(self.tokens.clear_scopes(id, now, &journal))
+            .await?)
     }
 
-    /// Parses a request's scope texts, in order, without duplicates. The count is
+    /// Parses a request's scope texts, in order, without duplicates; at least one. The count is
     /// checked first, and duplicates are found with a set, so a large body costs one
     /// comparison of its length, not parsing and quadratic de-duplication.
-    pub(super) fn parse_scopes(&self, texts: &[String]) -> Result<Vec<ScopeSpec>, ServiceError> {
+    pub(super) fn parse_scopes(&self, texts: &[String]) -> Result<Vec<ScopeSpec>, ScopesError> {
         if texts.len() > MAX_SCOPES_PER_TOKEN {
-            return Err(ServiceError::TooManyScopes {
+            return Err(ScopesError::TooMany {
                 max: MAX_SCOPES_PER_TOKEN,
                 got: texts.len(),
             });
@@ -118,6 +119,9 @@ impl PatService {
                 specs.push(spec);
             }
         }
+        if specs.is_empty() {
+            return Err(ScopesError::Empty);
+        }
         Ok(specs)
     }
 
@@ -125,7 +129,7 @@ impl PatService {
         &self,
         specs: Vec<ScopeSpec>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Scope>, ServiceError> {
+    ) -> Result<Vec<Scope>, RandomnessError> {
         specs
             .into_iter()
             .map(|spec| {

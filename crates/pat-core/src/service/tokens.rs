@@ -3,19 +3,9 @@
 
 use super::*;
 
-/// The store's duplicate-name refusal, named for the caller.
-pub(super) fn duplicate_to_name(err: StoreError, name: &TokenName) -> ServiceError {
-    match err {
-        StoreError::DuplicateName => ServiceError::DuplicateName {
-            name: name.as_str().to_owned(),
-        },
-        other => other.into(),
-    }
-}
-
 /// A revoked token comes back with a new secret only from its owner's own revocation;
 /// the refusal is the store's (`NotRevivable`), mapped once in `From<StoreError>`.
-pub(super) fn refuse_revival(token: &Token) -> Result<(), ServiceError> {
+pub(super) fn refuse_revival(token: &Token) -> Result<(), RegenerateError> {
     match token.revival_refused() {
         Some(reason) => Err(StoreError::NotRevivable(reason).into()),
         None => Ok(()),
@@ -27,7 +17,7 @@ pub(super) fn refuse_escalation(
     actor: &Actor,
     specs: &[ScopeSpec],
     expires_at: DateTime<Utc>,
-) -> Result<(), ServiceError> {
+) -> Result<(), Escalation> {
     let Credential::Token {
         scopes,
         expires_at: own_expiry,
@@ -40,13 +30,12 @@ pub(super) fn refuse_escalation(
         .iter()
         .find(|spec| !scopes.iter().any(|held| held.spec.covers(spec)))
     {
-        return Err(Escalation::ScopeNotHeld(spec.clone()).into());
+        return Err(Escalation::ScopeNotHeld(spec.clone()));
     }
     if expires_at > *own_expiry {
         return Err(Escalation::OutlivesCaller {
             caller_expires_at: *own_expiry,
-        }
-        .into());
+        });
     }
     Ok(())
 }
@@ -62,17 +51,17 @@ impl PatService {
         &self,
         actor: &Actor,
         request: CreateTokenRequest,
-    ) -> Result<IssuedToken, ServiceError> {
+    ) -> Result<IssuedToken, CreateTokenError> {
         require_token_scope(actor, TokenOp::Create)?;
         refuse_collaborator(actor, "create tokens")?;
-        let settings = self.enabled_settings().await?;
+        let settings = self
+            .enabled_settings()
+            .await?
+            .ok_or(CreateTokenError::PatsDisabled)?;
         let name = TokenName::new(&request.name)?;
         let description = Description::new(&request.description)?;
         let lifetime = Lifetime::new(request.expires_in_days, settings.max_lifetime_days)?;
         let specs = self.parse_scopes(&request.scopes)?;
-        if specs.is_empty() {
-            return Err(ServiceError::NoScopes);
-        }
         let now = self.clock.now();
         let expires_at = lifetime.expires_at(now);
         refuse_escalation(actor, &specs, expires_at)?;
@@ -109,7 +98,12 @@ impl PatService {
                 .insert(&token, settings.max_active_per_user, now, &journal),
         )
         .await
-        .map_err(|e| duplicate_to_name(e, &token.name))?;
+        .map_err(|err| match err {
+            StoreError::DuplicateName => CreateTokenError::DuplicateName {
+                name: token.name.as_str().to_owned(),
+            },
+            other => other.into(),
+        })?;
         Ok(IssuedToken { token, secret })
     }
 
@@ -122,7 +116,7 @@ impl PatService {
         &self,
         actor: &Actor,
         request: ListTokensRequest,
-    ) -> Result<Page<Token>, ServiceError> {
+    ) -> Result<Page<Token>, QueryError> {
         require_token_scope(actor, TokenOp::List)?;
         let owner = match request.owner {
             Some(owner) if owner != actor.user.id => {
@@ -150,10 +144,7 @@ impl PatService {
     ///
     /// # Errors
     /// `MissingScope` for a token caller without `tokens:create`; storage errors.
-    pub async fn creation_allowance(
-        &self,
-        actor: &Actor,
-    ) -> Result<CreationAllowance, ServiceError> {
+    pub async fn creation_allowance(&self, actor: &Actor) -> Result<CreationAllowance, QueryError> {
         require_token_scope(actor, TokenOp::Create)?;
         if actor.user.role == Role::Collaborator {
             return Ok(CreationAllowance::NotForRole(actor.user.role));
@@ -177,7 +168,7 @@ impl PatService {
     ///
     /// # Errors
     /// `NotFound` when it does not exist or is another user's.
-    pub async fn get_token(&self, actor: &Actor, id: TokenId) -> Result<Token, ServiceError> {
+    pub async fn get_token(&self, actor: &Actor, id: TokenId) -> Result<Token, QueryError> {
         self.load(actor, id, TokenOp::Read, Reach::OwnerOrAdmin)
             .await
     }
@@ -192,7 +183,7 @@ impl PatService {
         id: TokenId,
         name: Option<&str>,
         description: Option<&str>,
-    ) -> Result<Token, ServiceError> {
+    ) -> Result<Token, TokenChangeError> {
         let token = self
             .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
             .await?;
@@ -217,15 +208,23 @@ impl PatService {
                 .update_details(id, &name, &description, now, &journal),
         )
         .await
-        .map_err(|e| duplicate_to_name(e, &name))
-        .map_err(not_found)
+        .map_err(|err| match err {
+            StoreError::DuplicateName => TokenChangeError::DuplicateName {
+                name: name.as_str().to_owned(),
+            },
+            other => other.into(),
+        })
     }
 
     /// Revokes a token at once. Revoking a revoked token changes nothing.
     ///
     /// # Errors
     /// `NotFound`.
-    pub async fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<Token, ServiceError> {
+    pub async fn revoke_token(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+    ) -> Result<Token, TokenChangeError> {
         self.revoke_reached(actor, id, Reach::OwnerOrAdmin).await
     }
 
@@ -234,7 +233,7 @@ impl PatService {
         actor: &Actor,
         id: TokenId,
         reach: Reach,
-    ) -> Result<Token, ServiceError> {
+    ) -> Result<Token, TokenChangeError> {
         let token = self.load(actor, id, TokenOp::Update, reach).await?;
         if token.revoked_at.is_some() {
             return Ok(token);
@@ -252,9 +251,9 @@ impl PatService {
             &token,
             format!("reason={reason}"),
         ));
-        self.changing(self.tokens.revoke(id, reason, now, &journal))
-            .await
-            .map_err(not_found)
+        Ok(self
+            .changing(self.tokens.revoke(id, reason, now, &journal))
+            .await?)
     }
 
     /// Gives a token a new secret and lifetime; same name, description and scopes; the
@@ -270,13 +269,16 @@ impl PatService {
         actor: &Actor,
         id: TokenId,
         expires_in_days: i64,
-    ) -> Result<IssuedToken, ServiceError> {
+    ) -> Result<IssuedToken, RegenerateError> {
         refuse_collaborator(actor, "regenerate tokens")?;
         let token = self
             .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
             .await?;
         refuse_revival(&token)?;
-        let settings = self.enabled_settings().await?;
+        let settings = self
+            .enabled_settings()
+            .await?
+            .ok_or(RegenerateError::PatsDisabled)?;
         let lifetime = Lifetime::new(expires_in_days, settings.max_lifetime_days)?;
         let now = self.clock.now();
         let expires_at = lifetime.expires_at(now);
@@ -316,8 +318,7 @@ impl PatService {
                 now,
                 &journal,
             ))
-            .await
-            .map_err(not_found)?;
+            .await?;
         Ok(IssuedToken { token, secret })
     }
 
@@ -325,7 +326,7 @@ impl PatService {
     ///
     /// # Errors
     /// `NotFound`.
-    pub async fn delete_token(&self, actor: &Actor, id: TokenId) -> Result<(), ServiceError> {
+    pub async fn delete_token(&self, actor: &Actor, id: TokenId) -> Result<(), TokenChangeError> {
         self.delete_reached(actor, id, Reach::OwnerOrAdmin).await
     }
 
@@ -334,7 +335,7 @@ impl PatService {
         actor: &Actor,
         id: TokenId,
         reach: Reach,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), TokenChangeError> {
         let token = self.load(actor, id, TokenOp::Delete, reach).await?;
         let journal = Journal::of(self.token_event(
             actor,
@@ -343,16 +344,14 @@ impl PatService {
             &token,
             format!("name={:?}", token.name.as_str()),
         ));
-        self.changing(self.tokens.delete(id, &journal))
-            .await
-            .map_err(not_found)
+        Ok(self.changing(self.tokens.delete(id, &journal)).await?)
     }
 
     /// Deletes every token of the caller; returns how many.
     ///
     /// # Errors
     /// `MissingScope` for a token caller without `tokens:delete`.
-    pub async fn delete_all_tokens(&self, actor: &Actor) -> Result<usize, ServiceError> {
+    pub async fn delete_all_tokens(&self, actor: &Actor) -> Result<usize, TokenChangeError> {
         require_token_scope(actor, TokenOp::Delete)?;
         // One token per transaction, each with its own audit event: a crash midway
         // leaves some tokens, never a deletion without its record.
@@ -384,7 +383,7 @@ impl PatService {
                     Ok(()) => deleted += 1,
                     // Deleted meanwhile by another request, which recorded it.
                     Err(StoreError::NotFound) => {}
-                    Err(other) => return Err(other.into()),
+                    Err(other) => return Err(TokenChangeError::Storage(other)),
                 }
             }
         }
@@ -399,7 +398,7 @@ impl PatService {
         actor: &Actor,
         id: TokenId,
         page: PageRequest,
-    ) -> Result<Page<AuditEvent>, ServiceError> {
+    ) -> Result<Page<AuditEvent>, QueryError> {
         let mut query = AuditQuery {
             token_id: Some(id),
             page,
@@ -411,13 +410,13 @@ impl PatService {
         {
             Ok(_) => {}
             // A deleted token's history stays readable by its owner and by admins.
-            Err(ServiceError::NotFound) => {
+            Err(QueryError::NotFound) => {
                 if !has_admin_reach(actor, TokenOp::Read) {
                     query.owner = Some(actor.user.id);
                 }
                 let page = self.audit.list(&query).await?;
                 if page.total_items == 0 {
-                    return Err(ServiceError::NotFound);
+                    return Err(QueryError::NotFound);
                 }
                 return Ok(page);
             }
@@ -435,7 +434,7 @@ impl PatService {
         &self,
         credentials: &[String],
         ip: Option<IpAddr>,
-    ) -> Result<usize, ServiceError> {
+    ) -> Result<usize, InternalError> {
         let now = self.clock.now();
         // Every well-formed credential's hash under every accepted key, looked up in
         // one batch: a report of 1000 strings is one store query, not 1000.

@@ -7,8 +7,8 @@ impl PatService {
     ///
     /// # Errors
     /// Storage errors only.
-    pub async fn user(&self, id: UserId) -> Result<Option<User>, ServiceError> {
-        Ok(self.users.get(id).await?)
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.users.get(id).await
     }
 
     /// A user and their password hash by email, for a login adapter to verify.
@@ -18,8 +18,8 @@ impl PatService {
     pub async fn login_credentials(
         &self,
         email: &str,
-    ) -> Result<Option<UserCredentials>, ServiceError> {
-        Ok(self.users.find_by_email(email).await?)
+    ) -> Result<Option<UserCredentials>, StoreError> {
+        self.users.find_by_email(email).await
     }
 
     /// Replaces a user's password hash (admins; `None` for the CLI path).
@@ -31,17 +31,11 @@ impl PatService {
         actor: Option<&Actor>,
         id: UserId,
         hash: &str,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), UserChangeError> {
         if let Some(actor) = actor {
             require_admin(actor, "update")?;
         }
-        self.users
-            .set_password_hash(id, hash)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ServiceError::UserNotFound,
-                other => other.into(),
-            })
+        Ok(self.users.set_password_hash(id, hash).await?)
     }
 
     /// Whether `actor` may add users. Adapters ask before they hash the new user's
@@ -50,7 +44,7 @@ impl PatService {
     /// # Errors
     /// `Forbidden` for non-admins, `MissingScope` for an admin's token without
     /// `admin:create`.
-    pub fn may_create_users(&self, actor: &Actor) -> Result<(), ServiceError> {
+    pub fn may_create_users(&self, actor: &Actor) -> Result<(), Denied> {
         require_admin(actor, "create")
     }
 
@@ -63,7 +57,7 @@ impl PatService {
         actor: Option<&Actor>,
         new: NewUser,
         password_hash: Option<&str>,
-    ) -> Result<User, ServiceError> {
+    ) -> Result<User, UserChangeError> {
         if let Some(actor) = actor {
             require_admin(actor, "create")?;
         }
@@ -113,15 +107,11 @@ impl PatService {
         id: UserId,
         role: Option<Role>,
         active: Option<bool>,
-    ) -> Result<User, ServiceError> {
+    ) -> Result<User, UserChangeError> {
         if let Some(actor) = actor {
             require_admin(actor, "update")?;
         }
-        let current = self
-            .users
-            .get(id)
-            .await?
-            .ok_or(ServiceError::UserNotFound)?;
+        let current = self.users.get(id).await?.ok_or(UserChangeError::NotFound)?;
         let demotes_admin = current.role == Role::Admin
             && current.active
             && (role.is_some_and(|r| r != Role::Admin) || active == Some(false));
@@ -141,12 +131,9 @@ impl PatService {
                 active.unwrap_or(current.active)
             ),
         ));
-        self.changing(self.users.update(id, role, active, &journal))
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ServiceError::UserNotFound,
-                other => other.into(),
-            })
+        Ok(self
+            .changing(self.users.update(id, role, active, &journal))
+            .await?)
     }
 
     /// One page of users (admins; `None` for the CLI path).
@@ -157,7 +144,7 @@ impl PatService {
         &self,
         actor: Option<&Actor>,
         page: PageRequest,
-    ) -> Result<Page<User>, ServiceError> {
+    ) -> Result<Page<User>, QueryError> {
         if let Some(actor) = actor {
             require_admin(actor, "read")?;
         }

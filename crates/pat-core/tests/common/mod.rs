@@ -17,8 +17,9 @@ pub use pat_core::ports::RecordingNotifier;
 pub use pat_core::ports::{ManualClock, NotifyError, TokenStore};
 pub use pat_core::scope::{ResourceCatalog, ScopeError};
 pub use pat_core::{
-    AuthError, CreateTokenRequest, IssuedToken, ListTokensRequest, NewUser, PatService, ServerKey,
-    ServiceError,
+    AddScopesError, AuthError, CreateTokenError, CreateTokenRequest, Denied, Escalation,
+    IssuedToken, ListTokensRequest, NewUser, PatService, QueryError, RegenerateError, ScopesError,
+    ServerKey, SettingsChangeError, TokenChangeError, UserChangeError, UserError,
 };
 pub use pat_store_memory::MemoryStore;
 pub use rand::SeedableRng;
@@ -105,7 +106,7 @@ impl Harness {
         name: &str,
         days: i64,
         scopes: &[&str],
-    ) -> Result<IssuedToken, ServiceError> {
+    ) -> Result<IssuedToken, CreateTokenError> {
         run(self.service.create_token(
             actor,
             CreateTokenRequest {

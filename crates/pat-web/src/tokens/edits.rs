@@ -24,7 +24,7 @@ pub async fn add_scope(posted: Posted, id: Path<String>) -> PageResult {
     };
     match who.state.service.add_scopes(&who.actor, id, &[scope]).await {
         Ok(_) => Ok(see_other(&format!("/tokens/{id}?done=scopes"))),
-        Err(err) if field_errors(&err).is_some_and(|e| e.scopes.is_some()) => {
+        Err(err @ (AddScopesError::Scopes(_) | AddScopesError::Escalation(_))) => {
             let errors = TokenPageErrors {
                 scope: Some(err.to_string()),
                 ..TokenPageErrors::default()

@@ -15,7 +15,10 @@ use actix_web::web::{Path, Query};
 use askama::Template;
 use pat_actix::ApiError;
 use pat_core::model::{PageRequest, Role, ScopeId, StatusFilter, TokenId, TokenStatus};
-use pat_core::{CreateTokenRequest, CreationAllowance, ListTokensRequest, ServiceError};
+use pat_core::{
+    AddScopesError, CreateTokenError, CreateTokenRequest, CreationAllowance, Denied,
+    ListTokensRequest, RegenerateError,
+};
 
 use crate::display::{PickerInput, ScopePicker, TokenRow, operation_options};
 use crate::plumbing::{
@@ -207,9 +210,9 @@ pub async fn new_form(who: SignedIn) -> PageResult {
         CreateState::AtLimit(reason) => {
             return Err(ApiError::new(StatusCode::CONFLICT, "active_limit", reason).into());
         }
-        CreateState::Disabled => return Err(ServiceError::PatsDisabled.into()),
+        CreateState::Disabled => return Err(CreateTokenError::PatsDisabled.into()),
         CreateState::NotForRole => {
-            return Err(ServiceError::ForbiddenRole {
+            return Err(Denied::Role {
                 role: who.role(),
                 action: "create tokens",
             }
@@ -227,21 +230,19 @@ pub async fn new_form(who: SignedIn) -> PageResult {
 }
 
 /// Puts a refusal next to the field it is about; anything else is the form's.
-fn field_errors(err: &ServiceError) -> Option<FieldErrors> {
+fn field_errors(err: &CreateTokenError) -> Option<FieldErrors> {
+    use CreateTokenError as E;
     let text = Some(err.to_string());
     let mut errors = FieldErrors::default();
     match err {
-        ServiceError::InvalidName(_) | ServiceError::DuplicateName { .. } => errors.name = text,
-        ServiceError::InvalidDescription(_) => errors.description = text,
-        ServiceError::InvalidExpiry(_) => errors.expires = text,
-        ServiceError::InvalidScope(_)
-        | ServiceError::NoScopes
-        | ServiceError::TooManyScopes { .. }
-        | ServiceError::ScopeEscalation(_) => errors.scopes = text,
-        ServiceError::ActiveLimit { .. }
-        | ServiceError::PatsDisabled
-        | ServiceError::ForbiddenRole { .. } => errors.form = text,
-        _ => return None,
+        E::InvalidName(_) | E::DuplicateName { .. } => errors.name = text,
+        E::InvalidDescription(_) => errors.description = text,
+        E::InvalidExpiry(_) => errors.expires = text,
+        E::Scopes(_) | E::Escalation(_) => errors.scopes = text,
+        E::ActiveLimit { .. } | E::PatsDisabled | E::Denied(Denied::Role { .. }) => {
+            errors.form = text;
+        }
+        E::Denied(_) | E::Randomness(_) | E::Storage(_) => return None,
     }
     Some(errors)
 }
@@ -344,7 +345,7 @@ async fn token_page(
         .token_events(
             &who.actor,
             id,
-            PageRequest::new(1, HISTORY_SIZE).map_err(ServiceError::from)?,
+            PageRequest::new(1, HISTORY_SIZE).map_err(WebError::invalid_page)?,
         )
         .await?;
     let max_days = service.current_settings().await?.max_lifetime_days;
@@ -440,7 +441,7 @@ pub async fn regenerate(posted: Posted, id: Path<String>) -> PageResult {
                 .hold_secret(&who.session_id, id, issued.secret);
             Ok(see_other(&format!("/tokens/{id}")))
         }
-        Err(err @ (ServiceError::InvalidExpiry(_) | ServiceError::ActiveLimit { .. })) => {
+        Err(err @ (RegenerateError::InvalidExpiry(_) | RegenerateError::ActiveLimit { .. })) => {
             let status = ApiError::from(err.clone()).status();
             token_page(&who, id, status, refused(err.to_string()), None).await
         }
