@@ -4,13 +4,17 @@
 //! Checked: nothing panics; `parse` accepts exactly the JSON objects (else 400
 //! `invalid_json`); each getter returns exactly what the JSON holds when it is of the
 //! right type and otherwise a 422 with the code it was given (`invalid_expiry` for
-//! `days`), never anything else.
+//! `days`), never anything else. Every body type's `read` (and `try_into_domain`)
+//! refuses only with 400 or 422.
 #![no_main]
 
 use actix_web::http::StatusCode;
 use libfuzzer_sys::fuzz_target;
 use pat_actix::ApiError;
-use pat_actix::views::Fields;
+use pat_actix::views::{
+    CreateTokenBody, Fields, LeakReportBody, LoginBody, NewUserBody, RegenerateBody,
+    ScopesBody, SettingsView, UpdateTokenBody, UpdateUserBody,
+};
 use serde_json::Value;
 
 /// The fields the API's handlers read.
@@ -33,7 +37,29 @@ const API_FIELDS: [&str; 13] = [
 const MAX_KEYS: usize = 16;
 const CODE: &str = "invalid_field";
 
+/// A body reader's refusal is the caller's: 400 or 422, never anything else.
+fn refused_as_bad_input<T>(read: Result<T, ApiError>) {
+    if let Err(err) = read {
+        assert!(
+            matches!(
+                err.status(),
+                StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
+            ),
+            "{err}"
+        );
+    }
+}
+
 fuzz_target!(|body: &[u8]| {
+    refused_as_bad_input(CreateTokenBody::read(body, 180).map(CreateTokenBody::into_domain));
+    refused_as_bad_input(UpdateTokenBody::read(body));
+    refused_as_bad_input(RegenerateBody::read(body, 180));
+    refused_as_bad_input(ScopesBody::read(body));
+    refused_as_bad_input(LoginBody::read(body));
+    refused_as_bad_input(NewUserBody::read(body).and_then(NewUserBody::try_into_domain));
+    refused_as_bad_input(UpdateUserBody::read(body).and_then(UpdateUserBody::try_into_domain));
+    refused_as_bad_input(SettingsView::read(body));
+    refused_as_bad_input(LeakReportBody::read(body));
     let reference = serde_json::from_slice::<Value>(body);
     let fields = match Fields::parse(body) {
         Ok(fields) => fields,

@@ -16,13 +16,7 @@ pub async fn get_settings(state: Data<ApiState>, caller: Caller) -> ApiResult {
     responses((status = 200, body = SettingsView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn put_settings(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
-    let fields = Fields::parse(&body)?;
-    let settings = SettingsView {
-        pats_enabled: fields.boolean("pats_enabled", "invalid_settings")?,
-        max_lifetime_days: fields.number("max_lifetime_days", "invalid_settings")?,
-        max_active_per_user: fields.number("max_active_per_user", "invalid_settings")?,
-        expiry_warning_days: fields.number("expiry_warning_days", "invalid_settings")?,
-    };
+    let settings = SettingsView::read(&body)?;
     let saved = state
         .service
         .update_settings(&caller.actor, settings.into())
@@ -48,13 +42,7 @@ pub async fn list_users(state: Data<ApiState>, caller: Caller, params: Params) -
 pub async fn create_user(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
     // Before any hashing: a caller who may not add users costs no argon2 run.
     state.service.may_create_users(&caller.actor)?;
-    let fields = Fields::parse(&body)?;
-    let new = NewUser {
-        email: fields.string("email", "invalid_user")?,
-        name: fields.string("name", "invalid_user")?,
-        role: role_of(&fields.string("role", "invalid_user")?)?,
-    };
-    let password = fields.string("password", "invalid_user")?;
+    let (new, password) = NewUserBody::read(&body)?.try_into_domain()?;
     check_password_rules(&password)?;
     let hash = on_password_thread(move || hash_password(&password)).await??;
     let user = state
@@ -75,12 +63,7 @@ pub async fn update_user(
     body: JsonBody,
 ) -> ApiResult {
     let id = user_id(&id)?;
-    let fields = Fields::parse(&body)?;
-    let role = fields
-        .optional_string("role", "invalid_user")?
-        .map(|r| role_of(&r))
-        .transpose()?;
-    let active = fields.optional_bool("active", "invalid_user")?;
+    let (role, active) = UpdateUserBody::read(&body)?.try_into_domain()?;
     let user = state
         .service
         .update_user(Some(&caller.actor), id, role, active)

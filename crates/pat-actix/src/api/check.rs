@@ -123,7 +123,7 @@ async fn introspect_for(state: &ApiState, caller: Caller, body: &[u8]) -> ApiRes
 pub async fn report_leaks(state: Data<ApiState>, req: HttpRequest, body: JsonBody) -> ApiResult {
     let ip = client_ip(&req);
     state.leak_limiter.check(ip)?;
-    let credentials = Fields::parse(&body)?.strings("credentials", "invalid_request")?;
+    let credentials = LeakReportBody::read(&body)?.credentials;
     if credentials.len() > MAX_LEAK_REPORT {
         return Err(ApiError::unprocessable(
             "too_many_credentials",

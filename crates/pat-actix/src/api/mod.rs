@@ -13,11 +13,10 @@ use std::str::FromStr;
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
+use pat_core::ListTokensRequest;
 use pat_core::model::{
-    AuditQuery, DeliveryStatus, PageRequest, Role, ScopeId, StatusFilter, TokenId, TokenStatus,
-    UserId,
+    AuditQuery, DeliveryStatus, PageRequest, ScopeId, StatusFilter, TokenId, TokenStatus, UserId,
 };
-use pat_core::{CreateTokenRequest, ListTokensRequest, NewUser};
 
 use crate::caller::{Caller, Via, authenticate_counted, client_ip, presented_token};
 use crate::cross_site::{JsonBody, refuse_cross_site};
@@ -25,10 +24,9 @@ use crate::passwords::{check_password_rules, hash_password, on_password_thread};
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
 use crate::views::{
-    CreateTokenBody, DeliveryStatusParam, EventView, Fields, IntrospectForm, IssuedView,
-    LeakReportBody, LoginBody, MeView, NewUserBody, OutboxView, PageView, RegenerateBody,
-    ScopesBody, SessionView, SettingsView, TokenStatusParam, TokenView, UpdateTokenBody,
-    UpdateUserBody, UserView,
+    CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm, IssuedView, LeakReportBody,
+    LoginBody, MeView, NewUserBody, OutboxView, PageView, RegenerateBody, ScopesBody, SessionView,
+    SettingsView, TokenStatusParam, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
 };
 
 pub use admin::*;
@@ -93,10 +91,6 @@ fn status_of(params: &HashMap<String, String>) -> Result<StatusFilter, ApiError>
             format!("status must be active, expired, revoked or all, got {other:?}"),
         )),
     }
-}
-
-fn role_of(raw: &str) -> Result<Role, ApiError> {
-    Role::from_str(raw).map_err(|e| ApiError::unprocessable("invalid_user", e.to_string()))
 }
 
 fn list_request(

@@ -13,7 +13,7 @@ pub async fn add_scopes(
     body: JsonBody,
 ) -> ApiResult {
     let id = token_id(&id)?;
-    let scopes = Fields::parse(&body)?.strings("scopes", "invalid_scope")?;
+    let scopes = ScopesBody::read(&body)?.scopes;
     let token = state.service.add_scopes(&caller.actor, id, &scopes).await?;
     token_answer(&state, &token)
 }

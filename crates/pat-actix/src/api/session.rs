@@ -9,10 +9,8 @@ use super::*;
 pub async fn login(state: Data<ApiState>, req: HttpRequest, body: JsonBody) -> ApiResult {
     refuse_cross_site(&req)?;
     state.check_login_rate(client_ip(&req))?;
-    let fields = Fields::parse(&body)?;
-    let email = fields.string("email", "invalid_credentials")?;
-    let password = fields.string("password", "invalid_credentials")?;
-    let (user, session) = state.sign_in(&email, &password).await?;
+    let login = LoginBody::read(&body)?;
+    let (user, session) = state.sign_in(&login.email, &login.password).await?;
     Ok(HttpResponse::Ok()
         .cookie(state.session_cookie(&session))
         .json(SessionView {

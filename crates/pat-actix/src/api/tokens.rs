@@ -7,15 +7,7 @@ use super::*;
     responses((status = 201, body = IssuedView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn create_token(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
-    let fields = Fields::parse(&body)?;
-    let request = CreateTokenRequest {
-        name: fields.string("name", "invalid_name")?,
-        description: fields
-            .optional_string("description", "invalid_description")?
-            .unwrap_or_default(),
-        expires_in_days: fields.days("expires_in_days", max_days(&state).await?)?,
-        scopes: fields.strings("scopes", "invalid_scope")?,
-    };
+    let request = CreateTokenBody::read(&body, max_days(&state).await?)?.into_domain();
     let issued = state.service.create_token(&caller.actor, request).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
@@ -97,12 +89,15 @@ pub async fn update_token(
     body: JsonBody,
 ) -> ApiResult {
     let id = token_id(&id)?;
-    let fields = Fields::parse(&body)?;
-    let name = fields.optional_string("name", "invalid_name")?;
-    let description = fields.optional_string("description", "invalid_description")?;
+    let change = UpdateTokenBody::read(&body)?;
     let token = state
         .service
-        .update_token(&caller.actor, id, name.as_deref(), description.as_deref())
+        .update_token(
+            &caller.actor,
+            id,
+            change.name.as_deref(),
+            change.description.as_deref(),
+        )
         .await?;
     token_answer(&state, &token)
 }
@@ -140,8 +135,7 @@ pub async fn regenerate_token(
     body: JsonBody,
 ) -> ApiResult {
     let id = token_id(&id)?;
-    let fields = Fields::parse(&body)?;
-    let days = fields.days("expires_in_days", max_days(&state).await?)?;
+    let days = RegenerateBody::read(&body, max_days(&state).await?)?.expires_in_days;
     let issued = state
         .service
         .regenerate_token(&caller.actor, id, days)

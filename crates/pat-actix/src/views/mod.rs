@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::problem::ApiError;
 
 mod bodies;
+mod requests;
 
 pub use bodies::*;
 
