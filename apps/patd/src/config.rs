@@ -186,6 +186,35 @@ impl Config {
         Ok(config)
     }
 
+    /// The defaults, then `PATD_*` values given as `(name, value)` pairs instead of read
+    /// from the environment, checked like [`Config::load`]'s (an in-process server in
+    /// tests: several in one process, each with its own values). Other names are
+    /// ignored, as `load` ignores unknown variables.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key and what is allowed.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        for (name, value) in pairs {
+            let Some(key) = name.strip_prefix("PATD_").map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            if KEYS.contains(&key.as_str()) {
+                // Parsed as the environment provider parses a variable's text.
+                let value: figment::value::Value =
+                    value.parse().unwrap_or_else(|never| match never {});
+                figment = figment.merge(Serialized::default(&key, value));
+            }
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|errors| ConfigError::Read(describe(errors)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         self.listen
             .parse::<SocketAddr>()
@@ -435,6 +464,28 @@ mod tests {
             ]
         );
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn pairs_read_like_the_environment() {
+        let config = Config::from_pairs([
+            ("PATD_LISTEN", "127.0.0.1:0"),
+            ("PATD_NOTIFY_INTERVAL_SECS", "5"),
+            ("PATD_SECURE_COOKIES", "true"),
+            ("PATD_ADMIN_PASSWORD", "not config"),
+            ("HOME", "/elsewhere"),
+        ])
+        .expect("valid pairs");
+        assert_eq!(
+            (
+                config.listen.as_str(),
+                config.notify_interval_secs,
+                config.secure_cookies
+            ),
+            ("127.0.0.1:0", 5, Some(true))
+        );
+        let err = Config::from_pairs([("PATD_LISTEN", "nowhere")]).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
     }
 
     #[test]

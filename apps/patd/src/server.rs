@@ -10,7 +10,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Config;
 use crate::request_log::RequestSpan;
-use crate::wiring::{self, WiringError};
+use crate::wiring::{self, FirstAdmin, WiringError};
 
 /// Reminders sent per pass of the loop, at most.
 const REMINDER_BATCH: u32 = 500;
@@ -43,14 +43,24 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Builds patd from `config`: everything `serve` does before it answers requests.
+    /// Builds patd from `config`: everything `serve` does before it answers requests,
+    /// with the first administrator from `PATD_ADMIN_EMAIL` / `PATD_ADMIN_PASSWORD`.
     ///
     /// # Errors
     /// [`WiringError`] when start-up fails (database, key, address in use).
     pub async fn build(config: Config) -> Result<Self, WiringError> {
+        Self::build_with(config, FirstAdmin::from_env()).await
+    }
+
+    /// [`Application::build`] with the first administrator given, not read from the
+    /// environment (several servers in one process, as tests run them).
+    ///
+    /// # Errors
+    /// [`WiringError`] when start-up fails (database, key, address in use).
+    pub async fn build_with(config: Config, first_admin: FirstAdmin) -> Result<Self, WiringError> {
         let store = wiring::open_store(&config).await?;
         let service = Arc::new(wiring::service(&config, &store).await?);
-        wiring::bootstrap_admin(&config, &service, &store).await?;
+        wiring::bootstrap_admin(&config, first_admin, &service, &store).await?;
         let api = ApiConfig {
             secure_cookies: config.secure_cookies(),
             failed_auths_per_minute: config.failed_auths_per_minute,
@@ -106,6 +116,11 @@ impl Application {
     /// The port the API listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// A handle that stops the server (gracefully or not) from outside.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     /// Serves until SIGTERM/SIGINT (or the server is stopped), with the reminder loop

@@ -317,8 +317,37 @@ pub fn cli_actor() -> Actor {
     )
 }
 
-/// Creates the first administrator when none exists: from `PATD_ADMIN_EMAIL` /
-/// `PATD_ADMIN_PASSWORD`, else `admin@localhost` with a random password written to
+/// Who the first administrator is, when a fresh database has none.
+#[derive(Clone, Default)]
+pub struct FirstAdmin {
+    /// Their email; `admin@localhost` when not given.
+    pub email: Option<String>,
+    /// Their password; a random one written to `<data_dir>/initial-admin-password`
+    /// when not given.
+    pub password: Option<String>,
+}
+
+impl FirstAdmin {
+    /// From `PATD_ADMIN_EMAIL` and `PATD_ADMIN_PASSWORD`, as `patd serve` reads them.
+    pub fn from_env() -> Self {
+        Self {
+            email: std::env::var("PATD_ADMIN_EMAIL").ok(),
+            password: std::env::var("PATD_ADMIN_PASSWORD").ok(),
+        }
+    }
+}
+
+impl std::fmt::Debug for FirstAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstAdmin")
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Creates the first administrator when none exists: `first`'s email and password,
+/// else `admin@localhost` with a random password written to
 /// `<data_dir>/initial-admin-password` (mode 0600); only that file's path is printed,
 /// so the password never lands in a terminal scroll-back or a captured log.
 ///
@@ -326,6 +355,7 @@ pub fn cli_actor() -> Actor {
 /// [`WiringError`] when the user cannot be stored or the password file not written.
 pub async fn bootstrap_admin(
     config: &Config,
+    first: FirstAdmin,
     service: &PatService,
     store: &DieselStore,
 ) -> Result<(), WiringError> {
@@ -333,10 +363,10 @@ pub async fn bootstrap_admin(
     if store.count_active_admins().await? > 0 {
         return Ok(());
     }
-    let email = std::env::var("PATD_ADMIN_EMAIL").unwrap_or_else(|_| "admin@localhost".to_owned());
-    let (password, generated) = match std::env::var("PATD_ADMIN_PASSWORD") {
-        Ok(password) => (password, false),
-        Err(_) => (
+    let email = first.email.unwrap_or_else(|| "admin@localhost".to_owned());
+    let (password, generated) = match first.password {
+        Some(password) => (password, false),
+        None => (
             new_key_text()?
                 .chars()
                 .filter(char::is_ascii_alphanumeric)

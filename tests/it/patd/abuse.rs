@@ -27,6 +27,12 @@ fn spawn_behind_proxy(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     spawn_app_with(backend, &env)
 }
 
+/// [`spawn_behind_proxy`] as the real binary: for a test that fills the password queue,
+/// which in-process servers share.
+fn spawn_binary_behind_proxy(backend: Backend) -> TestApp {
+    super::harness::spawn_binary_app_with(backend, &[("PATD_TRUSTED_PROXIES", "127.0.0.1")])
+}
+
 /// A request as if from client `address`, forwarded by the trusted proxy.
 fn from(
     app: &TestApp,
@@ -528,7 +534,7 @@ pub(super) fn abuse_markup_in_token_fields_is_escaped_and_pages_send_safe_header
 /// bounded queue (a full queue is 503 `busy` with `Retry-After` at once) and holds no
 /// worker, so `/auth/check` keeps answering throughout — no check waits over a second.
 pub(super) fn abuse_a_sign_in_flood_leaves_auth_check_answering(backend: Backend) {
-    let app = spawn_behind_proxy(backend, &[]);
+    let app = spawn_binary_behind_proxy(backend);
     let user = app.create_user("member");
     let alice = app.user_session("member");
     let token = app.create_token(&alice, "checker", 7, &["jobs:list"]);

@@ -16,7 +16,9 @@ use diesel::{Connection as _, PgConnection, QueryableByName, RunQueryDsl as _, S
 use serde_json::{Value, json};
 use ureq::http;
 
-use super::harness::{Backend, NewUser, Session, TestApp, item_ids, spawn_app_with, str_field};
+use super::harness::{
+    Backend, NewUser, Session, TestApp, item_ids, spawn_binary_app_with, str_field,
+};
 
 /// Users whose 5 active slots the clients fight over.
 const USERS: usize = 4;
@@ -44,7 +46,7 @@ pub(super) fn crash_kill_9_under_load_loses_nothing_acknowledged(backend: Backen
         .duration_since(UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
     // Clients present replaced and revoked secrets on purpose: no failure limit.
-    let mut app = spawn_app_with(backend, &[("PATD_FAILED_AUTHS_PER_MINUTE", "0")]);
+    let mut app = spawn_binary_app_with(backend, &[("PATD_FAILED_AUTHS_PER_MINUTE", "0")]);
     let users: Vec<NewUser> = (0..USERS).map(|_| app.create_user("member")).collect();
     let mut ledger: Vec<Tracked> = Vec::new();
     let mut figures = Figures::default();

@@ -1,5 +1,12 @@
-//! Starts the real `patd` binary on a free port with a fresh database and drives it
-//! over HTTP, zero2prod style: `spawn_app(backend)` gives each test its own server.
+//! Starts patd with a fresh database and drives it over HTTP, zero2prod style:
+//! `spawn_app(backend)` gives each test its own server, built in this process on port 0
+//! (`patd::Application`: no find-then-bind race, no process start-up);
+//! `spawn_binary_app(backend)` starts the real binary, for tests about the binary
+//! (restarts, crashes, the CLI beside it, what it writes to its log).
+//!
+//! Logs: an in-process server logs to this process's stderr only when `TEST_LOG` is
+//! set; a binary's log is kept in its data folder and printed when its test fails (or
+//! always, with `TEST_LOG`).
 
 use std::cell::Cell;
 use std::net::TcpListener;
@@ -48,14 +55,32 @@ pub fn patd_binary() -> PathBuf {
     bin
 }
 
-/// A running `patd` with its own data directory and database; killed on drop.
+/// How a test server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// patd's `Application`, in this test process.
+    InProcess,
+    /// The real `patd` binary, in a process of its own.
+    Binary,
+}
+
+/// The running server behind a [`TestApp`].
+enum Server {
+    Process(Child),
+    InProcess {
+        /// Stops the server and waits for its thread.
+        stop: Option<Box<dyn FnOnce()>>,
+    },
+}
+
+/// A running `patd` with its own data directory and database; stopped on drop.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
     /// The bootstrap admin, logged in.
     pub admin: Session,
     database_url: String,
-    child: Child,
+    server: Server,
     dir: tempfile::TempDir,
     agent: ureq::Agent,
     /// Shared with peers ([`TestApp::spawn_peer`]) so their users' emails never collide.
@@ -64,13 +89,27 @@ pub struct TestApp {
     extra_env: Vec<(String, String)>,
 }
 
-/// Starts `patd serve` against a fresh database and waits until it answers.
+/// Builds patd in this process against a fresh database; it answers on return.
 pub fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, &[])
+    spawn(Runs::InProcess, backend, &[])
 }
 
 /// [`spawn_app`] with extra `PATD_*` settings (e.g. SMTP).
 pub fn spawn_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
+    spawn(Runs::InProcess, backend, extra_env)
+}
+
+/// Starts the `patd serve` binary against a fresh database and waits until it answers.
+pub fn spawn_binary_app(backend: Backend) -> TestApp {
+    spawn(Runs::Binary, backend, &[])
+}
+
+/// [`spawn_binary_app`] with extra `PATD_*` settings.
+pub fn spawn_binary_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
+    spawn(Runs::Binary, backend, extra_env)
+}
+
+fn spawn(runs: Runs, backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("patd.db").display()),
@@ -82,24 +121,31 @@ pub fn spawn_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    launch(dir, database_url, extra_env, Rc::new(Cell::new(0)))
+    launch(runs, dir, database_url, extra_env, Rc::new(Cell::new(0)))
 }
 
-/// Starts patd on a free port with this data folder and database, waits until it
-/// answers and logs the admin in.
+/// Starts patd with this data folder and database, waits until it answers and logs
+/// the admin in.
 fn launch(
+    runs: Runs,
     dir: tempfile::TempDir,
     database_url: String,
     extra_env: Vec<(String, String)>,
     next_user: Rc<Cell<u32>>,
 ) -> TestApp {
-    let port = free_port();
-    let child = start_patd(dir.path(), &database_url, port, &extra_env);
+    let (server, port) = match runs {
+        Runs::InProcess => start_in_process(dir.path(), &database_url, 0, &extra_env),
+        Runs::Binary => {
+            let port = free_port();
+            let child = start_patd(dir.path(), &database_url, port, &extra_env);
+            (Server::Process(child), port)
+        }
+    };
     let mut app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         admin: Session::placeholder(),
         database_url,
-        child,
+        server,
         dir,
         agent: agent(),
         next_user,
@@ -109,6 +155,80 @@ fn launch(
     app.wait_until_healthy();
     app.admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
     app
+}
+
+/// Shows in-process servers' logs on stderr when `TEST_LOG` is set (once per process).
+fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// Builds patd's `Application` on a thread of its own (its own runtime) and returns
+/// once it listens, with the port it got (`port` 0: any free one).
+fn start_in_process(
+    dir: &Path,
+    database_url: &str,
+    port: u16,
+    extra_env: &[(String, String)],
+) -> (Server, u16) {
+    init_test_log();
+    let mut pairs = vec![
+        ("PATD_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+        ("PATD_DATA_DIR".to_owned(), dir.display().to_string()),
+        ("PATD_DATABASE_URL".to_owned(), database_url.to_owned()),
+    ];
+    pairs.extend(extra_env.iter().cloned());
+    let config =
+        patd::config::Config::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .expect("a valid test configuration");
+    let first_admin = patd::wiring::FirstAdmin {
+        email: Some(ADMIN_EMAIL.to_owned()),
+        password: Some(ADMIN_PASSWORD.to_owned()),
+    };
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("patd-in-process".to_owned())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for patd");
+            runtime.block_on(async move {
+                match patd::Application::build_with(config, first_admin).await {
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err.to_string()));
+                    }
+                    Ok(app) => {
+                        let _ = ready_tx.send(Ok((app.port(), app.handle())));
+                        if let Err(err) = app.run_until_stopped().await {
+                            eprintln!("in-process patd stopped with an error: {err}");
+                        }
+                    }
+                }
+            });
+        })
+        .expect("a thread for patd");
+    let (port, handle) = ready_rx
+        .recv()
+        .expect("patd's thread answers")
+        .unwrap_or_else(|err| panic!("patd did not start in-process: {err}"));
+    let stop = move || {
+        pollster::block_on(handle.stop(false));
+        let _ = thread.join();
+    };
+    (
+        Server::InProcess {
+            stop: Some(Box::new(stop)),
+        },
+        port,
+    )
 }
 
 fn start_patd(dir: &Path, database_url: &str, port: u16, extra_env: &[(String, String)]) -> Child {
@@ -152,11 +272,28 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
+impl Server {
+    /// Stops the server at once (in-flight requests are dropped).
+    fn stop(&mut self) {
+        match self {
+            Server::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Server::InProcess { stop } => {
+                if let Some(stop) = stop.take() {
+                    stop();
+                }
+            }
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
+        self.server.stop();
+        let show_log = std::thread::panicking() || std::env::var_os("TEST_LOG").is_some();
+        if show_log && matches!(self.server, Server::Process(_)) {
             let log = self.log();
             let lines: Vec<&str> = log.lines().collect();
             let tail = &lines[lines.len().saturating_sub(200)..];
@@ -459,7 +596,9 @@ impl TestApp {
     fn wait_until_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Server::Process(child) = &mut self.server
+                && let Ok(Some(status)) = child.try_wait()
+            {
                 panic!(
                     "patd exited with {status} before it was ready; log:\n{}",
                     self.log()
@@ -485,22 +624,36 @@ impl TestApp {
 
     /// Stops patd and starts it again on the same port, data folder and database.
     pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = start_patd(
-            self.dir.path(),
-            &self.database_url,
-            self.port,
-            &self.extra_env,
-        );
+        self.server.stop();
+        self.server = match self.server {
+            Server::Process(_) => Server::Process(start_patd(
+                self.dir.path(),
+                &self.database_url,
+                self.port,
+                &self.extra_env,
+            )),
+            Server::InProcess { .. } => {
+                start_in_process(
+                    self.dir.path(),
+                    &self.database_url,
+                    self.port,
+                    &self.extra_env,
+                )
+                .0
+            }
+        };
         self.wait_until_healthy();
     }
 
-    /// Kills patd with SIGKILL (no shutdown of any kind) and reaps it, keeping its data
-    /// folder, database and key; [`TestApp::restart`] starts it again on them.
+    /// Kills the patd binary with SIGKILL (no shutdown of any kind) and reaps it,
+    /// keeping its data folder, database and key; [`TestApp::restart`] starts it again
+    /// on them.
     pub fn kill_hard(&mut self) {
-        self.child.kill().expect("SIGKILL patd");
-        self.child.wait().expect("reap the killed patd");
+        let Server::Process(child) = &mut self.server else {
+            panic!("kill_hard needs the real binary: start the app with spawn_binary_app");
+        };
+        child.kill().expect("SIGKILL patd");
+        child.wait().expect("reap the killed patd");
     }
 
     /// The database this app's patd uses: `sqlite://<path>` or a PostgreSQL URL.
@@ -524,7 +677,12 @@ impl TestApp {
             "PATD_TOKEN_KEY_FILE".to_owned(),
             key_file.display().to_string(),
         ));
+        let runs = match self.server {
+            Server::Process(_) => Runs::Binary,
+            Server::InProcess { .. } => Runs::InProcess,
+        };
         launch(
+            runs,
             dir,
             self.database_url.clone(),
             extra_env,
@@ -554,8 +712,12 @@ impl TestApp {
         self.dir.path().join("token.key")
     }
 
-    /// Everything the server wrote to stdout and stderr so far.
+    /// Everything the patd binary wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
+        assert!(
+            matches!(self.server, Server::Process(_)),
+            "an in-process server has no log of its own: start the app with spawn_binary_app"
+        );
         let read =
             |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!("{}{}", read("stdout.log"), read("stderr.log"))

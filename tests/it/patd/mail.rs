@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use pat_notify_smtp::test_server::{TestSmtpServer, free_port};
 use serde_json::json;
 
-use super::harness::{Auth, Backend, TestApp, spawn_app_with};
+use super::harness::{Auth, Backend, TestApp, spawn_binary_app_with};
 
 fn wait_for_mail(smtp: &TestSmtpServer, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -25,7 +25,8 @@ fn wait_for_mail(smtp: &TestSmtpServer, count: usize) {
 /// `https://pat.example.com`.
 fn spawn_mailing(backend: Backend, smtp: &TestSmtpServer) -> TestApp {
     let url = format!("smtp://127.0.0.1:{}", smtp.port());
-    spawn_app_with(
+    // The binary: a test restarts it and reads its log.
+    spawn_binary_app_with(
         backend,
         &[
             ("PATD_SMTP_URL", url.as_str()),

@@ -34,7 +34,7 @@ fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
 /// No list, get, `/me`, `/tokens/self`, events, audit or introspection response, and no
 /// line of the captured server log, contains any secret issued in the test.
 pub(super) fn secrets_never_appear_in_list_get_responses_or_the_log(backend: Backend) {
-    let app = spawn_app(backend);
+    let app = super::harness::spawn_binary_app(backend);
     let user = app.create_user("member");
     let alice = app.login(&user.email, &user.password);
 

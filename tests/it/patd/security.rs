@@ -23,7 +23,8 @@ fn password_hashes(app: &super::harness::TestApp) -> u64 {
 /// A member's session sending 500 `POST /admin/users` gets 403s, and not one password
 /// is hashed for them: authorization comes before any argon2 work.
 pub(super) fn user_creation_by_a_non_admin_is_refused_before_any_hashing(backend: Backend) {
-    let app = spawn_app(backend);
+    // The binary: the argon2 count is per process, and in-process servers share one.
+    let app = super::harness::spawn_binary_app(backend);
     let member = app.user_session("member");
     let before = password_hashes(&app);
     for n in 0..500 {
@@ -520,14 +521,15 @@ pub(super) fn a_missing_or_foreign_server_key_is_refused_at_start(backend: Backe
 /// trusted proxies recorded otherwise — never the first entry a client wrote.
 pub(super) fn the_request_log_records_the_client_address_patd_believes(backend: Backend) {
     let spoof = [("X-Forwarded-For", "6.6.6.6")];
-    let direct = spawn_app(backend);
+    let direct = super::harness::spawn_binary_app(backend);
     direct
         .send_with_headers("GET", "/api/v1/me?direct", Auth::Anonymous, &spoof, None)
         .expect(401);
     let logged = request_log_client(&direct, "/api/v1/me?direct");
     assert_eq!(logged, "127.0.0.1", "the peer, not the header");
 
-    let proxied = super::harness::spawn_app_with(backend, &[("PATD_TRUSTED_PROXIES", "127.0.0.1")]);
+    let proxied =
+        super::harness::spawn_binary_app_with(backend, &[("PATD_TRUSTED_PROXIES", "127.0.0.1")]);
     proxied
         .send_with_headers(
             "GET",
