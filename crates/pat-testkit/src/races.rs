@@ -7,14 +7,14 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use pat_core::model::{RevocationReason, Role, StatusFilter};
+use pat_core::model::{Role, StatusFilter};
 use pat_core::ports::{Journal, StoreError};
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
 use crate::Stores;
 use crate::fixtures::{base_time, regeneration, token, user};
-use crate::support::{ROOMY_LIMIT, insert, list, page, query};
+use crate::support::{ROOMY_LIMIT, insert, list, page, query, revoke_as_owner};
 
 /// Simultaneous callers per race.
 const RACERS: usize = 120;
@@ -162,16 +162,7 @@ pub async fn concurrent_regenerations_respect_active_limit(stores: Stores) {
             Duration::days(30),
         );
         insert(&stores, &t).await;
-        stores
-            .tokens
-            .revoke(
-                t.id,
-                RevocationReason::Owner,
-                base_time(),
-                &Journal::default(),
-            )
-            .await
-            .expect("revoke must succeed");
+        revoke_as_owner(&stores, t.id, base_time()).await;
         revoked.push(t.id);
     }
 

@@ -2,12 +2,14 @@
 //! `due_reminders` and `mark_reminded`.
 
 use chrono::{DateTime, Duration, Utc};
-use pat_core::model::{ReminderKind, ReminderState, RevocationReason, Role};
+use pat_core::model::{ReminderKind, ReminderState, Role};
 use pat_core::ports::Journal;
 
 use crate::Stores;
 use crate::fixtures::{at, base_time, regeneration, token, user};
-use crate::support::{ROOMY_LIMIT, assert_same_token, fetch, insert, unknown_token_id};
+use crate::support::{
+    ROOMY_LIMIT, assert_same_token, fetch, insert, revoke_as_owner, unknown_token_id,
+};
 
 const WARNING: Duration = Duration::days(7);
 
@@ -66,16 +68,7 @@ pub async fn due_reminders_expiring_soon_only_for_active_tokens_inside_the_windo
     insert(&stores, &make(alice.id, "far away", Duration::days(60))).await;
     let revoked = make(alice.id, "revoked", Duration::days(2));
     insert(&stores, &revoked).await;
-    stores
-        .tokens
-        .revoke(
-            revoked.id,
-            RevocationReason::Owner,
-            base_time(),
-            &Journal::default(),
-        )
-        .await
-        .expect("revoke must succeed");
+    revoke_as_owner(&stores, revoked.id, base_time()).await;
     let reminded = make(bob.id, "already reminded", Duration::days(1));
     insert(&stores, &reminded).await;
     let marked = stores
@@ -118,16 +111,7 @@ pub async fn due_reminders_expired_only_for_unrevoked_expired_tokens(stores: Sto
         .expect("mark_reminded must succeed");
     let revoked = make("revoked and expired", -Duration::days(2));
     insert(&stores, &revoked).await;
-    stores
-        .tokens
-        .revoke(
-            revoked.id,
-            RevocationReason::Owner,
-            base_time(),
-            &Journal::default(),
-        )
-        .await
-        .expect("revoke must succeed");
+    revoke_as_owner(&stores, revoked.id, base_time()).await;
     let done = make("expired, reminded", -Duration::days(3));
     insert(&stores, &done).await;
     stores

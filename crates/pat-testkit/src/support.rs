@@ -1,7 +1,9 @@
 //! Small helpers the checks share; not part of the public API.
 
 use chrono::{DateTime, Utc};
-use pat_core::model::{Page, PageRequest, StatusFilter, Token, TokenId, TokenQuery, UserId};
+use pat_core::model::{
+    Page, PageRequest, RevocationReason, StatusFilter, Token, TokenId, TokenQuery, UserId,
+};
 use pat_core::ports::Journal;
 
 use crate::Stores;
@@ -32,6 +34,15 @@ pub(crate) async fn insert(stores: &Stores, token: &Token) {
                 token.name.as_str()
             )
         });
+}
+
+/// Revokes token `id` as its owner would, at `at`; the store must accept.
+pub(crate) async fn revoke_as_owner(stores: &Stores, id: TokenId, at: DateTime<Utc>) {
+    stores
+        .tokens
+        .revoke(id, RevocationReason::Owner, at, &Journal::default())
+        .await
+        .unwrap_or_else(|e| panic!("TokenStore::revoke must succeed, got {e:?}"));
 }
 
 /// The stored token with this id, which must exist.

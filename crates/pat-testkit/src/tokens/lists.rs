@@ -89,16 +89,7 @@ pub async fn list_filters_by_status(stores: Stores) {
         }
         insert(&stores, &t).await;
         if revoke {
-            stores
-                .tokens
-                .revoke(
-                    t.id,
-                    RevocationReason::Owner,
-                    at(Duration::minutes(10)),
-                    &Journal::default(),
-                )
-                .await
-                .expect("revoke must succeed");
+            revoke_as_owner(&stores, t.id, at(Duration::minutes(10))).await;
         }
     }
 

@@ -22,7 +22,7 @@ use crate::Stores;
 use crate::fixtures::{at, base_time, description, name, regeneration, scope, token, user};
 use crate::support::{
     ROOMY_LIMIT, assert_same_token, fetch, insert, list, names, normalized, page, query,
-    unknown_token_id,
+    revoke_as_owner, unknown_token_id,
 };
 
 const MONTH: Duration = Duration::days(30);
@@ -108,16 +108,7 @@ pub async fn duplicate_name_is_refused_whatever_its_status(stores: Stores) {
     let owner = user(&stores, Role::Member).await;
     let revoked = token(owner.id, "Revoked one", base_time(), MONTH);
     insert(&stores, &revoked).await;
-    stores
-        .tokens
-        .revoke(
-            revoked.id,
-            RevocationReason::Owner,
-            at(Duration::minutes(1)),
-            &Journal::default(),
-        )
-        .await
-        .expect("revoke must succeed");
+    revoke_as_owner(&stores, revoked.id, at(Duration::minutes(1))).await;
     let expired = token(owner.id, "Expired one", base_time(), Duration::hours(1));
     insert(&stores, &expired).await;
 
@@ -232,16 +223,7 @@ pub async fn expired_and_revoked_tokens_do_not_count_against_limit(stores: Store
     insert(&stores, &expires_at_now).await;
     let revoked = token(owner.id, "revoked", base_time(), MONTH);
     insert(&stores, &revoked).await;
-    stores
-        .tokens
-        .revoke(
-            revoked.id,
-            RevocationReason::Owner,
-            base_time(),
-            &Journal::default(),
-        )
-        .await
-        .expect("revoke must succeed");
+    revoke_as_owner(&stores, revoked.id, base_time()).await;
 
     let now = at(Duration::hours(2));
     for i in 0..2 {
@@ -289,16 +271,7 @@ pub async fn count_active_counts_only_the_owners_active_tokens(stores: Stores) {
     .await;
     let revoked = token(owner.id, "c", base_time(), MONTH);
     insert(&stores, &revoked).await;
-    stores
-        .tokens
-        .revoke(
-            revoked.id,
-            RevocationReason::Owner,
-            base_time(),
-            &Journal::default(),
-        )
-        .await
-        .expect("revoke must succeed");
+    revoke_as_owner(&stores, revoked.id, base_time()).await;
     insert(&stores, &token(other.id, "a", base_time(), MONTH)).await;
 
     let cases = [

@@ -123,25 +123,6 @@ pub async fn add_scopes_respects_max(stores: Stores) {
     assert_eq!(fetch(&stores, t.id).await.scopes.len(), 3);
 }
 
-/// `add_scopes` on an unknown id is `NotFound`.
-pub async fn add_scopes_to_unknown_token_is_not_found(stores: Stores) {
-    let result = stores
-        .tokens
-        .add_scopes(
-            unknown_token_id(),
-            &[scope("jobs:read")],
-            10,
-            base_time(),
-            &Journal::default(),
-        )
-        .await;
-    assert_eq!(
-        result,
-        Err(StoreError::NotFound),
-        "add_scopes on an unknown id"
-    );
-}
-
 /// `remove_scope` removes exactly that scope and sets `updated_at`.
 pub async fn remove_scope_removes_only_that_scope(stores: Stores) {
     let owner = user(&stores, Role::Member).await;
@@ -270,19 +251,6 @@ pub async fn clear_scopes_removes_every_scope(stores: Stores) {
     assert_eq!(re_added.scopes.len(), 1);
 }
 
-/// `clear_scopes` of an unknown id is `NotFound`.
-pub async fn clear_scopes_of_unknown_token_is_not_found(stores: Stores) {
-    let result = stores
-        .tokens
-        .clear_scopes(unknown_token_id(), base_time(), &Journal::default())
-        .await;
-    assert_eq!(
-        result,
-        Err(StoreError::NotFound),
-        "clear_scopes of an unknown id"
-    );
-}
-
 /// `delete` removes the token and its scopes: it is found by no lookup, its name is
 /// free, and the very same token (ids included) can be stored again.
 pub async fn delete_removes_the_token_and_its_scopes(stores: Stores) {
@@ -369,72 +337,59 @@ pub async fn record_use_is_throttled(stores: Stores) {
     let v4 = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
     let v6 = Some(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)));
     let minute = Duration::seconds(60);
-
     let t1 = at(Duration::hours(1));
-    let wrote = stores
-        .tokens
-        .record_use(t.id, t1, v4, t1 - minute)
-        .await
-        .expect("record_use must succeed");
-    assert!(wrote, "the first use of a never-used token must be written");
-    let stored = fetch(&stores, t.id).await;
-    assert_eq!(
-        (stored.last_used_at, stored.last_used_ip),
-        (Some(t1), v4),
-        "the first use is recorded"
-    );
-    assert_eq!(
-        stored.updated_at, t.updated_at,
-        "recording a use does not change updated_at"
-    );
-
-    let t2 = t1 + Duration::seconds(30);
-    let wrote = stores
-        .tokens
-        .record_use(t.id, t2, v6, t2 - minute)
-        .await
-        .expect("record_use must succeed");
-    assert!(
-        !wrote,
-        "a use 30 s after the last one, with not_since 60 s back, must not be written"
-    );
-    let stored = fetch(&stores, t.id).await;
-    assert_eq!(
-        (stored.last_used_at, stored.last_used_ip),
-        (Some(t1), v4),
-        "a throttled use changes nothing"
-    );
-
-    let t3 = t1 + Duration::seconds(61);
-    let wrote = stores
-        .tokens
-        .record_use(t.id, t3, v6, t3 - minute)
-        .await
-        .expect("record_use must succeed");
-    assert!(
-        wrote,
-        "a use 61 s after the last one, with not_since 60 s back, must be written"
-    );
-    let stored = fetch(&stores, t.id).await;
-    assert_eq!(
-        (stored.last_used_at, stored.last_used_ip),
-        (Some(t3), v6),
-        "the later use is recorded"
-    );
-
+    let (t2, t3) = (t1 + Duration::seconds(30), t1 + Duration::seconds(61));
     let t4 = t3 + Duration::hours(1);
-    let wrote = stores
-        .tokens
-        .record_use(t.id, t4, None, t4 - minute)
-        .await
-        .expect("record_use must succeed");
-    assert!(wrote, "a use an hour later must be written");
-    let stored = fetch(&stores, t.id).await;
-    assert_eq!(
-        (stored.last_used_at, stored.last_used_ip),
-        (Some(t4), None),
-        "a use without an address records none"
-    );
+    // Each use, with `not_since` a minute back: whether it is written, and what the
+    // token then shows as its last use.
+    let uses = [
+        (
+            t1,
+            v4,
+            true,
+            (Some(t1), v4),
+            "the first use of a never-used token",
+        ),
+        (
+            t2,
+            v6,
+            false,
+            (Some(t1), v4),
+            "a use 30 s after the last one",
+        ),
+        (
+            t3,
+            v6,
+            true,
+            (Some(t3), v6),
+            "a use 61 s after the last one",
+        ),
+        (
+            t4,
+            None,
+            true,
+            (Some(t4), None),
+            "a use an hour later, without an address",
+        ),
+    ];
+    for (used_at, ip, written, shown, what) in uses {
+        let wrote = stores
+            .tokens
+            .record_use(t.id, used_at, ip, used_at - minute)
+            .await
+            .expect("record_use must succeed");
+        assert_eq!(wrote, written, "{what}: written?");
+        let stored = fetch(&stores, t.id).await;
+        assert_eq!(
+            (stored.last_used_at, stored.last_used_ip),
+            shown,
+            "{what}: the last use shown"
+        );
+        assert_eq!(
+            stored.updated_at, t.updated_at,
+            "recording a use does not change updated_at"
+        );
+    }
 }
 
 /// `record_use` of an unknown id is `Ok(false)`.

@@ -44,25 +44,6 @@ pub async fn update_details_sets_name_description_and_updated_at(stores: Stores)
     );
 }
 
-/// `update_details` of an unknown id is `NotFound`.
-pub async fn update_details_of_unknown_token_is_not_found(stores: Stores) {
-    let result = stores
-        .tokens
-        .update_details(
-            unknown_token_id(),
-            &name("x"),
-            &description(""),
-            base_time(),
-            &Journal::default(),
-        )
-        .await;
-    assert_eq!(
-        result,
-        Err(StoreError::NotFound),
-        "update_details of an unknown id"
-    );
-}
-
 /// Renaming to the name of another token of the same owner (ignoring case, whatever
 /// that token's status) is `DuplicateName` and changes nothing.
 pub async fn update_details_refuses_a_name_another_token_of_the_owner_has(stores: Stores) {
@@ -73,16 +54,7 @@ pub async fn update_details_refuses_a_name_another_token_of_the_owner_has(stores
     for t in [&alpha, &beta, &gamma] {
         insert(&stores, t).await;
     }
-    stores
-        .tokens
-        .revoke(
-            gamma.id,
-            RevocationReason::Owner,
-            base_time(),
-            &Journal::default(),
-        )
-        .await
-        .expect("revoke must succeed");
+    revoke_as_owner(&stores, gamma.id, base_time()).await;
 
     for clash in ["ALPHA", "alpha", "Gamma"] {
         let result = stores
@@ -207,20 +179,6 @@ pub async fn revoke_is_idempotent_and_keeps_first_time(stores: Stores) {
     assert_eq!(count, 0, "a revoked token is not active");
 }
 
-/// `revoke` of an unknown id is `NotFound`.
-pub async fn revoke_of_unknown_token_is_not_found(stores: Stores) {
-    let result = stores
-        .tokens
-        .revoke(
-            unknown_token_id(),
-            RevocationReason::Owner,
-            base_time(),
-            &Journal::default(),
-        )
-        .await;
-    assert_eq!(result, Err(StoreError::NotFound), "revoke of an unknown id");
-}
-
 /// `regenerate` keeps the id, name and scopes, gives the new hash, hint and expiry,
 /// clears the revocation and sets `updated_at`; the old hash finds nothing any more.
 pub async fn regenerate_replaces_the_secret_and_clears_revocation(stores: Stores) {
@@ -230,16 +188,7 @@ pub async fn regenerate_replaces_the_secret_and_clears_revocation(stores: Stores
         .concat()
         .into();
     insert(&stores, &original).await;
-    stores
-        .tokens
-        .revoke(
-            original.id,
-            RevocationReason::Owner,
-            at(Duration::hours(1)),
-            &Journal::default(),
-        )
-        .await
-        .expect("revoke must succeed");
+    revoke_as_owner(&stores, original.id, at(Duration::hours(1))).await;
 
     let now = at(Duration::hours(2));
     let new = regeneration(original.id, now, Duration::days(60));
@@ -394,11 +343,7 @@ pub async fn regenerate_counts_against_limit_excluding_itself(stores: Stores) {
 
     let c = token(owner.id, "c", base_time(), MONTH);
     insert(&stores, &c).await;
-    stores
-        .tokens
-        .revoke(c.id, RevocationReason::Owner, now, &Journal::default())
-        .await
-        .expect("revoke must succeed");
+    revoke_as_owner(&stores, c.id, now).await;
     let before = fetch(&stores, c.id).await;
     let attempt = regeneration(c.id, now, MONTH);
     let result = stores
@@ -452,25 +397,6 @@ pub async fn regenerate_counts_against_limit_excluding_itself(stores: Stores) {
     );
 }
 
-/// `regenerate` of an unknown id is `NotFound`.
-pub async fn regenerate_of_unknown_token_is_not_found(stores: Stores) {
-    let now = base_time();
-    let result = stores
-        .tokens
-        .regenerate(
-            &regeneration(unknown_token_id(), now, MONTH),
-            ROOMY_LIMIT,
-            now,
-            &Journal::default(),
-        )
-        .await;
-    assert_eq!(
-        result,
-        Err(StoreError::NotFound),
-        "regenerate of an unknown id"
-    );
-}
-
 /// `regenerate` refuses, under its lock, a token revoked for a reason its owner may not
 /// undo (an admin, a leak report, reuse): `NotRevivable`, and the token stays revoked.
 /// One its owner revoked is brought back.
@@ -505,16 +431,7 @@ pub async fn regenerate_refuses_a_token_its_owner_may_not_revive(stores: Stores)
     }
     let own = token(owner.id, "own", base_time(), MONTH);
     insert(&stores, &own).await;
-    stores
-        .tokens
-        .revoke(
-            own.id,
-            RevocationReason::Owner,
-            base_time(),
-            &Journal::default(),
-        )
-        .await
-        .expect("revoke must succeed");
+    revoke_as_owner(&stores, own.id, base_time()).await;
     let back = stores
         .tokens
         .regenerate(
@@ -526,4 +443,52 @@ pub async fn regenerate_refuses_a_token_its_owner_may_not_revive(stores: Stores)
         .await
         .expect("the owner's own revocation may be undone");
     assert_eq!(back.revoked_reason, None);
+}
+
+/// Every change to an unknown id is `NotFound`: `update_details`, `revoke`,
+/// `regenerate`, `add_scopes`, `clear_scopes` (and `delete`, in its own test).
+pub async fn every_change_to_an_unknown_token_is_not_found(stores: Stores) {
+    let (id, now, journal) = (unknown_token_id(), base_time(), Journal::default());
+    let tokens = &stores.tokens;
+    let answers = [
+        (
+            "update_details",
+            tokens
+                .update_details(id, &name("x"), &description(""), now, &journal)
+                .await
+                .map(drop),
+        ),
+        (
+            "revoke",
+            tokens
+                .revoke(id, RevocationReason::Owner, now, &journal)
+                .await
+                .map(drop),
+        ),
+        (
+            "regenerate",
+            tokens
+                .regenerate(&regeneration(id, now, MONTH), ROOMY_LIMIT, now, &journal)
+                .await
+                .map(drop),
+        ),
+        (
+            "add_scopes",
+            tokens
+                .add_scopes(id, &[scope("jobs:read")], 10, now, &journal)
+                .await
+                .map(drop),
+        ),
+        (
+            "clear_scopes",
+            tokens.clear_scopes(id, now, &journal).await.map(drop),
+        ),
+    ];
+    for (change, answer) in answers {
+        assert_eq!(
+            answer,
+            Err(StoreError::NotFound),
+            "{change} of an unknown id"
+        );
+    }
 }
