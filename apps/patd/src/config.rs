@@ -26,7 +26,7 @@ pub enum ConfigError {
 }
 
 /// Every configuration key, as in patd.toml (env: `PATD_` + upper case).
-pub const KEYS: [&str; 19] = [
+pub const KEYS: [&str; 24] = [
     "listen",
     "metrics_listen",
     "data_dir",
@@ -45,6 +45,11 @@ pub const KEYS: [&str; 19] = [
     "failed_auths_per_minute",
     "trusted_proxies",
     "auth_cache_ms",
+    "auth_cache_entries",
+    "auth_cache_mib",
+    "auth_cache_refusals",
+    "change_poll_ms",
+    "change_bound_ms",
     "sqlite_cache_kib",
 ];
 
@@ -103,10 +108,23 @@ pub struct Config {
     /// Reverse proxies (IP addresses, comma-separated) whose `X-Forwarded-For` names
     /// the client; none = the TCP peer is the client.
     pub trusted_proxies: Option<String>,
-    /// Cache token lookups in the server for this many milliseconds (0..=60000; 0 =
-    /// off). Changes made through this server apply at once; changes by another
-    /// process on the same database (a second instance, the CLI) within this time.
-    pub auth_cache_ms: u32,
+    /// Gone: the verification cache is exact and on by default. Only `0` is still
+    /// accepted, to turn the cache off (for debugging).
+    pub auth_cache_ms: Option<u32>,
+    /// Most tokens the verification cache keeps (0..=10000000; 0 = no cache).
+    pub auth_cache_entries: u32,
+    /// Most memory those tokens take, in MiB (1..=4096).
+    pub auth_cache_mib: u32,
+    /// Most refused secrets (unknown, revoked, expired) it keeps apart from them
+    /// (1..=10000000).
+    pub auth_cache_refusals: u32,
+    /// How often the change watcher looks for changes other processes committed, in
+    /// milliseconds (1..=1000): the usual delay before they apply here.
+    pub change_poll_ms: u32,
+    /// The longest a change made elsewhere can go unseen here, whatever fails, in
+    /// milliseconds (100..=60000, at least 4 × `change_poll_ms`): past it without word
+    /// from the watcher, every check reads the database.
+    pub change_bound_ms: u32,
     /// Page cache of each pooled SQLite connection, in KiB (16..=1048576); ignored for
     /// PostgreSQL.
     pub sqlite_cache_kib: u32,
@@ -135,6 +153,11 @@ impl std::fmt::Debug for Config {
             .field("failed_auths_per_minute", &self.failed_auths_per_minute)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("auth_cache_ms", &self.auth_cache_ms)
+            .field("auth_cache_entries", &self.auth_cache_entries)
+            .field("auth_cache_mib", &self.auth_cache_mib)
+            .field("auth_cache_refusals", &self.auth_cache_refusals)
+            .field("change_poll_ms", &self.change_poll_ms)
+            .field("change_bound_ms", &self.change_bound_ms)
             .field("sqlite_cache_kib", &self.sqlite_cache_kib)
             .finish()
     }
@@ -160,13 +183,36 @@ impl Default for Config {
             secure_cookies: None,
             failed_auths_per_minute: 60,
             trusted_proxies: None,
-            auth_cache_ms: 0,
+            auth_cache_ms: None,
+            auth_cache_entries: 100_000,
+            auth_cache_mib: 64,
+            auth_cache_refusals: 100_000,
+            change_poll_ms: 5,
+            change_bound_ms: 1000,
             sqlite_cache_kib: pat_store_diesel::DEFAULT_SQLITE_CACHE_KIB,
         }
     }
 }
 
 impl Config {
+    /// The verification cache's limits, or `None` when it is off.
+    pub fn cache_limits(&self) -> Option<pat_core::cache::CacheLimits> {
+        let off = self.auth_cache_ms == Some(0) || self.auth_cache_entries == 0;
+        (!off).then(|| pat_core::cache::CacheLimits {
+            max_entries: self.auth_cache_entries as usize,
+            max_bytes: u64::from(self.auth_cache_mib) * 1024 * 1024,
+            max_refusals: self.auth_cache_refusals as usize,
+        })
+    }
+
+    /// How the change watcher polls, and the bound it keeps.
+    pub fn watch_options(&self) -> pat_store_diesel::watch::WatchOptions {
+        pat_store_diesel::watch::WatchOptions {
+            poll: std::time::Duration::from_millis(u64::from(self.change_poll_ms)),
+            bound: std::time::Duration::from_millis(u64::from(self.change_bound_ms)),
+        }
+    }
+
     /// Reads defaults, then `file` (if it exists), then `PATD_*` variables, and checks
     /// every value.
     ///
@@ -264,11 +310,46 @@ impl Config {
                 allowed: "a whole number from 0 (no limit) to 1000000".to_owned(),
             });
         }
-        if self.auth_cache_ms > 60_000 {
+        if let Some(ms) = self.auth_cache_ms.filter(|ms| *ms != 0) {
             return Err(ConfigError::Invalid {
                 key: "auth_cache_ms",
-                value: self.auth_cache_ms.to_string(),
-                allowed: "a whole number of milliseconds from 0 (no cache) to 60000".to_owned(),
+                value: ms.to_string(),
+                allowed: "only 0, to turn the cache off: the verification cache is now exact \
+                          and on by default (size it with auth_cache_entries; \
+                          change_bound_ms bounds how long another process's change can \
+                          go unseen)"
+                    .to_owned(),
+            });
+        }
+        let ranges: [(&'static str, u32, u32, u32); 5] = [
+            ("auth_cache_entries", self.auth_cache_entries, 0, 10_000_000),
+            ("auth_cache_mib", self.auth_cache_mib, 1, 4096),
+            (
+                "auth_cache_refusals",
+                self.auth_cache_refusals,
+                1,
+                10_000_000,
+            ),
+            ("change_poll_ms", self.change_poll_ms, 1, 1000),
+            ("change_bound_ms", self.change_bound_ms, 100, 60_000),
+        ];
+        for (key, value, low, high) in ranges {
+            if !(low..=high).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    value: value.to_string(),
+                    allowed: format!("a whole number from {low} to {high}"),
+                });
+            }
+        }
+        if self.change_bound_ms < 4 * self.change_poll_ms {
+            return Err(ConfigError::Invalid {
+                key: "change_bound_ms",
+                value: self.change_bound_ms.to_string(),
+                allowed: format!(
+                    "at least 4 × change_poll_ms ({}), so the watcher confirms in time",
+                    4 * self.change_poll_ms
+                ),
             });
         }
         if !(16..=1_048_576).contains(&self.sqlite_cache_kib) {
@@ -491,7 +572,7 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         type Change = Box<dyn FnOnce(&mut Config)>;
-        let cases: [(&str, Change); 12] = [
+        let cases: [(&str, Change); 18] = [
             ("listen", Box::new(|c| c.listen = "nope".into())),
             (
                 "metrics_listen",
@@ -514,7 +595,25 @@ mod tests {
                 "failed_auths_per_minute",
                 Box::new(|c| c.failed_auths_per_minute = 1_000_001),
             ),
-            ("auth_cache_ms", Box::new(|c| c.auth_cache_ms = 60_001)),
+            ("auth_cache_ms", Box::new(|c| c.auth_cache_ms = Some(1000))),
+            (
+                "auth_cache_entries",
+                Box::new(|c| c.auth_cache_entries = 10_000_001),
+            ),
+            ("auth_cache_mib", Box::new(|c| c.auth_cache_mib = 0)),
+            (
+                "auth_cache_refusals",
+                Box::new(|c| c.auth_cache_refusals = 0),
+            ),
+            ("change_poll_ms", Box::new(|c| c.change_poll_ms = 0)),
+            ("change_bound_ms", Box::new(|c| c.change_bound_ms = 99)),
+            (
+                "change_bound_ms",
+                Box::new(|c| {
+                    c.change_poll_ms = 100;
+                    c.change_bound_ms = 399;
+                }),
+            ),
             ("sqlite_cache_kib", Box::new(|c| c.sqlite_cache_kib = 15)),
             (
                 "sqlite_cache_kib",

@@ -6,6 +6,8 @@ use std::time::Duration;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use pat_actix::{ApiConfig, ApiState};
+use pat_core::cache::{Freshness, VerificationCache};
+use pat_store_diesel::watch::ChangeWatcher;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Config;
@@ -32,6 +34,8 @@ pub struct Application {
     metrics: Option<actix_web::dev::ServerHandle>,
     state: web::Data<ApiState>,
     notify_interval: Duration,
+    /// Keeps the verification cache exact while the server runs; stopped on drop.
+    watcher: Option<ChangeWatcher>,
 }
 
 impl std::fmt::Debug for Application {
@@ -59,7 +63,18 @@ impl Application {
     /// [`WiringError`] when start-up fails (database, key, address in use).
     pub async fn build_with(config: Config, first_admin: FirstAdmin) -> Result<Self, WiringError> {
         let store = wiring::open_store(&config).await?;
-        let service = Arc::new(wiring::service(&config, &store).await?);
+        // The verification cache, and the watcher that keeps it exact across processes.
+        let (cache, watcher) = match config.cache_limits() {
+            Some(limits) => {
+                let cache = Arc::new(VerificationCache::new(limits, Freshness::Watched));
+                let watcher = store
+                    .watch_changes(cache.clone(), config.watch_options())
+                    .map_err(|e| WiringError::Setup(format!("change watcher: {e}")))?;
+                (Some(cache), Some(watcher))
+            }
+            None => (None, None),
+        };
+        let service = Arc::new(wiring::service(&config, &store, cache.clone()).await?);
         wiring::bootstrap_admin(&config, first_admin, &service, &store).await?;
         let api = ApiConfig {
             secure_cookies: config.secure_cookies(),
@@ -110,6 +125,7 @@ impl Application {
             metrics,
             state,
             notify_interval: Duration::from_secs(config.notify_interval_secs),
+            watcher,
         })
     }
 
@@ -135,6 +151,8 @@ impl Application {
         ));
         let sweeper = tokio::spawn(session_sweep(self.state));
         let result = self.server.await;
+        // Stopped with the server: nothing is answered from the cache any more.
+        drop(self.watcher);
         reminders.abort();
         sweeper.abort();
         if let Some(metrics) = self.metrics {

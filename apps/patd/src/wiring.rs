@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use pat_core::cache::VerificationCache;
 use pat_core::model::{Actor, Notice, Role, User, UserId};
 use pat_core::ports::{Notifier, NotifyError};
 use pat_core::scope::ResourceCatalog;
@@ -247,11 +248,16 @@ impl Notifier for LogNotifier {
 }
 
 /// Builds the service over `store`, after checking its server key against the one the
-/// database's tokens were made with.
+/// database's tokens were made with; `cache` answers presented secrets when given (the
+/// server's, fed by its change watcher; the CLI runs without).
 ///
 /// # Errors
 /// [`WiringError`] for a bad, missing or wrong key, or bad settings.
-pub async fn service(config: &Config, store: &DieselStore) -> Result<PatService, WiringError> {
+pub async fn service(
+    config: &Config,
+    store: &DieselStore,
+    cache: Option<Arc<VerificationCache>>,
+) -> Result<PatService, WiringError> {
     let previous = config
         .previous_token_keys
         .iter()
@@ -288,20 +294,14 @@ pub async fn service(config: &Config, store: &DieselStore) -> Result<PatService,
         .previous_keys(previous)
         .codec(codec)
         .catalog(catalog);
-    if config.auth_cache_ms > 0 {
-        builder = builder.credential_cache(
-            chrono::Duration::milliseconds(i64::from(config.auth_cache_ms)),
-            AUTH_CACHE_ENTRIES,
-        );
+    if let Some(cache) = cache {
+        builder = builder.verification_cache(cache);
     }
     let service = builder
         .build()
         .map_err(|e| WiringError::Setup(e.to_string()))?;
     Ok(service)
 }
-
-/// Most tokens the authentication cache holds (about 1 KiB each).
-const AUTH_CACHE_ENTRIES: usize = 50_000;
 
 /// The actor the CLI acts as: a trusted local administrator.
 pub fn cli_actor() -> Actor {

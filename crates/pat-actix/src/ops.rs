@@ -51,9 +51,65 @@ fn exposition(state: &ApiState) -> HttpResponse {
     body.push_str("# HELP patd_sessions Signed-in browser sessions held by this instance.\n");
     body.push_str("# TYPE patd_sessions gauge\n");
     body.push_str(&format!("patd_sessions {}\n", state.sessions.len()));
+    if let Some(cache) = state.service.cache_stats() {
+        push_cache_metrics(&mut body, &cache);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)
+}
+
+/// The verification cache's counters and sizes.
+fn push_cache_metrics(body: &mut String, cache: &pat_core::cache::CacheStats) {
+    let series: [(&str, &str, &str, u64); 7] = [
+        (
+            "patd_auth_cache_hits_total",
+            "counter",
+            "Token checks answered from the verification cache.",
+            cache.hits,
+        ),
+        (
+            "patd_auth_cache_misses_total",
+            "counter",
+            "Token checks the store answered, then kept.",
+            cache.misses,
+        ),
+        (
+            "patd_auth_cache_bypasses_total",
+            "counter",
+            "Token checks the store answered while the change watcher could not vouch for the cache.",
+            cache.bypasses,
+        ),
+        (
+            "patd_auth_cache_invalidations_total",
+            "counter",
+            "Times the cache was emptied for a change.",
+            cache.invalidations,
+        ),
+        (
+            "patd_auth_cache_entries",
+            "gauge",
+            "Tokens kept that authenticate.",
+            cache.entries,
+        ),
+        (
+            "patd_auth_cache_bytes",
+            "gauge",
+            "Their estimated bytes.",
+            cache.bytes,
+        ),
+        (
+            "patd_auth_cache_refusals",
+            "gauge",
+            "Refused secrets kept (unknown, revoked, expired).",
+            cache.refusals,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
 }
 
 /// The `method` label: the standard methods by name, any other as `OTHER`, so made-up

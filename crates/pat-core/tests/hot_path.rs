@@ -1,7 +1,8 @@
 //! The authentication hot path's economies, and that they never weaken a rule: the
-//! credential cache (hits skip the store; every change made through the service is
-//! seen on the next request; changes by another process within the TTL) and the
-//! coalescing of identical failure audits.
+//! verification cache (hits skip the store; every change made through the service is
+//! seen on the next request; another process's change as soon as the watcher reports
+//! it; nothing served while the watcher does not vouch) and the coalescing of identical
+//! failure audits.
 
 #![allow(clippy::unwrap_used)] // tests say what they expect by failing
 
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{Duration, TimeZone, Utc};
+use pat_core::cache::{CacheLimits, Freshness, VerificationCache};
 use pat_core::model::{Actor, AuditAction, AuditQuery, AuthFailure, PageRequest, Role};
 use pat_core::ports::RecordingNotifier;
 use pat_core::ports::{CredentialLookup, CredentialRecord, ManualClock, Storage, StoreError};
@@ -26,7 +28,6 @@ fn run<F: Future>(future: F) -> F::Output {
 }
 
 const IP: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
-const TTL_SECONDS: i64 = 5;
 static NAMES: AtomicUsize = AtomicUsize::new(0);
 
 /// Counts the store lookups that reach the store.
@@ -49,6 +50,7 @@ struct Two {
     cached: PatService,
     other: PatService,
     lookups: Arc<CountingLookup>,
+    cache: Arc<VerificationCache>,
     clock: Arc<ManualClock>,
     admin: Actor,
 }
@@ -56,7 +58,7 @@ struct Two {
 fn service(
     store: &Arc<MemoryStore>,
     clock: &Arc<ManualClock>,
-    cache: bool,
+    cache: Option<Arc<VerificationCache>>,
 ) -> (PatService, Arc<CountingLookup>) {
     let storage = Storage::from_store(store.clone());
     let lookups = Arc::new(CountingLookup {
@@ -68,10 +70,10 @@ fn service(
         .credentials(lookups.clone())
         .notifier(Arc::new(RecordingNotifier::default()))
         .clock(clock.clone())
-        .rng(StdRng::seed_from_u64(if cache { 1 } else { 2 }))
+        .rng(StdRng::seed_from_u64(if cache.is_some() { 1 } else { 2 }))
         .server_key(ServerKey::new(vec![42; 32]).unwrap());
-    if cache {
-        builder = builder.credential_cache(Duration::seconds(TTL_SECONDS), 1000);
+    if let Some(cache) = cache {
+        builder = builder.verification_cache(cache);
     }
     (builder.build().unwrap(), lookups)
 }
@@ -82,8 +84,14 @@ impl Two {
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap(),
         ));
-        let (cached, lookups) = service(&store, &clock, true);
-        let (other, _) = service(&store, &clock, false);
+        // Watched, as a store other processes write: the test plays the watcher.
+        let cache = Arc::new(VerificationCache::new(
+            CacheLimits::default(),
+            Freshness::Watched,
+        ));
+        cache.confirm_fresh(std::time::Duration::from_secs(3600));
+        let (cached, lookups) = service(&store, &clock, Some(cache.clone()));
+        let (other, _) = service(&store, &clock, None);
         let admin = run(cached.create_user(
             None,
             NewUser {
@@ -98,6 +106,7 @@ impl Two {
             cached,
             other,
             lookups,
+            cache,
             clock,
             admin: Actor::session(admin, IP),
         }
@@ -208,16 +217,33 @@ fn every_change_made_here_is_refused_or_seen_on_the_next_request() {
 }
 
 #[test]
-fn another_process_s_change_is_seen_once_the_ttl_has_passed() {
+fn another_process_s_change_is_seen_once_the_watcher_reports_it() {
     let two = Two::new();
     let member = two.member("m@example.com");
     let issued = two.issue(&member, &["jobs:list"]);
     two.auth(&issued).unwrap();
     run(two.other.revoke_token(&member, issued.token.id)).unwrap();
-    two.auth(&issued)
-        .expect("within the TTL the other process's revocation is not seen yet");
-    two.clock.advance(Duration::seconds(TTL_SECONDS));
+    // The store adapter's watcher sees the other process's commit and reports it.
+    two.cache.changed();
     assert_eq!(two.auth(&issued).unwrap_err(), AuthError::Revoked);
+}
+
+#[test]
+fn nothing_is_served_from_the_cache_while_the_watcher_does_not_vouch() {
+    let two = Two::new();
+    let member = two.member("m@example.com");
+    let issued = two.issue(&member, &["jobs:list"]);
+    two.auth(&issued).unwrap();
+    two.cache.suspend();
+    let before = two.store_lookups();
+    run(two.other.revoke_token(&member, issued.token.id)).unwrap();
+    assert_eq!(
+        two.auth(&issued).unwrap_err(),
+        AuthError::Revoked,
+        "a suspended cache reads the store"
+    );
+    two.auth(&issued).unwrap_err();
+    assert_eq!(two.store_lookups(), before + 2, "and keeps nothing");
 }
 
 #[test]
@@ -325,7 +351,10 @@ fn a_change_whose_caller_went_away_after_it_committed_still_empties_the_cache() 
         .clock(clock)
         .rng(StdRng::seed_from_u64(3))
         .server_key(ServerKey::new(vec![42; 32]).unwrap())
-        .credential_cache(Duration::hours(1), 1000)
+        .verification_cache(Arc::new(VerificationCache::new(
+            CacheLimits::default(),
+            Freshness::Local,
+        )))
         .build()
         .unwrap();
     let admin = run(service.create_user(

@@ -26,6 +26,7 @@ mod schema;
 mod store;
 pub mod testing;
 mod tx;
+pub mod watch;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -127,8 +128,9 @@ enum Target {
     Postgres(String),
 }
 
-/// Opens connections for the pool and sets each SQLite connection up.
-#[derive(Debug)]
+/// Opens connections for the pool (and the change watcher) and sets each SQLite
+/// connection up.
+#[derive(Debug, Clone)]
 struct Manager {
     target: Target,
     sqlite_cache_kib: u32,
@@ -169,6 +171,8 @@ impl ManageConnection for Manager {
 #[derive(Clone)]
 pub struct DieselStore {
     pool: r2d2::Pool<Manager>,
+    /// Opens connections outside the pool (the change watcher's).
+    manager: Manager,
     backend: Backend,
     sqlite_cache_kib: u32,
 }
@@ -221,18 +225,20 @@ pub fn connect_with(url: &str, options: PoolOptions) -> Result<DieselStore, Conn
         Target::Sqlite(_) => Backend::Sqlite,
         Target::Postgres(_) => Backend::Postgres,
     };
+    let manager = Manager {
+        target,
+        sqlite_cache_kib: options.sqlite_cache_kib,
+    };
     let pool = r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(options.connection_timeout)
         // A server can drop PostgreSQL connections; a local SQLite file cannot.
         .test_on_check_out(backend == Backend::Postgres)
-        .build_unchecked(Manager {
-            target,
-            sqlite_cache_kib: options.sqlite_cache_kib,
-        });
+        .build_unchecked(manager.clone());
     Ok(DieselStore {
         pool,
+        manager,
         backend,
         sqlite_cache_kib: options.sqlite_cache_kib,
     })

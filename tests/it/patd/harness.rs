@@ -26,6 +26,10 @@ use ureq::http;
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 /// Its password (long and mixed so any password policy accepts it).
 pub const ADMIN_PASSWORD: &str = "Admin-Password-For-Tests-42";
+/// patd's default `change_bound_ms`: the longest a change made by another process can go
+/// unseen by an instance's verification cache.
+pub const CHANGE_BOUND: Duration = Duration::from_millis(1000);
+
 /// Where a test server keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -963,6 +967,26 @@ impl TestApp {
             "401 for a bad token must challenge Bearer, got {challenge:?}"
         );
         problem
+    }
+
+    /// Asks about `secret` until it is refused: a change made by another process (a
+    /// peer instance, the CLI) reaches this one within [`CHANGE_BOUND`] of `changed` (when
+    /// the change's call returned); a request sent later than that and accepted fails.
+    pub fn assert_refused_within_the_bound(&self, secret: &str, changed: Instant) {
+        loop {
+            let sent = changed.elapsed();
+            let reply = self.me_bearer(secret);
+            if reply.status == 401 {
+                self.assert_refused(secret);
+                return;
+            }
+            assert_eq!(reply.status, 200, "the token is answered valid or refused");
+            assert!(
+                sent <= CHANGE_BOUND,
+                "a request sent {sent:?} after the change was accepted (bound {CHANGE_BOUND:?})"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// `GET /api/v1/auth/check` for a scope text `resource:operation[:target]`.

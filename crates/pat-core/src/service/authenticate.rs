@@ -35,6 +35,22 @@ pub(super) struct FailedToken {
     owner: UserId,
 }
 
+/// Why a found record does not authenticate at `now`, if it does not: the admin
+/// switch, revocation, expiry, then the owner.
+pub(super) fn refusal(record: &CredentialRecord, now: DateTime<Utc>) -> Option<AuthError> {
+    if !record.pats_enabled {
+        return Some(AuthError::PatsDisabled);
+    }
+    match record.token.status(now) {
+        TokenStatus::Revoked => Some(AuthError::Revoked),
+        TokenStatus::Expired => Some(AuthError::Expired),
+        TokenStatus::Active if !record.owner.as_ref().is_some_and(|user| user.active) => {
+            Some(AuthError::UserInactive)
+        }
+        TokenStatus::Active => None,
+    }
+}
+
 impl PatService {
     /// Checks a presented token: format first, then store lookup, revocation, expiry,
     /// the admin switch and the owner. Failures are audited with their reason.
@@ -114,20 +130,24 @@ impl PatService {
         })
     }
 
-    /// One credential lookup, through the cache when there is one.
+    /// One credential lookup, through the cache when there is one and it can vouch.
     pub(super) async fn lookup_credential(
         &self,
         hash: &SecretHash,
         now: DateTime<Utc>,
-    ) -> Result<Option<CredentialRecord>, StoreError> {
+    ) -> Result<Option<Arc<CredentialRecord>>, StoreError> {
         let Some(cache) = &self.cache else {
-            return self.credentials.lookup(hash).await;
+            return Ok(self.credentials.lookup(hash).await?.map(Arc::new));
         };
-        match cache.get(hash, now) {
-            Cached::Hit(record) => Ok(record.map(Arc::unwrap_or_clone)),
+        match cache.get(hash) {
+            Cached::Hit(record) => Ok(record),
+            Cached::Bypass => Ok(self.credentials.lookup(hash).await?.map(Arc::new)),
             Cached::Miss { epoch } => {
-                let record = self.credentials.lookup(hash).await?;
-                cache.put(*hash, record.clone().map(Arc::new), epoch, now);
+                let record = self.credentials.lookup(hash).await?.map(Arc::new);
+                let accepts = record
+                    .as_deref()
+                    .is_some_and(|found| refusal(found, now).is_none());
+                cache.put(*hash, record.clone(), accepts, epoch);
                 Ok(record)
             }
         }
@@ -185,33 +205,16 @@ impl PatService {
                 }
             }
         }
-        let (
-            CredentialRecord {
-                token,
-                owner,
-                pats_enabled,
-            },
-            hash,
-        ) = found.ok_or((AuthError::Unknown, None))?;
+        let (record, hash) = found.ok_or((AuthError::Unknown, None))?;
         let failed = FailedToken {
-            id: token.id,
-            owner: token.owner,
+            id: record.token.id,
+            owner: record.token.owner,
         };
-        let refusal = if !pats_enabled {
-            Some(AuthError::PatsDisabled)
-        } else {
-            match token.status(now) {
-                TokenStatus::Revoked => Some(AuthError::Revoked),
-                TokenStatus::Expired => Some(AuthError::Expired),
-                TokenStatus::Active => None,
-            }
-        };
-        if let Some(err) = refusal {
+        if let Some(err) = refusal(&record, now) {
             return Err((err, Some(failed)));
         }
-        let Some(user) = owner.filter(|user| user.active) else {
-            return Err((AuthError::UserInactive, Some(failed)));
-        };
+        let CredentialRecord { token, owner, .. } = Arc::unwrap_or_clone(record);
+        let user = owner.ok_or((AuthError::UserInactive, Some(failed)))?;
         Ok((token, user, hash))
     }
 

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use rand_core::TryCryptoRng;
 use uuid::Uuid;
 
-use crate::cache::{Cached, CredentialCache};
+use crate::cache::{Cached, VerificationCache};
 use crate::model::{
     Actor, Attempt, AuditAction, AuditEvent, AuditQuery, AuthFailure, Credential, DeliveryStatus,
     EventId, MessageId, Notice, NoticeKind, OutboxMessage, Page, PageRequest, Principal, Recipient,
@@ -144,15 +144,15 @@ pub struct PatServiceBuilder {
     previous_keys: Vec<ServerKey>,
     codec: TokenCodec,
     catalog: ResourceCatalog,
-    cache: Option<CredentialCache>,
+    cache: Option<Arc<VerificationCache>>,
 }
 
 impl PatServiceBuilder {
-    /// Caches credential lookups in this process for at most `ttl` (see
-    /// [`crate::cache`]): changes made here apply on the next request; changes made by
-    /// other processes on the same store within `ttl`.
-    pub fn credential_cache(mut self, ttl: chrono::Duration, max_entries: usize) -> Self {
-        self.cache = Some(CredentialCache::new(ttl, max_entries));
+    /// Answers presented secrets from `cache` when it can vouch for them (see
+    /// [`crate::cache`]): every change this service makes empties it; a store shared with
+    /// other processes needs its change watcher feeding the same cache.
+    pub fn verification_cache(mut self, cache: Arc<VerificationCache>) -> Self {
+        self.cache = Some(cache);
         self
     }
 
@@ -296,7 +296,7 @@ pub struct PatService {
     hasher: TokenHasher,
     codec: TokenCodec,
     catalog: ResourceCatalog,
-    cache: Option<CredentialCache>,
+    cache: Option<Arc<VerificationCache>>,
     failures: Mutex<HashMap<FailureKey, RepeatedFailure>>,
 }
 
@@ -334,13 +334,13 @@ enum Reach {
     Admin,
 }
 
-/// Empties the credential cache when dropped: after a write, however it ended.
-struct InvalidateOnDrop<'a>(Option<&'a CredentialCache>);
+/// Empties the verification cache when dropped: after a write, however it ended.
+struct InvalidateOnDrop<'a>(Option<&'a VerificationCache>);
 
 impl Drop for InvalidateOnDrop<'_> {
     fn drop(&mut self) {
         if let Some(cache) = self.0 {
-            cache.invalidate();
+            cache.changed();
         }
     }
 }
@@ -411,6 +411,11 @@ impl PatService {
         &self.catalog
     }
 
+    /// The verification cache's counters and sizes, when there is a cache.
+    pub fn cache_stats(&self) -> Option<crate::cache::CacheStats> {
+        self.cache.as_ref().map(|cache| cache.stats())
+    }
+
     /// The time now, by the injected clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
@@ -426,7 +431,7 @@ impl PatService {
         &self,
         write: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let _invalidate = InvalidateOnDrop(self.cache.as_ref());
+        let _invalidate = InvalidateOnDrop(self.cache.as_deref());
         write.await
     }
 

@@ -62,5 +62,8 @@ pub(crate) fn import(
         Some(index) if index.contains("email") => StoreError::DuplicateEmail,
         Some(index) if index.contains("name") => StoreError::DuplicateName,
         _ => store_error(e),
-    })
+    })?;
+    // After the commit: a secret presented before its token was imported may be kept
+    // as unknown in a cache; this drops it.
+    crate::watch::signal_change(conn).map_err(store_error)
 }

@@ -146,10 +146,12 @@ fn insert_scopes(
     Ok(())
 }
 
-/// Writes a change's journal inside the change's transaction: its audit events, and its
-/// notices unless one with the same dedupe key is queued (checked first: a unique
-/// violation would abort a PostgreSQL transaction).
+/// Writes a change's journal inside the change's transaction: the change signal every
+/// process's watcher sees ([`crate::watch`]), its audit events, and its notices unless
+/// one with the same dedupe key is queued (checked first: a unique violation would abort
+/// a PostgreSQL transaction).
 fn write_journal(conn: &mut AnyConnection, journal: &Journal) -> Result<(), TxError> {
+    crate::watch::signal_change(conn)?;
     for event in &journal.events {
         diesel::insert_into(audit_events::table)
             .values(AuditRow::from_event(event))
