@@ -95,7 +95,7 @@ pub enum SettingsCommand {
 
 async fn open(config: &Config) -> Result<(PatService, pat_store_diesel::DieselStore), WiringError> {
     let store = wiring::open_store(config).await?;
-    let service = wiring::service(config, &store, None).await?;
+    let service = wiring::service(config, &store, None, None).await?;
     Ok((service, store))
 }
 

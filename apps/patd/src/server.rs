@@ -74,18 +74,20 @@ impl Application {
             }
             None => (None, None),
         };
-        let service = Arc::new(wiring::service(&config, &store, cache.clone()).await?);
+        // Told of every token authentication by the service itself.
+        let metrics = Arc::new(pat_actix::Metrics::default());
+        let service =
+            Arc::new(wiring::service(&config, &store, cache.clone(), Some(metrics.clone())).await?);
         wiring::bootstrap_admin(&config, first_admin, &service, &store).await?;
         let api = ApiConfig {
             secure_cookies: config.secure_cookies(),
-            failed_auths_per_minute: config.failed_auths_per_minute,
             trusted_proxies: config
                 .trusted_proxies()
                 .map_err(|e| WiringError::Setup(e.to_string()))?,
             public_origin: Some(config.public_origin()),
             ..ApiConfig::default()
         };
-        let state = web::Data::new(ApiState::new(service.clone(), api));
+        let state = web::Data::new(ApiState::with_metrics(service.clone(), api, metrics));
         let addr = config.listen_addr();
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|e| WiringError::Setup(format!("listen: cannot bind {addr}: {e}")))?;

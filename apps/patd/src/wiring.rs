@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use pat_core::cache::VerificationCache;
 use pat_core::model::{Actor, Notice, Role, User, UserId};
-use pat_core::ports::{Notifier, NotifyError};
+use pat_core::ports::{AuthObserver, Notifier, NotifyError};
 use pat_core::scope::ResourceCatalog;
 use pat_core::token::{KeyCheck, ServerKey, check_key};
 use pat_core::{NewUser, PatService, TokenCodec};
@@ -249,7 +249,8 @@ impl Notifier for LogNotifier {
 
 /// Builds the service over `store`, after checking its server key against the one the
 /// database's tokens were made with; `cache` answers presented secrets when given (the
-/// server's, fed by its change watcher; the CLI runs without).
+/// server's, fed by its change watcher; the CLI runs without), and `observer` is told of
+/// every token authentication (the server's metrics).
 ///
 /// # Errors
 /// [`WiringError`] for a bad, missing or wrong key, or bad settings.
@@ -257,6 +258,7 @@ pub async fn service(
     config: &Config,
     store: &DieselStore,
     cache: Option<Arc<VerificationCache>>,
+    observer: Option<Arc<dyn AuthObserver>>,
 ) -> Result<PatService, WiringError> {
     let previous = config
         .previous_token_keys
@@ -293,9 +295,13 @@ pub async fn service(
         .server_key(key)
         .previous_keys(previous)
         .codec(codec)
-        .catalog(catalog);
+        .catalog(catalog)
+        .failed_auths_per_minute(config.failed_auths_per_minute);
     if let Some(cache) = cache {
         builder = builder.verification_cache(cache);
+    }
+    if let Some(observer) = observer {
+        builder = builder.auth_observer(observer);
     }
     let service = builder
         .build()

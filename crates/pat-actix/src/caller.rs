@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -29,7 +30,7 @@ pub const CSRF_HEADER: &str = "X-CSRF-Token";
 ///
 /// # Errors
 /// `invalid_token` for a header of another scheme or a malformed Basic value.
-pub fn presented_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub fn presented_token(req: &HttpRequest) -> Result<Option<Zeroizing<String>>, ApiError> {
     let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -40,15 +41,17 @@ pub fn presented_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let (scheme, rest) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(Some(rest.to_owned()));
+        return Ok(Some(Zeroizing::new(rest.to_owned())));
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = STANDARD
-            .decode(rest)
-            .map_err(|_| ApiError::invalid_token())?;
-        let text = String::from_utf8(decoded).map_err(|_| ApiError::invalid_token())?;
+        let decoded = Zeroizing::new(
+            STANDARD
+                .decode(rest)
+                .map_err(|_| ApiError::invalid_token())?,
+        );
+        let text = std::str::from_utf8(&decoded).map_err(|_| ApiError::invalid_token())?;
         let (_, password) = text.split_once(':').ok_or_else(ApiError::invalid_token)?;
-        return Ok(Some(password.to_owned()));
+        return Ok(Some(Zeroizing::new(password.to_owned())));
     }
     Err(ApiError::invalid_token())
 }
@@ -130,29 +133,6 @@ fn forwarded_address(entry: &[u8]) -> Option<IpAddr> {
     Some(ip.to_canonical())
 }
 
-/// Authenticates a token for the REST API: refuses an address over its failed
-/// authentication limit, counts the outcome in the metrics and a failure against the
-/// address.
-pub(crate) async fn authenticate_counted(
-    state: &ApiState,
-    token: &str,
-    ip: Option<IpAddr>,
-) -> Result<Principal, ApiError> {
-    if let Err(refused) = state.auth_failures.check(ip) {
-        state.metrics.auth_outcome("rate_limited");
-        return Err(refused);
-    }
-    let result = state.service.authenticate(token, ip).await;
-    state.metrics.auth_outcome(match &result {
-        Ok(_) => "success",
-        Err(err) => err.failure().map_or("error", |f| f.as_str()),
-    });
-    if result.as_ref().is_err_and(|err| err.failure().is_some()) {
-        state.auth_failures.record_failure(ip);
-    }
-    Ok(result?)
-}
-
 /// A request authenticated by a personal access token: the extractor host services
 /// use. Reuses the principal [`require_scope`] already found, if any.
 #[derive(Debug, Clone)]
@@ -175,14 +155,15 @@ impl FromRequest for Authenticated {
     }
 }
 
-/// Authenticates a host service's request. With an [`ApiState`] registered, through
-/// it: the failed-authentication limit and the metrics apply. With only a
-/// `web::Data<PatService>`, directly (no limit: the host limits abuse itself).
+/// Authenticates a host service's request through the registered service — the
+/// [`ApiState`]'s, or a `web::Data<PatService>`: either way
+/// [`PatService::authenticate`], so the failed-authentication limit and the outcome
+/// observer the service was built with apply to every host.
 async fn authenticate_host(req: &HttpRequest, token: &str) -> Result<Principal, ApiError> {
     crate::cross_site::refuse_ambient_basic(req)?;
     let ip = client_ip(req);
     if let Some(state) = req.app_data::<web::Data<ApiState>>() {
-        return authenticate_counted(state, token, ip).await;
+        return Ok(state.service.authenticate(token, ip).await?);
     }
     let service: Arc<PatService> = req
         .app_data::<web::Data<PatService>>()
@@ -288,7 +269,7 @@ impl FromRequest for Caller {
                 // A browser that was once given Basic credentials (the 401s offer Basic
                 // for git's sake) attaches them on its own, like a cookie.
                 crate::cross_site::refuse_ambient_basic(&req)?;
-                let principal = authenticate_counted(&state, &token, ip).await?;
+                let principal = state.service.authenticate(&token, ip).await?;
                 return Ok(Caller {
                     actor: Actor::from_principal(&principal, ip),
                     via: Via::Token(principal),

@@ -8,8 +8,11 @@
 //!   middleware, so any actix app can accept PATs and guard routes by scope
 //!   (see `examples/jobs.rs`);
 //! - abuse limits: a client address that keeps failing token authentication is refused
-//!   for a while ([`ApiConfig::failed_auths_per_minute`]), client addresses behind
+//!   for a while (the service's own rule: `PatServiceBuilder::failed_auths_per_minute`,
+//!   answered 429 here), sign-in and leak-report limits, client addresses behind
 //!   trusted proxies ([`client_ip`]), and request size limits ([`request_limits`]).
+//!   Registering [`ApiState::with_metrics`]'s metrics as the service's
+//!   `auth_observer` counts every authentication's outcome.
 //!
 //! Only this crate knows HTTP and JSON; every rule is `PatService`'s.
 

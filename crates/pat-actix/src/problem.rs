@@ -5,6 +5,7 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use pat_core::limits::RetryAfter;
 use pat_core::ports::StoreError;
 use pat_core::{
     AddScopesError, AuthError, CreateTokenError, Denied, InternalError, QueryError,
@@ -474,10 +475,17 @@ impl From<InternalError> for ApiError {
     }
 }
 
+impl From<RetryAfter> for ApiError {
+    fn from(refusal: RetryAfter) -> Self {
+        Self::rate_limited(refusal.seconds)
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
             AuthError::Storage(store) => Self::from_store(&store),
+            AuthError::RateLimited(refusal) => refusal.into(),
             _ => Self::invalid_token(),
         }
     }

@@ -12,7 +12,9 @@ use actix_web::http::StatusCode;
 use pat_core::PatService;
 use pat_core::model::User;
 
-use crate::limits::{FailedAuthLimiter, RateLimiter};
+use pat_core::limits::RateLimiter;
+use pat_core::ports::{AuthObserver, AuthOutcome};
+
 use crate::passwords::{on_password_thread, verify_password};
 use crate::problem::ApiError;
 use crate::sessions::{NewSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionStore};
@@ -29,10 +31,6 @@ pub struct ApiConfig {
     pub leak_reports_per_hour: u32,
     /// Sign-in attempts accepted per client address (IPv6: per /64) per minute.
     pub logins_per_minute: u32,
-    /// Failed token authentications accepted per client address per minute; once they
-    /// are used up, every token-authenticated request from that address is answered
-    /// 429 `rate_limited` until the minute ends. 0 switches the limit off.
-    pub failed_auths_per_minute: u32,
     /// Reverse proxies whose `X-Forwarded-For` is believed: when the TCP peer is one
     /// of them, the client address is taken from that header (see
     /// [`client_ip`](crate::client_ip)). Empty: the TCP peer is the client.
@@ -50,7 +48,6 @@ impl Default for ApiConfig {
             // GitHub's figure for its public token-revocation API.
             leak_reports_per_hour: 60,
             logins_per_minute: 30,
-            failed_auths_per_minute: 60,
             trusted_proxies: Vec::new(),
             public_origin: None,
         }
@@ -63,28 +60,34 @@ pub struct ApiState {
     pub service: Arc<PatService>,
     /// Browser sessions.
     pub sessions: SessionStore,
-    /// Request and authentication counters.
-    pub metrics: Metrics,
+    /// Request and authentication counters (the service tells it each authentication's
+    /// outcome when it was built with it as its observer).
+    pub metrics: Arc<Metrics>,
     /// Settings.
     pub config: ApiConfig,
     pub(crate) leak_limiter: RateLimiter,
     pub(crate) login_limiter: RateLimiter,
-    pub(crate) auth_failures: FailedAuthLimiter,
 }
 
 impl ApiState {
-    /// State over `service` with `config`.
+    /// State over `service` with `config`, and metrics of its own.
     pub fn new(service: Arc<PatService>, config: ApiConfig) -> Self {
+        Self::with_metrics(service, config, Arc::new(Metrics::default()))
+    }
+
+    /// State over `service` with `config`, counting into `metrics` — the observer the
+    /// service was built with, so its authentication outcomes are counted too.
+    pub fn with_metrics(
+        service: Arc<PatService>,
+        config: ApiConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             service,
             sessions: SessionStore::new(config.session_ttl),
-            metrics: Metrics::default(),
+            metrics,
             leak_limiter: RateLimiter::new(config.leak_reports_per_hour, Duration::from_secs(3600)),
             login_limiter: RateLimiter::new(config.logins_per_minute, Duration::from_secs(60)),
-            auth_failures: FailedAuthLimiter::new(
-                config.failed_auths_per_minute,
-                Duration::from_secs(60),
-            ),
             config,
         }
     }
@@ -96,7 +99,7 @@ impl ApiState {
     /// # Errors
     /// `rate_limited` with the seconds until attempts are accepted again.
     pub fn check_login_rate(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        self.login_limiter.check(ip)
+        Ok(self.login_limiter.check(ip)?)
     }
 
     /// Checks an email and password and starts a session: the one sign-in path of the
@@ -299,5 +302,18 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+impl AuthObserver for Metrics {
+    fn outcome(&self, outcome: AuthOutcome) {
+        self.auth_outcome(outcome.as_str());
+    }
+
+    fn address_refused(&self, ip: IpAddr) {
+        tracing::warn!(
+            client_ip = %ip,
+            "too many failed token authentications; refusing this address until its window ends"
+        );
     }
 }

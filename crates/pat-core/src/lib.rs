@@ -38,6 +38,7 @@
 //! ```
 
 pub mod cache;
+pub mod limits;
 pub mod model;
 pub mod policy;
 pub mod ports;
@@ -47,8 +48,9 @@ pub mod token;
 
 pub use service::{
     AddScopesError, AuthError, BuildError, CreateTokenError, CreateTokenRequest, CreationAllowance,
-    Denied, Escalation, InternalError, Introspection, IssuedToken, ListTokensRequest, NewUser,
-    PatService, PatServiceBuilder, QueryError, RandomnessError, RegenerateError, ReminderRun,
-    ScopesError, SettingsChangeError, TokenChangeError, UserChangeError, UserError,
+    DEFAULT_FAILED_AUTHS_PER_MINUTE, Denied, Escalation, InternalError, Introspection, IssuedToken,
+    ListTokensRequest, NewUser, PatService, PatServiceBuilder, QueryError, RandomnessError,
+    RegenerateError, ReminderRun, ScopesError, SettingsChangeError, TokenChangeError,
+    UserChangeError, UserError,
 };
 pub use token::{ServerKey, TokenCodec, TokenSecret};

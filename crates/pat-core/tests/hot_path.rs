@@ -396,3 +396,82 @@ fn a_change_whose_caller_went_away_after_it_committed_still_empties_the_cache() 
         "the cached answer from before the change was dropped"
     );
 }
+
+/// Records what the service tells its observer.
+#[derive(Default)]
+struct Observed {
+    outcomes: std::sync::Mutex<Vec<pat_core::ports::AuthOutcome>>,
+    refused: std::sync::Mutex<Vec<IpAddr>>,
+}
+
+impl pat_core::ports::AuthObserver for Observed {
+    fn outcome(&self, outcome: pat_core::ports::AuthOutcome) {
+        self.outcomes.lock().unwrap().push(outcome);
+    }
+
+    fn address_refused(&self, ip: IpAddr) {
+        self.refused.lock().unwrap().push(ip);
+    }
+}
+
+#[test]
+fn the_failed_authentication_limit_and_the_outcomes_are_the_services_own() {
+    use pat_core::ports::AuthOutcome;
+    let observed = Arc::new(Observed::default());
+    let service = PatService::builder()
+        .storage(Storage::from_store(Arc::new(MemoryStore::new())))
+        .notifier(Arc::new(RecordingNotifier::default()))
+        .rng(StdRng::seed_from_u64(4))
+        .server_key(ServerKey::new(vec![42; 32]).unwrap())
+        .failed_auths_per_minute(2)
+        .auth_observer(observed.clone())
+        .build()
+        .unwrap();
+    let admin = run(service.create_user(
+        None,
+        NewUser {
+            email: "admin@example.com".into(),
+            name: "Admin".into(),
+            role: Role::Admin,
+        },
+        None,
+    ))
+    .unwrap();
+    let issued = run(service.create_token(
+        &Actor::session(admin, IP),
+        CreateTokenRequest {
+            name: "good".into(),
+            description: String::new(),
+            expires_in_days: 30,
+            scopes: vec!["jobs:list".into()],
+        },
+    ))
+    .unwrap();
+    let unknown = service.codec().encode(&[9; 32]);
+    for _ in 0..2 {
+        assert_eq!(
+            run(service.authenticate(unknown.expose(), IP)).unwrap_err(),
+            AuthError::Unknown
+        );
+    }
+    assert!(
+        matches!(
+            run(service.authenticate(issued.secret.expose(), IP)),
+            Err(AuthError::RateLimited(retry)) if (59..=60).contains(&retry.seconds)
+        ),
+        "the address used up its failures: even a good token is refused unchecked"
+    );
+    let elsewhere = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+    run(service.authenticate(issued.secret.expose(), elsewhere)).expect("another address");
+    let failed = AuthOutcome::Failed(AuthFailure::Unknown);
+    assert_eq!(
+        *observed.outcomes.lock().unwrap(),
+        [
+            failed,
+            failed,
+            AuthOutcome::RateLimited,
+            AuthOutcome::Success
+        ]
+    );
+    assert_eq!(*observed.refused.lock().unwrap(), [IP.unwrap()]);
+}

@@ -13,7 +13,7 @@ pub const MAX_LEAK_REPORT: usize = 1000;
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn auth_check(state: Data<ApiState>, req: HttpRequest, params: Params) -> ApiResult {
     let token = presented_token(&req)?.ok_or_else(ApiError::unauthenticated)?;
-    let principal = authenticate_counted(&state, &token, client_ip(&req)).await?;
+    let principal = state.service.authenticate(&token, client_ip(&req)).await?;
     match (param(&params, "resource"), param(&params, "operation")) {
         // Authentication only, yet a token with no scope authorizes nothing: not even
         // "any valid token" (docs/api.md).

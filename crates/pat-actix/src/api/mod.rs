@@ -18,7 +18,7 @@ use pat_core::model::{
     AuditQuery, DeliveryStatus, PageRequest, ScopeId, StatusFilter, TokenId, TokenStatus, UserId,
 };
 
-use crate::caller::{Caller, Via, authenticate_counted, client_ip, presented_token};
+use crate::caller::{Caller, Via, client_ip, presented_token};
 use crate::cross_site::{JsonBody, refuse_cross_site};
 use crate::passwords::{check_password_rules, hash_password, on_password_thread};
 use crate::problem::{ApiError, Problem};

@@ -504,6 +504,44 @@ pub enum NotifyError {
     Permanent(String),
 }
 
+/// How one token authentication ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// The token authenticated.
+    Success,
+    /// The caller's failure, with its reason.
+    Failed(crate::model::AuthFailure),
+    /// Refused unchecked: the address is over its failed-authentication limit.
+    RateLimited,
+    /// The server's failure (the store could not answer).
+    Error,
+}
+
+impl AuthOutcome {
+    /// A stable label: `success`, the failure's reason, `rate_limited` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthOutcome::Success => "success",
+            AuthOutcome::Failed(failure) => failure.as_str(),
+            AuthOutcome::RateLimited => "rate_limited",
+            AuthOutcome::Error => "error",
+        }
+    }
+}
+
+/// Told of every token authentication [`crate::PatService::authenticate`] makes, so an
+/// adapter can count outcomes and log refused addresses; the rules themselves stay in
+/// the service, whichever adapter calls it.
+pub trait AuthObserver: Send + Sync {
+    /// One authentication ended so.
+    fn outcome(&self, outcome: AuthOutcome);
+
+    /// `ip` used up its failed authentications: it is refused until its window ends.
+    fn address_refused(&self, ip: IpAddr) {
+        let _ = ip;
+    }
+}
+
 /// Delivers notices to token owners (mail, log, …).
 #[async_trait]
 pub trait Notifier: Send + Sync {

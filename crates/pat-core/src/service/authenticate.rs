@@ -52,12 +52,48 @@ pub(super) fn refusal(record: &CredentialRecord, now: DateTime<Utc>) -> Option<A
 }
 
 impl PatService {
-    /// Checks a presented token: format first, then store lookup, revocation, expiry,
-    /// the admin switch and the owner. Failures are audited with their reason.
+    /// Checks a presented token: the address's failed-authentication limit, then the
+    /// format, the store lookup, revocation, expiry, the admin switch and the owner.
+    /// Failures are audited with their reason and counted against the address; every
+    /// outcome is told to the [`AuthObserver`]. The one authentication path: every
+    /// adapter that checks a token calls this.
     ///
     /// # Errors
     /// [`AuthError`] naming why the token was refused.
     pub async fn authenticate(
+        &self,
+        raw: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
+        if let Err(retry) = self.failed_auths.check(ip) {
+            self.observe(AuthOutcome::RateLimited);
+            return Err(AuthError::RateLimited(retry));
+        }
+        let result = self.authenticate_unlimited(raw, ip).await;
+        let outcome = match &result {
+            Ok(_) => AuthOutcome::Success,
+            Err(err) => err
+                .failure()
+                .map_or(AuthOutcome::Error, AuthOutcome::Failed),
+        };
+        self.observe(outcome);
+        if matches!(outcome, AuthOutcome::Failed(_))
+            && self.failed_auths.record_failure(ip)
+            && let (Some(observer), Some(ip)) = (&self.observer, ip)
+        {
+            observer.address_refused(ip);
+        }
+        result
+    }
+
+    fn observe(&self, outcome: AuthOutcome) {
+        if let Some(observer) = &self.observer {
+            observer.outcome(outcome);
+        }
+    }
+
+    /// [`PatService::authenticate`] without the address limit and the observer.
+    async fn authenticate_unlimited(
         &self,
         raw: &str,
         ip: Option<IpAddr>,

@@ -23,6 +23,9 @@ pub enum AuthError {
     /// The owner is deactivated.
     #[error("the token's owner is deactivated")]
     UserInactive,
+    /// The address failed too often: refused unchecked until its window ends.
+    #[error("too many failed token authentications from this address; {0}")]
+    RateLimited(#[from] crate::limits::RetryAfter),
     /// The store could not answer.
     #[error(transparent)]
     Storage(#[from] StoreError),
@@ -38,7 +41,7 @@ impl AuthError {
             AuthError::Revoked => Some(AuthFailure::Revoked),
             AuthError::PatsDisabled => Some(AuthFailure::PatsDisabled),
             AuthError::UserInactive => Some(AuthFailure::UserInactive),
-            AuthError::Storage(_) => None,
+            AuthError::RateLimited(_) | AuthError::Storage(_) => None,
         }
     }
 }

@@ -22,6 +22,7 @@ use rand_core::TryCryptoRng;
 use uuid::Uuid;
 
 use crate::cache::{Cached, VerificationCache};
+use crate::limits::FailedAuthLimiter;
 use crate::model::{
     Actor, Attempt, AuditAction, AuditEvent, AuditQuery, AuthFailure, Credential, DeliveryStatus,
     EventId, MessageId, Notice, NoticeKind, OutboxMessage, Page, PageRequest, Principal, Recipient,
@@ -33,9 +34,9 @@ use crate::policy::{
     MAX_SCOPES_PER_TOKEN, NameError, Settings, SettingsError, TokenName,
 };
 use crate::ports::{
-    AuditLog, Cause, Clock, ComposedLookup, CredentialLookup, CredentialRecord, Journal, Notifier,
-    NotifyError, Outbox, Regeneration, SettingsStore, Storage, StoreError, SystemClock, TokenStore,
-    UserCredentials, UserDirectory,
+    AuditLog, AuthObserver, AuthOutcome, Cause, Clock, ComposedLookup, CredentialLookup,
+    CredentialRecord, Journal, Notifier, NotifyError, Outbox, Regeneration, SettingsStore, Storage,
+    StoreError, SystemClock, TokenStore, UserCredentials, UserDirectory,
 };
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
 use crate::token::{BODY_BYTES, SecretHash, ServerKey, TokenCodec, TokenHasher, TokenSecret};
@@ -145,9 +146,30 @@ pub struct PatServiceBuilder {
     codec: TokenCodec,
     catalog: ResourceCatalog,
     cache: Option<Arc<VerificationCache>>,
+    failed_auths_per_minute: Option<u32>,
+    observer: Option<Arc<dyn AuthObserver>>,
 }
 
+/// Failed token authentications an address may make per minute unless the builder
+/// says otherwise ([`PatServiceBuilder::failed_auths_per_minute`]).
+pub const DEFAULT_FAILED_AUTHS_PER_MINUTE: u32 = 60;
+
 impl PatServiceBuilder {
+    /// Failed token authentications accepted per client address (IPv6: per /64) per
+    /// minute; once used up, every token authentication from that address is refused
+    /// (`AuthError::RateLimited`) until its minute ends. 0 switches the limit off.
+    /// Default [`DEFAULT_FAILED_AUTHS_PER_MINUTE`].
+    pub fn failed_auths_per_minute(mut self, max: u32) -> Self {
+        self.failed_auths_per_minute = Some(max);
+        self
+    }
+
+    /// Tells `observer` of every authentication's outcome (metrics, logs).
+    pub fn auth_observer(mut self, observer: Arc<dyn AuthObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Answers presented secrets from `cache` when it can vouch for them (see
     /// [`crate::cache`]): every change this service makes empties it; a store shared with
     /// other processes needs its change watcher feeding the same cache.
@@ -277,6 +299,12 @@ impl PatServiceBuilder {
             catalog: self.catalog,
             cache: self.cache,
             failures: Mutex::new(HashMap::new()),
+            failed_auths: FailedAuthLimiter::new(
+                self.failed_auths_per_minute
+                    .unwrap_or(DEFAULT_FAILED_AUTHS_PER_MINUTE),
+                std::time::Duration::from_secs(60),
+            ),
+            observer: self.observer,
         })
     }
 }
@@ -298,6 +326,8 @@ pub struct PatService {
     catalog: ResourceCatalog,
     cache: Option<Arc<VerificationCache>>,
     failures: Mutex<HashMap<FailureKey, RepeatedFailure>>,
+    failed_auths: FailedAuthLimiter,
+    observer: Option<Arc<dyn AuthObserver>>,
 }
 
 /// What a token-authenticated caller needs, as a `tokens:<operation>` scope.
