@@ -37,7 +37,7 @@ export PATD_TOKEN_KEY="$key" PATD_ADMIN_EMAIL=admin@example.com \
   PATD_ADMIN_PASSWORD=propagation-bench-password PATD_FAILED_AUTHS_PER_MINUTE=0 RUST_LOG=warn
 export PROP_EMAIL=$PATD_ADMIN_EMAIL PROP_PASSWORD=$PATD_ADMIN_PASSWORD PROP_ROUNDS=$rounds
 
-# start_patd NAME URL: a patd serving URL's database; prints its base URL.
+# start_patd NAME URL: a patd serving URL's database; its base URL is left in $started.
 start_patd() {
   local port dir
   port=$(free_port); dir="$work/$1"; mkdir -p "$dir"
@@ -45,15 +45,15 @@ start_patd() {
     "$patd" serve >"$dir/patd.log" 2>&1 &
   pids+=($!)
   wait_for "http://127.0.0.1:$port/healthz"
-  echo "http://127.0.0.1:$port"
+  started="http://127.0.0.1:$port"
 }
 
 if [ "$which" = postgres ] || [ "$which" = all ]; then
   : "${PAT_TEST_POSTGRES_URL:?set PAT_TEST_POSTGRES_URL (scripts/pg-throwaway.sh start DIR)}"
   url="${PAT_TEST_POSTGRES_URL%/*}/pat_propagation"
   psql "$PAT_TEST_POSTGRES_URL" -qc "drop database if exists pat_propagation" -c "create database pat_propagation"
-  a=$(start_patd a "$url")
-  b=$(start_patd b "$url")
+  start_patd a "$url"; a=$started
+  start_patd b "$url"; b=$started
   echo "==> PostgreSQL: A revokes, B refuses ($rounds rounds)"
   PROP_A=$a PROP_B=$b "$client"
   echo "==> PostgreSQL: the same, B's watcher connection killed before every 10th revocation"
@@ -62,7 +62,7 @@ fi
 
 if [ "$which" = sqlite ] || [ "$which" = all ]; then
   url="sqlite://$work/propagation.db"
-  server=$(start_patd sqlite "$url")
+  start_patd sqlite "$url"; server=$started
   echo "==> SQLite: the CLI revokes, patd refuses ($rounds rounds)"
   PATD_DATA_DIR="$work/sqlite" PATD_DATABASE_URL="$url" PROP_A=$server PROP_B=$server \
     PROP_REVOKER=cli PROP_PATD="$patd" "$client"

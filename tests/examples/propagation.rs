@@ -127,11 +127,13 @@ fn main() {
     let revoker = setting("PROP_REVOKER", Some("api"));
     let kill_every: usize = setting("PROP_KILL_EVERY", Some("0")).parse().expect("K");
     let admin = Admin::login(&a, &email, &password);
+    // Token names are unique per owner: each run names its own.
+    let run = std::process::id();
 
     // B kept busy by a second client checking another token all along.
     let busy_token = admin.post(
         "/api/v1/tokens",
-        &json!({"name": "busy", "expires_in_days": 1, "scopes": ["jobs:list"]}),
+        &json!({"name": format!("busy-{run}"), "expires_in_days": 1, "scopes": ["jobs:list"]}),
     )["secret"]
         .as_str()
         .expect("secret")
@@ -156,10 +158,10 @@ fn main() {
     for round in 0..rounds {
         let issued = admin.post(
             "/api/v1/tokens",
-            &json!({"name": format!("prop-{round}"), "expires_in_days": 1, "scopes": ["jobs:list"]}),
+            &json!({"name": format!("prop-{run}-{round}"), "expires_in_days": 1, "scopes": ["jobs:list"]}),
         );
         let (id, secret) = (
-            issued["id"].as_str().expect("id").to_owned(),
+            issued["token"]["id"].as_str().expect("id").to_owned(),
             issued["secret"].as_str().expect("secret").to_owned(),
         );
         // Until B accepts it twice in a row, past its watcher's news of the creation.

@@ -151,12 +151,19 @@ impl Application {
             self.state.service.clone(),
             self.notify_interval,
         ));
+        let service = self.state.service.clone();
+        let flusher = tokio::spawn(last_use_flusher(service.clone()));
         let sweeper = tokio::spawn(session_sweep(self.state));
         let result = self.server.await;
         // Stopped with the server: nothing is answered from the cache any more.
         drop(self.watcher);
         reminders.abort();
         sweeper.abort();
+        flusher.abort();
+        // The uses noted since the last flush.
+        if let Err(e) = service.flush_last_uses().await {
+            tracing::warn!(error = %e, "the last uses noted at shutdown could not be written");
+        }
         if let Some(metrics) = self.metrics {
             metrics.stop(true).await;
         }
@@ -183,6 +190,21 @@ fn metrics_listener(
     let handle = server.handle();
     tokio::spawn(server);
     Ok(handle)
+}
+
+/// How often the last uses noted by token checks are written.
+const LAST_USE_FLUSH: Duration = Duration::from_secs(1);
+
+/// Writes, every [`LAST_USE_FLUSH`], the last uses token checks noted (in one batch, off
+/// the request path).
+async fn last_use_flusher(service: Arc<pat_core::PatService>) {
+    let mut ticker = tokio::time::interval(LAST_USE_FLUSH);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = service.flush_last_uses().await {
+            tracing::warn!(error = %e, "writing last uses failed; retrying");
+        }
+    }
 }
 
 /// How often sessions of users deactivated elsewhere (another instance, the CLI) are

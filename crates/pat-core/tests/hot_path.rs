@@ -255,6 +255,21 @@ fn last_use_is_written_once_per_interval_even_from_the_cache() {
     two.auth(&issued).unwrap();
     two.clock.advance(Duration::seconds(30));
     two.auth(&issued).unwrap();
+    assert_eq!(
+        run(two.cached.get_token(&member, issued.token.id))
+            .unwrap()
+            .last_used_at,
+        Some(at),
+        "the service shows its noted use before it is written"
+    );
+    assert_eq!(
+        run(two.other.get_token(&member, issued.token.id))
+            .unwrap()
+            .last_used_at,
+        None,
+        "written behind: not in the store before the flush"
+    );
+    assert_eq!(run(two.cached.flush_last_uses()).unwrap(), 1, "one write");
     let token = run(two.other.get_token(&member, issued.token.id)).unwrap();
     assert_eq!(
         token.last_used_at,

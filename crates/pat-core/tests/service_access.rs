@@ -255,7 +255,9 @@ fn last_use_is_written_at_most_once_a_minute() {
     let h = Harness::new();
     let member = h.member();
     let issued = h.issue(&member, "ci", &["jobs:list"]);
+    // Written behind: what the store holds after the service flushed what it noted.
     let used_at = |h: &Harness| {
+        run(h.service.flush_last_uses()).expect("flush");
         run(h.store.get(issued.token.id))
             .expect("get")
             .expect("exists")

@@ -136,18 +136,24 @@ impl Watcher {
     fn run(self) {
         let mut pause = self.options.poll;
         while !self.stopped() {
+            let mut listening = false;
             let result = self
                 .store
                 .manager
                 .connect()
                 .map_err(WatchError::from)
-                .and_then(|conn| self.watch(conn));
+                .and_then(|conn| self.watch(conn, &mut listening));
             self.cache.suspend();
             match result {
                 Ok(()) => return,
                 Err(err) => {
                     tracing::warn!(error = %err, "the change watcher lost its channel; checks read the store until it is back");
                 }
+            }
+            // A channel that was up is re-opened at once; one that cannot be opened is
+            // retried less and less often (at most every `bound`).
+            if listening {
+                pause = self.options.poll;
             }
             self.sleep(pause);
             pause = (pause * 2).min(self.options.bound);
@@ -162,19 +168,25 @@ impl Watcher {
         }
     }
 
-    /// Watches on `conn` until stopped (`Ok`) or the channel breaks (`Err`).
-    fn watch(&self, mut conn: AnyConnection) -> Result<(), WatchError> {
+    /// Watches on `conn` until stopped (`Ok`) or the channel breaks (`Err`); sets
+    /// `listening` once the channel is open.
+    fn watch(&self, mut conn: AnyConnection, listening: &mut bool) -> Result<(), WatchError> {
         match &mut conn {
-            AnyConnection::Postgres(pg) => self.watch_postgres(pg),
-            AnyConnection::Sqlite(_) => self.watch_sqlite(&mut conn),
+            AnyConnection::Postgres(pg) => self.watch_postgres(pg, listening),
+            AnyConnection::Sqlite(_) => self.watch_sqlite(&mut conn, listening),
         }
     }
 
-    fn watch_postgres(&self, conn: &mut diesel::PgConnection) -> Result<(), WatchError> {
+    fn watch_postgres(
+        &self,
+        conn: &mut diesel::PgConnection,
+        listening: &mut bool,
+    ) -> Result<(), WatchError> {
         // Named, so an operator (or a test) can find it in pg_stat_activity.
         conn.batch_execute(&format!(
             "SET application_name = '{WATCHER_NAME}'; LISTEN {CHANNEL}"
         ))?;
+        *listening = true;
         // Whatever changed while no one listened.
         self.cache.changed();
         let heartbeat = (self.options.bound / 4).max(self.options.poll);
@@ -203,9 +215,14 @@ impl Watcher {
         Ok(())
     }
 
-    fn watch_sqlite(&self, conn: &mut AnyConnection) -> Result<(), WatchError> {
+    fn watch_sqlite(
+        &self,
+        conn: &mut AnyConnection,
+        listening: &mut bool,
+    ) -> Result<(), WatchError> {
         let mut version = data_version(conn)?;
         let mut counter = change_counter(conn)?;
+        *listening = true;
         // Whatever changed before this connection looked.
         self.cache.changed();
         while !self.stopped() {

@@ -129,6 +129,7 @@ macro_rules! conformance_suite {
             every_change_to_an_unknown_token_is_not_found,
             record_use_is_throttled,
             record_use_of_unknown_token_is_ok_false,
+            record_uses_writes_a_batch_as_record_use_would,
             due_reminders_expiring_soon_only_for_active_tokens_inside_the_window,
             due_reminders_expired_only_for_unrevoked_expired_tokens,
             due_reminders_respect_limit_and_order_by_expiry,

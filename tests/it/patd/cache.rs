@@ -137,6 +137,33 @@ pub(super) fn a_killed_listener_lets_no_revoked_token_pass(backend: Backend) {
     }
 }
 
+/// Last uses are written behind the checks, in batches: a peer instance sees one after
+/// the next flush (every second), and the uses noted before a stop are written on the
+/// way down.
+pub(super) fn last_uses_are_written_behind_and_flushed_at_shutdown(backend: Backend) {
+    let mut a = spawn_app(backend);
+    let b = a.spawn_peer();
+    let user = a.create_user("member");
+    let alice = a.login(&user.email, &user.password);
+    let on_b = b.login(&user.email, &user.password);
+    let first = a.create_token(&alice, "seen by b", 7, &["jobs:list"]);
+    a.assert_works(&first.secret);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.token(&on_b, &first.id())["last_used_at"].is_null() {
+        assert!(Instant::now() < deadline, "the peer never saw the use");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let second = a.create_token(&alice, "used before a stop", 7, &["jobs:list"]);
+    a.assert_works(&second.secret);
+    a.restart();
+    let alice = a.login(&user.email, &user.password);
+    assert!(
+        a.token(&alice, &second.id())["last_used_at"].is_string(),
+        "the use noted before the stop was written on the way down"
+    );
+}
+
 /// One of the verification cache's series in `/metrics`.
 fn cache_metric(app: &TestApp, name: &str) -> u64 {
     let body = app.get("/metrics", &app.admin).expect(200).body;

@@ -75,6 +75,19 @@ impl std::fmt::Debug for Storage {
     }
 }
 
+/// One use of a token, waiting to be recorded (see [`TokenStore::record_uses`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastUse {
+    /// The token used.
+    pub token: TokenId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// From where.
+    pub ip: Option<IpAddr>,
+    /// Written only if the last recorded use is older than this.
+    pub not_since: DateTime<Utc>,
+}
+
 /// A new secret for an existing token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Regeneration {
@@ -270,6 +283,26 @@ pub trait TokenStore: Send + Sync {
         ip: Option<IpAddr>,
         not_since: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Records several uses in one go (the service's write-behind of last uses), each
+    /// exactly as [`TokenStore::record_use`] would; returns how many were written. A
+    /// store that can, writes them in one transaction.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Unavailable`] / [`StoreError::Other`]; unknown ids are
+    /// skipped.
+    async fn record_uses(&self, uses: &[LastUse]) -> Result<usize, StoreError> {
+        let mut written = 0;
+        for used in uses {
+            if self
+                .record_use(used.token, used.at, used.ip, used.not_since)
+                .await?
+            {
+                written += 1;
+            }
+        }
+        Ok(written)
+    }
 
     /// Up to `limit` tokens that may owe a reminder at `now`, oldest expiry first:
     /// unrevoked, `expires_at <= now + warning`, and not yet reminded in their current

@@ -200,10 +200,8 @@ impl PatService {
             .last_used_at
             .is_none_or(|at| now - at > LAST_USED_WRITE_INTERVAL);
         if stale {
-            self.tokens
-                .record_use(token.id, now, ip, now - LAST_USED_WRITE_INTERVAL)
-                .await
-                .map_err(|e| (e.into(), None))?;
+            // Written behind, off the request path (`flush_last_uses`).
+            self.note_use(token.id, now, ip);
             if let Some(cache) = &self.cache {
                 cache.note_use(&hash, now, ip);
             }
@@ -288,6 +286,7 @@ impl PatService {
         self.tokens
             .get(*token_id)
             .await?
+            .map(|token| self.with_pending_use(token))
             .ok_or(QueryError::NotFound)
     }
 

@@ -8,6 +8,7 @@ mod admin;
 mod authenticate;
 mod error;
 mod ids;
+mod last_use;
 mod notices;
 mod scopes;
 mod tokens;
@@ -35,8 +36,8 @@ use crate::policy::{
 };
 use crate::ports::{
     AuditLog, AuthObserver, AuthOutcome, Cause, Clock, ComposedLookup, CredentialLookup,
-    CredentialRecord, Journal, Notifier, NotifyError, Outbox, Regeneration, SettingsStore, Storage,
-    StoreError, SystemClock, TokenStore, UserCredentials, UserDirectory,
+    CredentialRecord, Journal, LastUse, Notifier, NotifyError, Outbox, Regeneration, SettingsStore,
+    Storage, StoreError, SystemClock, TokenStore, UserCredentials, UserDirectory,
 };
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
 use crate::token::{BODY_BYTES, SecretHash, ServerKey, TokenCodec, TokenHasher, TokenSecret};
@@ -305,6 +306,7 @@ impl PatServiceBuilder {
                 std::time::Duration::from_secs(60),
             ),
             observer: self.observer,
+            pending_uses: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -328,6 +330,7 @@ pub struct PatService {
     failures: Mutex<HashMap<FailureKey, RepeatedFailure>>,
     failed_auths: FailedAuthLimiter,
     observer: Option<Arc<dyn AuthObserver>>,
+    pending_uses: Mutex<HashMap<TokenId, LastUse>>,
 }
 
 /// What a token-authenticated caller needs, as a `tokens:<operation>` scope.
@@ -481,7 +484,12 @@ impl PatService {
         if reach != Reach::Admin {
             require_token_scope(actor, op)?;
         }
-        let token = self.tokens.get(id).await?.ok_or(QueryError::NotFound)?;
+        let token = self
+            .tokens
+            .get(id)
+            .await?
+            .map(|token| self.with_pending_use(token))
+            .ok_or(QueryError::NotFound)?;
         let admin_reach = reach != Reach::OwnerOnly && has_admin_reach(actor, op);
         if token.owner != actor.user.id && !admin_reach {
             return Err(QueryError::NotFound);

@@ -135,7 +135,13 @@ impl PatService {
             now: self.clock.now(),
             page: request.page,
         };
-        Ok(self.tokens.list(&query).await?)
+        let mut page = self.tokens.list(&query).await?;
+        page.items = page
+            .items
+            .into_iter()
+            .map(|token| self.with_pending_use(token))
+            .collect();
+        Ok(page)
     }
 
     /// Whether `actor` may create a token now, and if not, why: the one rule UIs ask

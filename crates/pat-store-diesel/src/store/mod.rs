@@ -22,8 +22,8 @@ use pat_core::model::{
 };
 use pat_core::policy::{Description, Settings, TokenName};
 use pat_core::ports::{
-    AuditLog, CredentialLookup, CredentialRecord, Journal, Outbox, Regeneration, SettingsStore,
-    StoreError, TokenStore, UserCredentials, UserDirectory,
+    AuditLog, CredentialLookup, CredentialRecord, Journal, LastUse, Outbox, Regeneration,
+    SettingsStore, StoreError, TokenStore, UserCredentials, UserDirectory,
 };
 use pat_core::scope::Scope;
 use pat_core::token::SecretHash;

@@ -362,22 +362,28 @@ impl TokenStore for DieselStore {
         ip: Option<IpAddr>,
         not_since: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let used = LastUse {
+            token: id,
+            at,
+            ip,
+            not_since,
+        };
+        self.run(move |conn| Ok(record_use_in(conn, &used).map_err(store_error)? == 1))
+            .await
+    }
+
+    async fn record_uses(&self, uses: &[LastUse]) -> Result<usize, StoreError> {
+        let uses = uses.to_vec();
         self.run(move |conn| {
-            // One conditional UPDATE: concurrent authentications write at most once.
-            let written = diesel::update(
-                tokens::table.find(id.to_string()).filter(
-                    tokens::last_used_at
-                        .is_null()
-                        .or(tokens::last_used_at.lt(micros(not_since))),
-                ),
-            )
-            .set((
-                tokens::last_used_at.eq(micros(at)),
-                tokens::last_used_ip.eq(ip.map(|ip| ip.to_string())),
-            ))
-            .execute(conn)
-            .map_err(store_error)?;
-            Ok(written == 1)
+            // One transaction: SQLite takes its write lock once for the whole batch.
+            conn.transaction(|conn| {
+                let mut written = 0;
+                for used in &uses {
+                    written += record_use_in(conn, used)?;
+                }
+                Ok::<_, diesel::result::Error>(written)
+            })
+            .map_err(store_error)
         })
         .await
     }
@@ -461,4 +467,21 @@ impl DieselStore {
         })
         .await
     }
+}
+
+/// One conditional UPDATE: concurrent uses write at most once per interval. Returns the
+/// rows written (0 or 1).
+fn record_use_in(conn: &mut AnyConnection, used: &LastUse) -> QueryResult<usize> {
+    diesel::update(
+        tokens::table.find(used.token.to_string()).filter(
+            tokens::last_used_at
+                .is_null()
+                .or(tokens::last_used_at.lt(micros(used.not_since))),
+        ),
+    )
+    .set((
+        tokens::last_used_at.eq(micros(used.at)),
+        tokens::last_used_ip.eq(used.ip.map(|ip| ip.to_string())),
+    ))
+    .execute(conn)
 }

@@ -15,7 +15,7 @@ use chrono::Duration;
 use pat_core::model::{
     ReminderKind, ReminderState, RevocationReason, Role, ScopeId, StatusFilter, TokenStatus,
 };
-use pat_core::ports::{Journal, StoreError};
+use pat_core::ports::{Journal, LastUse, StoreError};
 use pat_core::token::SecretHash;
 
 use crate::Stores;

@@ -402,3 +402,40 @@ pub async fn record_use_of_unknown_token_is_ok_false(stores: Stores) {
         .expect("record_use of an unknown id must be Ok(false), not an error");
     assert!(!wrote, "record_use of an unknown id must be Ok(false)");
 }
+
+/// `record_uses` writes each use as `record_use` would — throttled by its `not_since`,
+/// unknown ids skipped — and returns how many it wrote.
+pub async fn record_uses_writes_a_batch_as_record_use_would(stores: Stores) {
+    let owner = user(&stores, Role::Member).await;
+    let fresh = token(owner.id, "fresh", base_time(), MONTH);
+    let recent = token(owner.id, "recent", base_time(), MONTH);
+    insert(&stores, &fresh).await;
+    insert(&stores, &recent).await;
+    let t1 = at(Duration::hours(1));
+    stores
+        .tokens
+        .record_use(recent.id, t1, None, t1 - Duration::seconds(60))
+        .await
+        .expect("record_use must succeed");
+    let t2 = t1 + Duration::seconds(30);
+    let ip = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)));
+    let batch = [fresh.id, recent.id, unknown_token_id()].map(|token| LastUse {
+        token,
+        at: t2,
+        ip,
+        not_since: t2 - Duration::seconds(60),
+    });
+    let written = stores
+        .tokens
+        .record_uses(&batch)
+        .await
+        .expect("record_uses must succeed");
+    assert_eq!(written, 1, "only the token not used within the interval");
+    let stored = fetch(&stores, fresh.id).await;
+    assert_eq!((stored.last_used_at, stored.last_used_ip), (Some(t2), ip));
+    assert_eq!(
+        fetch(&stores, recent.id).await.last_used_at,
+        Some(t1),
+        "a use within the interval is not written"
+    );
+}
