@@ -3,7 +3,7 @@
 # 1,000,000 seeded tokens, a release patd, wrk from another process at 64 connections
 # with a realistic mix (70 % valid, 10 % revoked, 10 % unknown, 10 % malformed), and in
 # the same run a hello-world actix-web handler as the ceiling. Reports req/s, p50, p99,
-# status counts and patd's peak RSS (VmHWM).
+# status counts, patd's peak RSS (VmHWM) and requests per server CPU-second (both servers).
 #
 #   [PATD_AUTH_CACHE_ENTRIES=0] scripts/load-bench.sh [sqlite|postgres] [seconds] [tokens]
 #
@@ -66,13 +66,20 @@ esac
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { for _ in $(seq 1 300); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 run_wrk() { PAT_MIX="$work/mix.txt" wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s benches/auth-check.lua "$1"; }
+# CPU time (user + system) a process has used so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+# Requests served per CPU-second of the server: requests in the run / its CPU time.
+per_cpu_second() { python3 -c "print(round($(awk '/requests in/ {print $1}' "$1") / (($3 - $2) / $hz)))"; }
 
 echo "==> ceiling: hello-world actix-web, wrk -t$threads -c$connections -d${seconds}s"
 port=$(free_port)
 "$target/release/examples/hello" "127.0.0.1:$port" & hello=$!
 trap 'kill $hello 2>/dev/null || true' EXIT
 wait_for "http://127.0.0.1:$port/api/v1/auth/check"
+hello_cpu0=$(cpu_ticks $hello)
 run_wrk "http://127.0.0.1:$port/api/v1/auth/check" | tee "$work/hello.txt"
+hello_per_cpu=$(per_cpu_second "$work/hello.txt" "$hello_cpu0" "$(cpu_ticks $hello)")
 kill $hello; wait $hello 2>/dev/null || true
 
 echo "==> patd on $backend with $tokens tokens, verification cache entries ${PATD_AUTH_CACHE_ENTRIES:-default}, same settings"
@@ -86,7 +93,9 @@ wait_for "http://127.0.0.1:$port/healthz"
 # Warm-up, so the figure is steady state rather than start-up.
 PAT_MIX="$work/mix.txt" wrk -t"$threads" -c"$connections" -d3s -s benches/auth-check.lua \
   "http://127.0.0.1:$port/api/v1/auth/check" >/dev/null
+patd_cpu0=$(cpu_ticks $patd)
 run_wrk "http://127.0.0.1:$port/api/v1/auth/check" | tee "$work/patd-$backend.txt"
+patd_per_cpu=$(per_cpu_second "$work/patd-$backend.txt" "$patd_cpu0" "$(cpu_ticks $patd)")
 rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$patd/status")
 echo "PATD_PEAK_RSS $rss"
 kill -TERM $patd; wait $patd 2>/dev/null || true
@@ -97,3 +106,5 @@ echo
 echo "| backend | tokens | hello-world req/s | patd req/s | ratio | patd p50 / p99 (µs) | statuses | patd peak RSS |"
 echo "|---|---|---|---|---|---|---|---|"
 echo "| $backend | $tokens | $hello_rps | $patd_rps | $(python3 -c "print(f'{$patd_rps/$hello_rps:.2f}')") | $(awk '/LATENCY_US/ {print $2, "/", $3}' "$work/patd-$backend.txt") | $(awk '/STATUSES/ {$1=""; print}' "$work/patd-$backend.txt") | $rss |"
+echo
+echo "requests per server CPU-second: hello-world $hello_per_cpu, patd $patd_per_cpu, ratio $(python3 -c "print(f'{$patd_per_cpu/$hello_per_cpu:.2f}')")"

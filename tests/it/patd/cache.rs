@@ -137,6 +137,37 @@ pub(super) fn a_killed_listener_lets_no_revoked_token_pass(backend: Backend) {
     }
 }
 
+/// PostgreSQL: every connection to the database is terminated at once (what a
+/// restart does to the instances: their pools and their watchers lose their
+/// connections). A token revoked right after is refused by B within the bound, and both
+/// instances serve again without a restart of their own.
+pub(super) fn a_database_restart_lets_no_revoked_token_pass(backend: Backend) {
+    if backend != Backend::Postgres {
+        return;
+    }
+    let a = spawn_app(backend);
+    let b = a.spawn_peer();
+    let alice = a.user_session("member");
+    let revoked = a.create_token(&alice, "revoked after", 7, &["jobs:list"]);
+    let kept = a.create_token(&alice, "kept", 7, &["jobs:list"]);
+    b.assert_works(&revoked.secret);
+    b.assert_works(&revoked.secret);
+
+    terminate_every_connection(b.database_url());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a
+        .post_empty(&format!("/api/v1/tokens/{}/revoke", revoked.id()), &alice)
+        .status
+        != 200
+    {
+        assert!(Instant::now() < deadline, "A never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.assert_refused_within_the_bound(&revoked.secret, Instant::now());
+    b.assert_works(&kept.secret);
+    a.assert_works(&kept.secret);
+}
+
 /// Last uses are written behind the checks, in batches: a peer instance sees one after
 /// the next flush (every second), and the uses noted before a stop are written on the
 /// way down.
@@ -173,6 +204,18 @@ fn cache_metric(app: &TestApp, name: &str) -> u64 {
         .trim()
         .parse()
         .expect("a count")
+}
+
+/// Terminates every other connection to the database at `url`.
+fn terminate_every_connection(url: &str) {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    let mut conn = diesel::PgConnection::establish(url).expect("connect to PostgreSQL");
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut conn)
+    .expect("terminate the connections");
 }
 
 /// Terminates every change watcher's connection to the database at `url`; how many.

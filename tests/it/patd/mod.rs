@@ -53,6 +53,7 @@ on_every_backend![
     cache::the_clis_revocation_reaches_the_server_within_the_bound,
     cache::a_killed_listener_lets_no_revoked_token_pass,
     cache::last_uses_are_written_behind_and_flushed_at_shutdown,
+    cache::a_database_restart_lets_no_revoked_token_pass,
     mail::patd_mails_a_created_token_once_across_restarts,
     mail::patd_mails_regenerations_and_leak_revocations_over_smtp,
     lifecycle::login_create_and_use_the_token_as_bearer_and_basic,

@@ -21,31 +21,27 @@ pub(super) fn lookup_in(
     conn: &mut AnyConnection,
     hash: &str,
 ) -> Result<Option<CredentialRecord>, StoreError> {
-    {
-        {
-            let Some((token, owner)) = tokens::table
-                .left_join(users::table)
-                .filter(tokens::secret_hash.eq(hash))
-                .select((TokenRow::as_select(), Option::<UserRow>::as_select()))
-                .first::<(TokenRow, Option<UserRow>)>(conn)
-                .optional()
-                .map_err(store_error)?
-            else {
-                return Ok(None);
-            };
-            let scopes = scopes_of(conn, &token.id)?;
-            let settings = settings::table
-                .find(1)
-                .select(SettingsRow::as_select())
-                .first(conn)
-                .optional()
-                .map_err(store_error)?
-                .map_or(Ok(Settings::default()), SettingsRow::into_settings)?;
-            Ok(Some(CredentialRecord {
-                token: token.into_token(scopes)?,
-                owner: owner.map(UserRow::into_user).transpose()?,
-                pats_enabled: settings.pats_enabled,
-            }))
-        }
-    }
+    let Some((token, owner)) = tokens::table
+        .left_join(users::table)
+        .filter(tokens::secret_hash.eq(hash))
+        .select((TokenRow::as_select(), Option::<UserRow>::as_select()))
+        .first::<(TokenRow, Option<UserRow>)>(conn)
+        .optional()
+        .map_err(store_error)?
+    else {
+        return Ok(None);
+    };
+    let scopes = scopes_of(conn, &token.id)?;
+    let settings = settings::table
+        .find(1)
+        .select(SettingsRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(store_error)?
+        .map_or(Ok(Settings::default()), SettingsRow::into_settings)?;
+    Ok(Some(CredentialRecord {
+        token: token.into_token(scopes)?,
+        owner: owner.map(UserRow::into_user).transpose()?,
+        pats_enabled: settings.pats_enabled,
+    }))
 }
