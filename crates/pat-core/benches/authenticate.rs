@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
+use pat_core::cache::{CacheLimits, Freshness, VerificationCache};
 use pat_core::model::{Actor, Role};
 use pat_core::ports::ManualClock;
 use pat_core::ports::RecordingNotifier;
@@ -33,28 +34,34 @@ fn ready<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
-fn service() -> PatService {
-    let store = Arc::new(MemoryStore::new());
+/// A service over `store`; with `cached`, the verification cache in front of it.
+fn service(store: &Arc<MemoryStore>, cached: bool) -> PatService {
     let start = Utc
         .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
         .expect("valid date");
-    PatService::builder()
-        .storage(pat_core::ports::Storage::from_store(store))
+    let mut builder = PatService::builder()
+        .storage(pat_core::ports::Storage::from_store(store.clone()))
         .notifier(Arc::new(RecordingNotifier::default()))
         .clock(Arc::new(ManualClock::new(start)))
         .rng(StdRng::seed_from_u64(1))
-        .server_key(ServerKey::new(KEY.to_vec()).expect("key"))
-        .build()
-        .expect("service")
+        .server_key(ServerKey::new(KEY.to_vec()).expect("key"));
+    if cached {
+        builder = builder.verification_cache(Arc::new(VerificationCache::new(
+            CacheLimits::default(),
+            Freshness::Local,
+        )));
+    }
+    builder.build().expect("service")
 }
 
 fn bench(c: &mut Criterion) {
-    let service = service();
+    let store = Arc::new(MemoryStore::new());
+    let plain = service(&store, false);
     // Many users each at the active limit, so the lookup is not in a tiny map.
     let mut secret = String::new();
     for u in 0..2_000 {
-        let user = ready(service.create_user(
+        let user = ready(plain.create_user(
             None,
             NewUser {
                 email: format!("user{u}@example.com"),
@@ -66,7 +73,7 @@ fn bench(c: &mut Criterion) {
         .expect("user");
         let actor = Actor::session(user, None);
         for t in 0..5 {
-            let issued = ready(service.create_token(
+            let issued = ready(plain.create_token(
                 &actor,
                 CreateTokenRequest {
                     name: format!("t{t}"),
@@ -79,7 +86,10 @@ fn bench(c: &mut Criterion) {
             secret = issued.secret.expose().to_owned();
         }
     }
-    ready(service.authenticate(&secret, None)).expect("the token authenticates");
+    ready(plain.authenticate(&secret, None)).expect("the token authenticates");
+    let cached = service(&store, true);
+    let service = plain;
+    ready(cached.authenticate(&secret, None)).expect("the token authenticates");
 
     let mut group = c.benchmark_group("verify");
     group.bench_function("hmac_sha256_bare", |b| {
@@ -102,6 +112,10 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("authenticate_memory_10k", |b| {
         b.iter(|| black_box(ready(service.authenticate(black_box(&secret), None)).is_ok()))
+    });
+    // The default in patd: the verification cache answers a token checked before.
+    group.bench_function("authenticate_cached", |b| {
+        b.iter(|| black_box(ready(cached.authenticate(black_box(&secret), None)).is_ok()))
     });
     group.finish();
 }

@@ -35,6 +35,16 @@ pub(super) struct FailedToken {
     owner: UserId,
 }
 
+/// What a checked token lets its holder do.
+fn principal(record: &CredentialRecord, user: User) -> Principal {
+    Principal {
+        user,
+        token_id: record.token.id,
+        scopes: record.token.scopes.clone(),
+        expires_at: record.token.expires_at,
+    }
+}
+
 /// Why a found record does not authenticate at `now`, if it does not: the admin
 /// switch, revocation, expiry, then the owner.
 pub(super) fn refusal(record: &CredentialRecord, now: DateTime<Utc>) -> Option<AuthError> {
@@ -195,7 +205,8 @@ impl PatService {
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Result<Principal, (AuthError, Option<FailedToken>)> {
-        let (token, user, hash) = self.check_credential(raw, now).await?;
+        let (record, user, hash) = self.check_credential(raw, now).await?;
+        let token = &record.token;
         let stale = token
             .last_used_at
             .is_none_or(|at| now - at > LAST_USED_WRITE_INTERVAL);
@@ -206,21 +217,16 @@ impl PatService {
                 cache.note_use(&hash, now, ip);
             }
         }
-        Ok(Principal {
-            user,
-            token_id: token.id,
-            scopes: token.scopes,
-            expires_at: token.expires_at,
-        })
+        Ok(principal(&record, user))
     }
 
-    /// Every rule a presented secret must pass, without recording its use: the token
-    /// and its active owner, and the hash it was found by.
+    /// Every rule a presented secret must pass, without recording its use: the record
+    /// (shared with the cache), its active owner, and the hash it was found by.
     pub(super) async fn check_credential(
         &self,
         raw: &str,
         now: DateTime<Utc>,
-    ) -> Result<(Token, User, SecretHash), (AuthError, Option<FailedToken>)> {
+    ) -> Result<(Arc<CredentialRecord>, User, SecretHash), (AuthError, Option<FailedToken>)> {
         let well_formed = self
             .codec
             .parse(raw)
@@ -247,9 +253,12 @@ impl PatService {
         if let Some(err) = refusal(&record, now) {
             return Err((err, Some(failed)));
         }
-        let CredentialRecord { token, owner, .. } = Arc::unwrap_or_clone(record);
-        let user = owner.ok_or((AuthError::UserInactive, Some(failed)))?;
-        Ok((token, user, hash))
+        // Only the owner is copied; the token stays shared with the cache.
+        let user = record
+            .owner
+            .clone()
+            .ok_or((AuthError::UserInactive, Some(failed)))?;
+        Ok((record, user, hash))
     }
 
     /// RFC 7662 introspection for a resource server: whether `raw` is an active token,
@@ -260,18 +269,13 @@ impl PatService {
     /// # Errors
     /// The [`AuthError`] that makes the token inactive.
     pub async fn introspect(&self, raw: &str) -> Result<Introspection, AuthError> {
-        let (token, user, _) = self
+        let (record, user, _) = self
             .check_credential(raw, self.clock.now())
             .await
             .map_err(|(err, _)| err)?;
         Ok(Introspection {
-            issued_at: token.created_at,
-            principal: Principal {
-                user,
-                token_id: token.id,
-                scopes: token.scopes,
-                expires_at: token.expires_at,
-            },
+            issued_at: record.token.created_at,
+            principal: principal(&record, user),
         })
     }
 
