@@ -136,11 +136,17 @@ struct Manager {
     sqlite_cache_kib: u32,
 }
 
-impl ManageConnection for Manager {
-    type Connection = AnyConnection;
-    type Error = ConnectionError;
+/// A pooled connection, and whether a failure on it showed it dead (the server went
+/// away): the pool then drops it instead of lending it again. This replaces a ping at
+/// every check-out, which would cost PostgreSQL a round trip per request.
+pub(crate) struct Pooled {
+    conn: AnyConnection,
+    dead: bool,
+}
 
-    fn connect(&self) -> Result<AnyConnection, ConnectionError> {
+impl Manager {
+    /// A new connection, set up (SQLite's pragmas).
+    fn open(&self) -> Result<AnyConnection, ConnectionError> {
         match &self.target {
             Target::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgres),
             Target::Sqlite(path) => {
@@ -156,14 +162,28 @@ impl ManageConnection for Manager {
             }
         }
     }
+}
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
+impl ManageConnection for Manager {
+    type Connection = Pooled;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<Pooled, ConnectionError> {
+        Ok(Pooled {
+            conn: self.open()?,
+            dead: false,
+        })
+    }
+
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), ConnectionError> {
+        pooled
+            .conn
+            .batch_execute("SELECT 1")
             .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
-        conn.is_broken()
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        pooled.dead || pooled.conn.is_broken()
     }
 }
 
@@ -233,8 +253,9 @@ pub fn connect_with(url: &str, options: PoolOptions) -> Result<DieselStore, Conn
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(options.connection_timeout)
-        // A server can drop PostgreSQL connections; a local SQLite file cannot.
-        .test_on_check_out(backend == Backend::Postgres)
+        // No ping per check-out: a connection a failure shows dead is dropped instead
+        // (`Pooled`), and reads are retried on another (`run_read`).
+        .test_on_check_out(false)
         .build_unchecked(manager.clone());
     Ok(DieselStore {
         pool,
@@ -317,22 +338,64 @@ impl DieselStore {
         Storage::from_store(Arc::new(self.clone()))
     }
 
-    /// Runs blocking database work on tokio's blocking pool with a pooled connection.
+    /// Runs blocking database work on tokio's blocking pool with a pooled connection; a
+    /// connection the work found unreachable is dropped, not lent again.
     async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || with_pooled(&pool, work))
+            .await
+            .map_err(|e| StoreError::Other(Cause::new(e)))?
+    }
+
+    /// [`DieselStore::run`] for reads, which are safe to repeat: one that finds its
+    /// connection dead (the server restarted or dropped it) runs again on another, until
+    /// every idle connection has been tried and a fresh one made — so a restart costs no
+    /// failed read, and no check-out costs a ping.
+    async fn run_read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: Fn(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| StoreError::Unavailable(Cause::new(e)))?;
-            work(&mut conn)
+            let mut tries = pool.max_size() + 1;
+            loop {
+                tries -= 1;
+                match with_pooled(&pool, &work) {
+                    Err(StoreError::Unavailable(cause)) if tries > 0 && is_dead(&cause) => continue,
+                    other => return other,
+                }
+            }
         })
         .await
         .map_err(|e| StoreError::Other(Cause::new(e)))?
     }
+}
+
+/// Runs `work` on a connection from `pool`, marking it dead when the server proved
+/// unreachable on it.
+fn with_pooled<T>(
+    pool: &r2d2::Pool<Manager>,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut pooled = pool
+        .get()
+        .map_err(|e| StoreError::Unavailable(Cause::new(e)))?;
+    let result = work(&mut pooled.conn);
+    if matches!(&result, Err(StoreError::Unavailable(cause)) if is_dead(cause)) {
+        pooled.dead = true;
+    }
+    result
+}
+
+/// Whether an unavailability came from a connection the server no longer serves (not
+/// from waiting for the pool).
+fn is_dead(cause: &Cause) -> bool {
+    std::error::Error::source(cause).is_some_and(|err| err.is::<diesel::result::Error>())
 }
 
 #[cfg(test)]

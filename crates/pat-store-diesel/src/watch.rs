@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::ManageConnection;
 use diesel::sql_types::BigInt;
 use pat_core::cache::VerificationCache;
 
@@ -140,7 +139,7 @@ impl Watcher {
             let result = self
                 .store
                 .manager
-                .connect()
+                .open()
                 .map_err(WatchError::from)
                 .and_then(|conn| self.watch(conn, &mut listening));
             self.cache.suspend();

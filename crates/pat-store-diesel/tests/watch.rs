@@ -139,3 +139,59 @@ async fn postgres_a_killed_watcher_bypasses_the_cache_until_it_is_back() {
         "what was kept before the loss is gone"
     );
 }
+
+/// No ping at check-out: after every pooled connection was terminated (a database
+/// restart, as the pool sees it), a read runs again on a fresh connection instead of
+/// failing, and a write fails once at most — its dead connection is not lent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run ./scripts/test.sh or set PAT_TEST_POSTGRES_URL"]
+async fn postgres_dead_pooled_connections_are_dropped_not_pinged() {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    use pat_core::ports::CredentialLookup;
+    let url = pat_store_diesel::testing::fresh_database(&pat_store_diesel::testing::admin_url());
+    let options = pat_store_diesel::PoolOptions {
+        max_size: 4,
+        ..pat_store_diesel::PoolOptions::default()
+    };
+    let store = pat_store_diesel::connect_with(&url, options).unwrap();
+    store.migrate().await.unwrap();
+    let stores = store.storage();
+    // Fill the pool with idle connections.
+    let lookups: Vec<_> = (0..4)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.lookup(&SecretHash::from_bytes([n; 32])).await })
+        })
+        .collect();
+    for lookup in lookups {
+        assert_eq!(lookup.await.unwrap().unwrap(), None);
+    }
+
+    let mut admin = diesel::PgConnection::establish(&url).unwrap();
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut admin)
+    .unwrap();
+
+    for n in 0..8 {
+        assert_eq!(
+            store.lookup(&SecretHash::from_bytes([n; 32])).await,
+            Ok(None),
+            "read {n} after the restart"
+        );
+    }
+    let mut failures = 0;
+    for _ in 0..8 {
+        if stores
+            .settings
+            .put(&Settings::default(), &Journal::default())
+            .await
+            .is_err()
+        {
+            failures += 1;
+        }
+    }
+    assert!(failures <= 4, "each dead connection fails one write at most: {failures}");
+}

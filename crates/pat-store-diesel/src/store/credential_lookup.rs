@@ -10,7 +10,7 @@ impl CredentialLookup for DieselStore {
         // by the unique hash index, then the token's scopes. No explicit transaction
         // (BEGIN and COMMIT would be two more statements): the scopes are read after the
         // token, so they are never older than it.
-        self.run(move |conn| lookup_in(conn, &hash)).await
+        self.run_read(move |conn| lookup_in(conn, &hash)).await
     }
 }
 
