@@ -102,18 +102,6 @@ fn check(agent: &ureq::Agent, base: &str, secret: &str) -> u16 {
         .as_u16()
 }
 
-fn kill_watchers(pg_url: &str) {
-    use diesel::{Connection as _, RunQueryDsl as _};
-    let mut conn = diesel::PgConnection::establish(pg_url).expect("connect to PostgreSQL");
-    diesel::sql_query(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND application_name = '{}'",
-        pat_store_diesel::watch::WATCHER_NAME
-    ))
-    .execute(&mut conn)
-    .expect("terminate the watchers");
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
@@ -175,7 +163,10 @@ fn main() {
             std::thread::sleep(Duration::from_millis(10));
         }
         if kill_every > 0 && round % kill_every == kill_every - 1 {
-            kill_watchers(&setting("PROP_PG_URL", None));
+            pat_store_diesel::testing::terminate_connections(
+                &setting("PROP_PG_URL", None),
+                Some(pat_store_diesel::watch::WATCHER_NAME),
+            );
             kills += 1;
         }
         if revoker == "cli" {

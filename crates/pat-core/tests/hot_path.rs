@@ -372,27 +372,8 @@ fn a_change_whose_caller_went_away_after_it_committed_still_empties_the_cache() 
         )))
         .build()
         .unwrap();
-    let admin = run(service.create_user(
-        None,
-        NewUser {
-            email: "admin@example.com".into(),
-            name: "Admin".into(),
-            role: Role::Admin,
-        },
-        None,
-    ))
-    .unwrap();
-    let admin = Actor::session(admin, IP);
-    let issued = run(service.create_token(
-        &admin,
-        CreateTokenRequest {
-            name: "cached".into(),
-            description: String::new(),
-            expires_in_days: 30,
-            scopes: vec!["jobs:list".into()],
-        },
-    ))
-    .unwrap();
+    let admin = admin_of(&service);
+    let issued = issue_to(&service, &admin, "cached");
     run(service.authenticate(issued.secret.expose(), IP)).unwrap();
 
     let mut off = run(service.current_settings()).unwrap();
@@ -410,6 +391,35 @@ fn a_change_whose_caller_went_away_after_it_committed_still_empties_the_cache() 
         AuthError::PatsDisabled,
         "the cached answer from before the change was dropped"
     );
+}
+
+/// The first admin of `service`, signed in.
+fn admin_of(service: &PatService) -> Actor {
+    let admin = run(service.create_user(
+        None,
+        NewUser {
+            email: "admin@example.com".into(),
+            name: "Admin".into(),
+            role: Role::Admin,
+        },
+        None,
+    ))
+    .unwrap();
+    Actor::session(admin, IP)
+}
+
+/// A 30-day `jobs:list` token of `actor`'s named `name`.
+fn issue_to(service: &PatService, actor: &Actor, name: &str) -> IssuedToken {
+    run(service.create_token(
+        actor,
+        CreateTokenRequest {
+            name: name.into(),
+            description: String::new(),
+            expires_in_days: 30,
+            scopes: vec!["jobs:list".into()],
+        },
+    ))
+    .unwrap()
 }
 
 /// Records what the service tells its observer.
@@ -442,26 +452,7 @@ fn the_failed_authentication_limit_and_the_outcomes_are_the_services_own() {
         .auth_observer(observed.clone())
         .build()
         .unwrap();
-    let admin = run(service.create_user(
-        None,
-        NewUser {
-            email: "admin@example.com".into(),
-            name: "Admin".into(),
-            role: Role::Admin,
-        },
-        None,
-    ))
-    .unwrap();
-    let issued = run(service.create_token(
-        &Actor::session(admin, IP),
-        CreateTokenRequest {
-            name: "good".into(),
-            description: String::new(),
-            expires_in_days: 30,
-            scopes: vec!["jobs:list".into()],
-        },
-    ))
-    .unwrap();
+    let issued = issue_to(&service, &admin_of(&service), "good");
     let unknown = service.codec().encode(&[9; 32]);
     for _ in 0..2 {
         assert_eq!(

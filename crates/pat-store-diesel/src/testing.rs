@@ -39,3 +39,22 @@ pub fn fresh_database(admin_url: &str) -> String {
     let (server, _) = admin_url.rsplit_once('/').expect("URL has a database path");
     format!("{server}/{name}")
 }
+
+/// Terminates the other connections to the database at `url` — all of them, or only
+/// those whose `application_name` is `only` (e.g. [`crate::watch::WATCHER_NAME`]): what
+/// a server restart does to them. Returns how many were terminated.
+///
+/// # Panics
+/// When the server cannot be reached or refuses.
+pub fn terminate_connections(url: &str, only: Option<&str>) -> usize {
+    let mut conn = PgConnection::establish(url).expect("connect to PostgreSQL");
+    let filter = only.map_or(String::new(), |name| {
+        format!(" AND application_name = '{}'", name.replace('\'', "''"))
+    });
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid(){filter}"
+    ))
+    .execute(&mut conn)
+    .expect("terminate the connections")
+}

@@ -90,13 +90,18 @@ fn uuid_like() -> uuid::Uuid {
     uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)
 }
 
+/// Two pools on the database at `url` (migrated), as two processes would have.
+async fn two_pools(url: &str) -> (DieselStore, DieselStore) {
+    let watched = pat_store_diesel::connect(url).unwrap();
+    watched.migrate().await.unwrap();
+    (watched, pat_store_diesel::connect(url).unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_changes_by_another_connection_empty_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("watch.db").display());
-    let watched = pat_store_diesel::connect(&url).unwrap();
-    watched.migrate().await.unwrap();
-    let other = pat_store_diesel::connect(&url).unwrap();
+    let (watched, other) = two_pools(&url).await;
     changes_elsewhere_empty_the_cache(watched, other).await;
 }
 
@@ -104,16 +109,13 @@ async fn sqlite_changes_by_another_connection_empty_the_cache() {
 #[ignore = "needs PostgreSQL: run ./scripts/test.sh or set PAT_TEST_POSTGRES_URL"]
 async fn postgres_changes_by_another_connection_empty_the_cache() {
     let url = pat_store_diesel::testing::fresh_database(&pat_store_diesel::testing::admin_url());
-    let watched = pat_store_diesel::connect(&url).unwrap();
-    watched.migrate().await.unwrap();
-    let other = pat_store_diesel::connect(&url).unwrap();
+    let (watched, other) = two_pools(&url).await;
     changes_elsewhere_empty_the_cache(watched, other).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: run ./scripts/test.sh or set PAT_TEST_POSTGRES_URL"]
 async fn postgres_a_killed_watcher_bypasses_the_cache_until_it_is_back() {
-    use diesel::{Connection as _, RunQueryDsl as _};
     let url = pat_store_diesel::testing::fresh_database(&pat_store_diesel::testing::admin_url());
     let store = pat_store_diesel::connect(&url).unwrap();
     store.migrate().await.unwrap();
@@ -122,13 +124,7 @@ async fn postgres_a_killed_watcher_bypasses_the_cache_until_it_is_back() {
     eventually("the first confirmation", || cache.is_fresh());
     let hash = keep_one(&cache);
 
-    let mut admin = diesel::PgConnection::establish(&url).unwrap();
-    let killed = diesel::sql_query(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND application_name = '{WATCHER_NAME}'"
-    ))
-    .execute(&mut admin)
-    .unwrap();
+    let killed = pat_store_diesel::testing::terminate_connections(&url, Some(WATCHER_NAME));
     assert_eq!(killed, 1, "one watcher connection");
     eventually("the cache being bypassed or emptied", || {
         !matches!(cache.get(&hash), Cached::Hit(_))
@@ -146,7 +142,6 @@ async fn postgres_a_killed_watcher_bypasses_the_cache_until_it_is_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: run ./scripts/test.sh or set PAT_TEST_POSTGRES_URL"]
 async fn postgres_dead_pooled_connections_are_dropped_not_pinged() {
-    use diesel::{Connection as _, RunQueryDsl as _};
     use pat_core::ports::CredentialLookup;
     let url = pat_store_diesel::testing::fresh_database(&pat_store_diesel::testing::admin_url());
     let options = pat_store_diesel::PoolOptions {
@@ -167,13 +162,7 @@ async fn postgres_dead_pooled_connections_are_dropped_not_pinged() {
         assert_eq!(lookup.await.unwrap().unwrap(), None);
     }
 
-    let mut admin = diesel::PgConnection::establish(&url).unwrap();
-    diesel::sql_query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .execute(&mut admin)
-    .unwrap();
+    pat_store_diesel::testing::terminate_connections(&url, None);
 
     for n in 0..8 {
         assert_eq!(
@@ -193,5 +182,8 @@ async fn postgres_dead_pooled_connections_are_dropped_not_pinged() {
             failures += 1;
         }
     }
-    assert!(failures <= 4, "each dead connection fails one write at most: {failures}");
+    assert!(
+        failures <= 4,
+        "each dead connection fails one write at most: {failures}"
+    );
 }

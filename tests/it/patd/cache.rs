@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::harness::{Backend, TestApp, spawn_app, str_field};
+use super::harness::{Backend, spawn_app, str_field};
 
 /// Revoke, regenerate, scope removal, the PAT switch and deactivation each apply to
 /// the next request of a token the cache already holds.
@@ -20,7 +20,7 @@ pub(super) fn cached_tokens_see_every_change_on_the_next_request(backend: Backen
     // The default configuration caches (once the watcher has seen this token's own
     // creation come by, which empties the cache once more).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while cache_metric(&app, "patd_auth_cache_hits_total") == 0 {
+    while app.metric("patd_auth_cache_hits_total") == 0 {
         assert!(Instant::now() < deadline, "no cache hit in 10 s");
         app.assert_works(&revoked.secret);
         std::thread::sleep(Duration::from_millis(20));
@@ -115,7 +115,10 @@ pub(super) fn a_killed_listener_lets_no_revoked_token_pass(backend: Backend) {
     b.assert_works(&issued.secret);
     b.assert_works(&issued.secret);
 
-    let killed = kill_watchers(b.database_url());
+    let killed = pat_store_diesel::testing::terminate_connections(
+        b.database_url(),
+        Some(pat_store_diesel::watch::WATCHER_NAME),
+    );
     assert!(
         killed >= 1,
         "the watchers' connections were found and killed"
@@ -126,8 +129,8 @@ pub(super) fn a_killed_listener_lets_no_revoked_token_pass(backend: Backend) {
 
     let other = a.create_token(&alice, "after", 7, &["jobs:list"]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let hits = cache_metric(&b, "patd_auth_cache_hits_total");
-    while cache_metric(&b, "patd_auth_cache_hits_total") == hits {
+    let hits = b.metric("patd_auth_cache_hits_total");
+    while b.metric("patd_auth_cache_hits_total") == hits {
         assert!(
             Instant::now() < deadline,
             "B's watcher did not come back within 30 s"
@@ -153,7 +156,7 @@ pub(super) fn a_database_restart_lets_no_revoked_token_pass(backend: Backend) {
     b.assert_works(&revoked.secret);
     b.assert_works(&revoked.secret);
 
-    terminate_every_connection(b.database_url());
+    pat_store_diesel::testing::terminate_connections(b.database_url(), None);
     let deadline = Instant::now() + Duration::from_secs(30);
     while a
         .post_empty(&format!("/api/v1/tokens/{}/revoke", revoked.id()), &alice)
@@ -193,46 +196,4 @@ pub(super) fn last_uses_are_written_behind_and_flushed_at_shutdown(backend: Back
         a.token(&alice, &second.id())["last_used_at"].is_string(),
         "the use noted before the stop was written on the way down"
     );
-}
-
-/// One of the verification cache's series in `/metrics`.
-fn cache_metric(app: &TestApp, name: &str) -> u64 {
-    let body = app.get("/metrics", &app.admin).expect(200).body;
-    body.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
-        .trim()
-        .parse()
-        .expect("a count")
-}
-
-/// Terminates every other connection to the database at `url`.
-fn terminate_every_connection(url: &str) {
-    use diesel::{Connection as _, RunQueryDsl as _};
-    let mut conn = diesel::PgConnection::establish(url).expect("connect to PostgreSQL");
-    diesel::sql_query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .execute(&mut conn)
-    .expect("terminate the connections");
-}
-
-/// Terminates every change watcher's connection to the database at `url`; how many.
-fn kill_watchers(url: &str) -> usize {
-    use diesel::{Connection as _, RunQueryDsl as _};
-    #[derive(diesel::QueryableByName)]
-    struct Killed {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        killed: i64,
-    }
-    let mut conn = diesel::PgConnection::establish(url).expect("connect to PostgreSQL");
-    let killed: Killed = diesel::sql_query(format!(
-        "SELECT count(pg_terminate_backend(pid)) AS killed FROM pg_stat_activity \
-         WHERE datname = current_database() AND application_name = '{}'",
-        pat_store_diesel::watch::WATCHER_NAME
-    ))
-    .get_result(&mut conn)
-    .expect("terminate the watchers");
-    usize::try_from(killed.killed).unwrap_or(0)
 }

@@ -969,6 +969,17 @@ impl TestApp {
         problem
     }
 
+    /// The value of an unlabelled series `name` in the admin's `/metrics`.
+    pub fn metric(&self, name: &str) -> u64 {
+        let body = self.get("/metrics", &self.admin).expect(200).body;
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
+            .trim()
+            .parse()
+            .expect("a count")
+    }
+
     /// Asks about `secret` until it is refused: a change made by another process (a
     /// peer instance, the CLI) reaches this one within [`CHANGE_BOUND`] of `changed` (when
     /// the change's call returned); a request sent later than that and accepted fails.

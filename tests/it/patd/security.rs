@@ -4,20 +4,9 @@ use serde_json::json;
 
 use super::harness::{Auth, Backend, spawn_app};
 
-/// The value of an unlabelled metric `name` in the admin's `/metrics`.
-fn metric(app: &super::harness::TestApp, name: &str) -> u64 {
-    let body = app.get("/metrics", &app.admin).expect(200).body;
-    body.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
-        .trim()
-        .parse()
-        .expect("a count")
-}
-
 /// The argon2 runs patd has made so far.
 fn password_hashes(app: &super::harness::TestApp) -> u64 {
-    metric(app, "patd_password_hashes_total")
+    app.metric("patd_password_hashes_total")
 }
 
 /// A member's session sending 500 `POST /admin/users` gets 403s, and not one password
@@ -566,7 +555,7 @@ fn request_log_client(app: &super::harness::TestApp, target: &str) -> String {
 
 /// The `patd_sessions` gauge of this instance.
 fn live_sessions(app: &super::harness::TestApp) -> u64 {
-    metric(app, "patd_sessions")
+    app.metric("patd_sessions")
 }
 
 /// Sessions: behind an `https://` public URL the cookie is `Secure` and named
