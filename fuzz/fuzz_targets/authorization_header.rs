@@ -67,7 +67,7 @@ fn present(value: &[u8]) -> Option<String> {
         .insert_header((AUTHORIZATION, value))
         .to_http_request();
     match presented_token(&request) {
-        Ok(Some(token)) => Some(token),
+        Ok(Some(token)) => Some(token.as_str().to_owned()),
         Ok(None) => panic!("a present Authorization header was read as no credentials"),
         Err(err) => {
             assert_eq!(
