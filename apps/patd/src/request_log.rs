@@ -1,6 +1,7 @@
-//! The request log's root span: tracing-actix-web's fields, but with the client address
-//! patd itself believes (the TCP peer, or `X-Forwarded-For` only through trusted
-//! proxies), never the first `X-Forwarded-For` entry a client wrote.
+//! The request log: one INFO line per request inside its root span — tracing-actix-web's
+//! fields, but with the client address patd itself believes (the TCP peer, or
+//! `X-Forwarded-For` only through trusted proxies), never the first `X-Forwarded-For`
+//! entry a client wrote.
 
 use actix_web::Error;
 use actix_web::HttpMessage;
@@ -49,7 +50,16 @@ impl RootSpanBuilder for RequestSpan {
         )
     }
 
+    /// Records the outcome on the span, and writes the request log's one line, at INFO
+    /// whatever the status: an operator who quiets the log to `warn` gets no line per
+    /// request — not even per refused one, so a flood of bad tokens cannot fill a disk
+    /// (5xx causes are logged at ERROR where they happen).
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        let status = match outcome {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        span.in_scope(|| tracing::info!(status = status.as_u16(), "request"));
     }
 }

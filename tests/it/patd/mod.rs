@@ -88,6 +88,7 @@ on_every_backend![
     secrets::credentials_revoke_revokes_a_leaked_token_and_answers_202,
     ops::health_readiness_and_metrics_answer,
     ops::metrics_are_for_admins_or_a_private_listener_and_bounded,
+    security::refused_requests_write_no_log_line_each,
     security::user_creation_by_a_non_admin_is_refused_before_any_hashing,
     security::an_admin_token_without_admin_scopes_cannot_reach_other_users_tokens,
     security::a_collaborator_cannot_add_scopes,

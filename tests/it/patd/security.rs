@@ -611,3 +611,21 @@ pub(super) fn sessions_are_secure_behind_https_capped_and_swept(backend: Backend
     app.get("/api/v1/me", &sessions[10])
         .expect_problem(401, "unauthenticated");
 }
+
+/// A flood of refused tokens costs no log line per request at `warn` (the level an
+/// operator quiets the request log to): refusals are counted in `/metrics`, not logged
+/// one by one, so bad tokens cannot fill the disk or spend the CPU on formatting.
+pub(super) fn refused_requests_write_no_log_line_each(backend: Backend) {
+    let app = super::harness::spawn_binary_app_with(backend, &[("RUST_LOG", "warn")]);
+    for n in 0..40 {
+        app.me_bearer(&format!("pat_not-a-token-{n}"))
+            .expect_problem(401, "invalid_token");
+    }
+    app.get("/api/v1/tokens/not-a-uuid", &app.admin).expect(404);
+    let log = app.log();
+    let lines = log
+        .lines()
+        .filter(|line| line.contains("invalid_token") || line.contains("Error encountered"))
+        .count();
+    assert_eq!(lines, 0, "log lines for 41 refusals:\n{log}");
+}
