@@ -140,7 +140,7 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), WiringErr
                     .read_to_string(&mut password)
                     .map_err(|e| WiringError::Setup(format!("cannot read the password: {e}")))?;
                 let password = password.trim_end_matches(['\r', '\n']);
-                pat_actix::check_password_rules(password)
+                pat_actix::check_password_rules(password, &email)
                     .map_err(|e| WiringError::Setup(e.to_string()))?;
                 Some(
                     pat_actix::hash_password(password)

@@ -381,7 +381,7 @@ pub async fn bootstrap_admin(
             true,
         ),
     };
-    pat_actix::check_password_rules(&password)
+    pat_actix::check_password_rules(&password, &email)
         .map_err(|e| WiringError::Setup(format!("PATD_ADMIN_PASSWORD: {e}")))?;
     let hash =
         pat_actix::hash_password(&password).map_err(|e| WiringError::Setup(e.to_string()))?;

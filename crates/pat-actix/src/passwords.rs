@@ -57,19 +57,14 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Checks a new password's length.
+/// Checks a new password for the account with `email` by pat-core's rules
+/// ([`pat_core::policy::check_password`]).
 ///
 /// # Errors
 /// `invalid_user` naming the rule.
-pub fn check_password_rules(password: &str) -> Result<(), ApiError> {
-    let chars = password.chars().count();
-    if !(8..=256).contains(&chars) {
-        return Err(ApiError::unprocessable(
-            "invalid_user",
-            format!("password must be 8 to 256 characters, got {chars}"),
-        ));
-    }
-    Ok(())
+pub fn check_password_rules(password: &str, email: &str) -> Result<(), ApiError> {
+    pat_core::policy::check_password(password, email)
+        .map_err(|e| ApiError::unprocessable("invalid_user", e.to_string()))
 }
 
 type PasswordJob = Box<dyn FnOnce() + Send>;
@@ -223,7 +218,9 @@ mod tests {
         assert!(!verify_password("anything", "not a PHC string"));
         assert!(password_hashes() >= before + 3);
         assert_eq!(
-            check_password_rules("short").expect_err("7 chars").code(),
+            check_password_rules("short", "a@example.com")
+                .expect_err("7 chars")
+                .code(),
             "invalid_user"
         );
     }

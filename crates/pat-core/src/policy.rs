@@ -18,6 +18,40 @@ pub const MAX_ACTIVE_CAP: u32 = 100;
 pub const MAX_WARNING_DAYS: u32 = 90;
 /// Shortest time between two last-used writes for one token.
 pub const LAST_USED_WRITE_INTERVAL: Duration = Duration::seconds(60);
+/// Fewest characters in a password.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Most characters in a password.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// Why a new password was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// Shorter than [`MIN_PASSWORD_CHARS`] or longer than [`MAX_PASSWORD_CHARS`].
+    #[error("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters, got {got}")]
+    Length {
+        /// Characters given.
+        got: usize,
+    },
+    /// The account's own email address (the first guess of anyone who knows it).
+    #[error("password must not be the account's email address")]
+    IsEmail,
+}
+
+/// Checks a new password for the account with `email`: 8 to 256 characters, and not
+/// the email itself (ignoring case and surrounding white space).
+///
+/// # Errors
+/// [`PasswordError`] naming the rule.
+pub fn check_password(password: &str, email: &str) -> Result<(), PasswordError> {
+    let got = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&got) {
+        return Err(PasswordError::Length { got });
+    }
+    if password.trim().eq_ignore_ascii_case(email.trim()) {
+        return Err(PasswordError::IsEmail);
+    }
+    Ok(())
+}
 
 /// Why a token name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -312,6 +346,28 @@ mod tests {
             }
             .validate()
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn passwords_are_8_to_256_characters_and_not_the_email() {
+        assert_eq!(
+            check_password("short", "a@example.com"),
+            Err(PasswordError::Length { got: 5 })
+        );
+        assert_eq!(
+            check_password(&"é".repeat(257), "a@example.com"),
+            Err(PasswordError::Length { got: 257 })
+        );
+        assert!(check_password(&"é".repeat(256), "a@example.com").is_ok());
+        assert_eq!(
+            check_password("Alice@Example.com", " alice@example.com"),
+            Err(PasswordError::IsEmail)
+        );
+        assert!(check_password("a long passphrase", "alice@example.com").is_ok());
+        assert_eq!(
+            PasswordError::Length { got: 7 }.to_string(),
+            "password must be 8 to 256 characters, got 7"
         );
     }
 }

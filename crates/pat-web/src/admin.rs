@@ -163,7 +163,7 @@ pub async fn add_user(posted: Posted) -> PageResult {
     let attempt = async {
         let role = Role::from_str(form.get("role")).map_err(|e| e.to_string())?;
         let password = form.get("password");
-        check_password_rules(password).map_err(|e| e.detail().to_owned())?;
+        check_password_rules(password, form.get("email")).map_err(|e| e.detail().to_owned())?;
         let owned = password.to_owned();
         let hash = on_password_thread(move || hash_password(&owned))
             .await

@@ -76,6 +76,20 @@ pub(super) fn admin_manages_users_and_deactivation_stops_sessions_and_tokens(bac
         &json!({"email": "owner@example.com", "name": "Owner", "role": "owner", "password": "Another-Password-123"}),
     )
     .expect_problem(422, "invalid_user");
+    // pat-core's password rules: 8 to 256 characters, and not the account's email.
+    for (password, rule) in [
+        ("short", "8 to 256 characters, got 5"),
+        ("Weak@Example.com", "must not be the account's email"),
+    ] {
+        let problem = app
+            .post(
+                "/api/v1/admin/users",
+                &app.admin,
+                &json!({"email": "weak@example.com", "name": "Weak", "role": "member", "password": password}),
+            )
+            .expect_problem(422, "invalid_user");
+        assert!(str_field(&problem, "detail").contains(rule), "{problem}");
+    }
     let users = app.get("/api/v1/admin/users", &app.admin).expect_json(200);
     assert_eq!(users["total_items"], 2, "admin and the one member: {users}");
     let mut emails: Vec<String> = users["items"]

@@ -43,7 +43,7 @@ pub async fn create_user(state: Data<ApiState>, caller: Caller, body: JsonBody) 
     // Before any hashing: a caller who may not add users costs no argon2 run.
     state.service.may_create_users(&caller.actor)?;
     let (new, password) = NewUserBody::read(&body)?.try_into_domain()?;
-    check_password_rules(&password)?;
+    check_password_rules(&password, &new.email)?;
     let hash = on_password_thread(move || hash_password(&password)).await??;
     let user = state
         .service
