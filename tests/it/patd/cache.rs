@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::harness::{Backend, spawn_app, str_field};
+use super::harness::{Backend, CHANGE_BOUND, spawn_app, str_field};
 
 /// Revoke, regenerate, scope removal, the PAT switch and deactivation each apply to
 /// the next request of a token the cache already holds.
@@ -104,11 +104,8 @@ pub(super) fn the_clis_revocation_reaches_the_server_within_the_bound(backend: B
 /// revokes at once, so the notification is lost with the connection. B still refuses
 /// the token within the bound (its cache is bypassed until the watcher is back), and the
 /// watcher comes back and serves from the cache again.
-pub(super) fn a_killed_listener_lets_no_revoked_token_pass(backend: Backend) {
-    if backend != Backend::Postgres {
-        return;
-    }
-    let a = spawn_app(backend);
+pub(super) fn a_killed_listener_lets_no_revoked_token_pass() {
+    let a = spawn_app(Backend::Postgres);
     let b = a.spawn_peer();
     let alice = a.user_session("member");
     let issued = a.create_token(&alice, "watched", 7, &["jobs:list"]);
@@ -144,11 +141,8 @@ pub(super) fn a_killed_listener_lets_no_revoked_token_pass(backend: Backend) {
 /// restart does to the instances: their pools and their watchers lose their
 /// connections). A token revoked right after is refused by B within the bound, and both
 /// instances serve again without a restart of their own.
-pub(super) fn a_database_restart_lets_no_revoked_token_pass(backend: Backend) {
-    if backend != Backend::Postgres {
-        return;
-    }
-    let a = spawn_app(backend);
+pub(super) fn a_database_restart_lets_no_revoked_token_pass() {
+    let a = spawn_app(Backend::Postgres);
     let b = a.spawn_peer();
     let alice = a.user_session("member");
     let revoked = a.create_token(&alice, "revoked after", 7, &["jobs:list"]);
@@ -169,6 +163,52 @@ pub(super) fn a_database_restart_lets_no_revoked_token_pass(backend: Backend) {
     b.assert_refused_within_the_bound(&revoked.secret, Instant::now());
     b.assert_works(&kept.secret);
     a.assert_works(&kept.secret);
+}
+
+/// PostgreSQL: the database becomes unreachable (connections refused and every one
+/// terminated). Once the bound has passed, a token the cache held is answered 503
+/// `unavailable` — never a stale 204 — and it works again when the database is back.
+pub(super) fn a_database_outage_answers_503_never_a_stale_answer() {
+    let app = spawn_app(Backend::Postgres);
+    let alice = app.user_session("member");
+    let issued = app.create_token(&alice, "held", 7, &["jobs:list"]);
+    app.assert_works(&issued.secret);
+    app.assert_works(&issued.secret);
+
+    let database = app
+        .database_url()
+        .rsplit('/')
+        .next()
+        .expect("a database name");
+    let admin_url = pat_store_diesel::testing::admin_url();
+    set_connections(&admin_url, database, false);
+    std::thread::sleep(CHANGE_BOUND + Duration::from_millis(100));
+    app.auth_check(&issued.secret, "jobs:list")
+        .expect_problem(503, "unavailable");
+
+    set_connections(&admin_url, database, true);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.auth_check(&issued.secret, "jobs:list").status != 204 {
+        assert!(Instant::now() < deadline, "patd never came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Lets connections to `database` in (`allow`), or refuses them and terminates every
+/// open one: an outage, as patd sees it.
+fn set_connections(admin_url: &str, database: &str, allow: bool) {
+    use diesel::connection::SimpleConnection as _;
+    use diesel::{Connection as _, PgConnection};
+    let mut admin = PgConnection::establish(admin_url).expect("connect to PostgreSQL");
+    let mut sql = format!("ALTER DATABASE {database} ALLOW_CONNECTIONS {allow};");
+    if !allow {
+        sql.push_str(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}';"
+        ));
+    }
+    admin
+        .batch_execute(&sql)
+        .expect("change the database's connections");
 }
 
 /// Last uses are written behind the checks, in batches: a peer instance sees one after

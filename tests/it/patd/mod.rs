@@ -47,13 +47,34 @@ macro_rules! on_every_backend {
     };
 }
 
+/// Emits `postgres_only::<name>` tests for scenarios about PostgreSQL itself (its
+/// listener, its connections), which have no SQLite counterpart.
+macro_rules! on_postgres_only {
+    ($($module:ident :: $name:ident),+ $(,)?) => {
+        /// Scenarios that exist on PostgreSQL only.
+        mod postgres_only {
+            $(
+                #[test]
+                #[ignore = "needs PostgreSQL: run ./scripts/test.sh or set PAT_TEST_POSTGRES_URL"]
+                fn $name() {
+                    super::$module::$name();
+                }
+            )+
+        }
+    };
+}
+
+on_postgres_only![
+    cache::a_killed_listener_lets_no_revoked_token_pass,
+    cache::a_database_restart_lets_no_revoked_token_pass,
+    cache::a_database_outage_answers_503_never_a_stale_answer,
+];
+
 on_every_backend![
     cache::cached_tokens_see_every_change_on_the_next_request,
     cache::instances_see_each_others_changes_within_the_bound,
     cache::the_clis_revocation_reaches_the_server_within_the_bound,
-    cache::a_killed_listener_lets_no_revoked_token_pass,
     cache::last_uses_are_written_behind_and_flushed_at_shutdown,
-    cache::a_database_restart_lets_no_revoked_token_pass,
     mail::patd_mails_a_created_token_once_across_restarts,
     mail::patd_mails_regenerations_and_leak_revocations_over_smtp,
     lifecycle::login_create_and_use_the_token_as_bearer_and_basic,
