@@ -176,7 +176,6 @@ impl VerificationCache {
             self.bypasses.fetch_add(1, Ordering::Relaxed);
             return Cached::Bypass;
         }
-        let epoch = *self.epoch.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(record) = self.accepted.get(hash) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Cached::Hit(Some(record));
@@ -186,6 +185,8 @@ impl VerificationCache {
             return Cached::Hit(refusal);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        // Taken on a miss only (a hit needs no lock), still before the store is asked.
+        let epoch = *self.epoch.read().unwrap_or_else(PoisonError::into_inner);
         Cached::Miss { epoch }
     }
 
