@@ -25,12 +25,26 @@ pub enum UserCommand {
         /// admin, member or collaborator.
         #[arg(long, default_value = "member")]
         role: String,
-        /// Read the password from standard input (else the user cannot log in).
+        /// Read the password from standard input; without it, a one-time
+        /// set-password link (24 hours) is printed for the user.
         #[arg(long)]
         password_stdin: bool,
     },
     /// List users.
     List,
+    /// Set a user's password, read from standard input; their sessions end.
+    SetPassword {
+        /// The user's email.
+        email: String,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Print a one-time set-password link for a user (usable once, for 24 hours).
+    PasswordLink {
+        /// The user's email.
+        email: String,
+    },
     /// Change a user's role.
     SetRole {
         /// The user's email.
@@ -111,10 +125,39 @@ pub async fn migrate(config: &Config) -> Result<(), WiringError> {
 
 async fn user_by_email(service: &PatService, email: &str) -> Result<User, WiringError> {
     service
-        .login_credentials(email)
+        .user_by_email(email)
         .await?
-        .map(|c| c.user)
         .ok_or_else(|| WiringError::Setup(format!("no user with email {email}")))
+}
+
+/// A password from standard input, without its line end.
+fn password_from_stdin() -> Result<zeroize::Zeroizing<String>, WiringError> {
+    let mut password = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|e| WiringError::Setup(format!("cannot read the password: {e}")))?;
+    let end = password.trim_end_matches(['\r', '\n']).len();
+    password.truncate(end);
+    Ok(password)
+}
+
+/// Issues and prints a one-time set-password link for `user`.
+async fn print_password_link(
+    config: &Config,
+    service: &PatService,
+    user: &User,
+) -> Result<(), WiringError> {
+    let (_, secret) = service
+        .issue_password_link(None, user.id)
+        .await
+        .map_err(|e| WiringError::Setup(e.to_string()))?;
+    println!(
+        "set-password link for {} (works once, for 24 hours):\n{}/set-password/{}",
+        user.email,
+        config.public_url.trim_end_matches('/'),
+        secret.expose()
+    );
+    Ok(())
 }
 
 fn role(text: &str) -> Result<Role, WiringError> {
@@ -135,15 +178,11 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), WiringErr
             password_stdin,
         } => {
             let hash = if password_stdin {
-                let mut password = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut password)
-                    .map_err(|e| WiringError::Setup(format!("cannot read the password: {e}")))?;
-                let password = password.trim_end_matches(['\r', '\n']);
-                pat_actix::check_password_rules(password, &email)
-                    .map_err(|e| WiringError::Setup(e.to_string()))?;
+                let password = password_from_stdin()?;
                 Some(
-                    pat_actix::hash_password(password)
+                    service
+                        .hash_new_password(&password, &email)
+                        .await
                         .map_err(|e| WiringError::Setup(e.to_string()))?,
                 )
             } else {
@@ -156,6 +195,22 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), WiringErr
             };
             let user = service.create_user(None, new, hash.as_deref()).await?;
             println!("{}\t{}\t{}", user.id, user.email, user.role);
+            if hash.is_none() {
+                print_password_link(config, &service, &user).await?;
+            }
+        }
+        UserCommand::SetPassword { email, .. } => {
+            let user = user_by_email(&service, &email).await?;
+            let password = password_from_stdin()?;
+            service
+                .set_user_password(None, user.id, &password)
+                .await
+                .map_err(|e| WiringError::Setup(e.to_string()))?;
+            println!("the password of {email} is set; their sessions were ended");
+        }
+        UserCommand::PasswordLink { email } => {
+            let user = user_by_email(&service, &email).await?;
+            print_password_link(config, &service, &user).await?;
         }
         UserCommand::List => {
             let mut page = 1;

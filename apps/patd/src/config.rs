@@ -26,7 +26,7 @@ pub enum ConfigError {
 }
 
 /// Every configuration key, as in patd.toml (env: `PATD_` + upper case).
-pub const KEYS: [&str; 24] = [
+pub const KEYS: [&str; 28] = [
     "listen",
     "metrics_listen",
     "data_dir",
@@ -43,6 +43,10 @@ pub const KEYS: [&str; 24] = [
     "scope_resources",
     "secure_cookies",
     "failed_auths_per_minute",
+    "session_hours",
+    "session_idle_minutes",
+    "sign_ins_per_minute",
+    "leak_reports_per_hour",
     "trusted_proxies",
     "auth_cache_ms",
     "auth_cache_entries",
@@ -105,6 +109,16 @@ pub struct Config {
     /// Failed token authentications accepted per client address per minute before
     /// that address is refused with 429 until the minute ends (0..=1000000; 0 = off).
     pub failed_auths_per_minute: u32,
+    /// A browser session ends this many hours after sign-in, however busy (1..=720).
+    pub session_hours: u32,
+    /// A browser session ends after this many minutes unused (5..=43200).
+    pub session_idle_minutes: u32,
+    /// Sign-in attempts per client address per minute, counted in the database so
+    /// every instance shares them (0..=10000; 0 = off).
+    pub sign_ins_per_minute: u32,
+    /// Leak reports per client address per hour, counted in the database (0..=100000;
+    /// 0 = off).
+    pub leak_reports_per_hour: u32,
     /// Reverse proxies (IP addresses, comma-separated) whose `X-Forwarded-For` names
     /// the client; none = the TCP peer is the client.
     pub trusted_proxies: Option<String>,
@@ -151,6 +165,10 @@ impl std::fmt::Debug for Config {
             .field("scope_resources", &self.scope_resources)
             .field("secure_cookies", &self.secure_cookies)
             .field("failed_auths_per_minute", &self.failed_auths_per_minute)
+            .field("session_hours", &self.session_hours)
+            .field("session_idle_minutes", &self.session_idle_minutes)
+            .field("sign_ins_per_minute", &self.sign_ins_per_minute)
+            .field("leak_reports_per_hour", &self.leak_reports_per_hour)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("auth_cache_ms", &self.auth_cache_ms)
             .field("auth_cache_entries", &self.auth_cache_entries)
@@ -182,6 +200,10 @@ impl Default for Config {
             scope_resources: None,
             secure_cookies: None,
             failed_auths_per_minute: 60,
+            session_hours: 12,
+            session_idle_minutes: 120,
+            sign_ins_per_minute: 30,
+            leak_reports_per_hour: 60,
             trusted_proxies: None,
             auth_cache_ms: None,
             auth_cache_entries: 100_000,
@@ -203,6 +225,17 @@ impl Config {
             max_bytes: u64::from(self.auth_cache_mib) * 1024 * 1024,
             max_refusals: self.auth_cache_refusals as usize,
         })
+    }
+
+    /// Session lifetimes and the limits counted in the database.
+    pub fn session_limits(&self) -> pat_core::session::SessionLimits {
+        pat_core::session::SessionLimits {
+            absolute: std::time::Duration::from_secs(u64::from(self.session_hours) * 3600),
+            idle: std::time::Duration::from_secs(u64::from(self.session_idle_minutes) * 60),
+            sign_ins_per_minute: self.sign_ins_per_minute,
+            leak_reports_per_hour: self.leak_reports_per_hour,
+            ..pat_core::session::SessionLimits::default()
+        }
     }
 
     /// How the change watcher polls, and the bound it keeps.
@@ -321,7 +354,16 @@ impl Config {
                     .to_owned(),
             });
         }
-        let ranges: [(&'static str, u32, u32, u32); 5] = [
+        let ranges: [(&'static str, u32, u32, u32); 9] = [
+            ("session_hours", self.session_hours, 1, 720),
+            ("session_idle_minutes", self.session_idle_minutes, 5, 43_200),
+            ("sign_ins_per_minute", self.sign_ins_per_minute, 0, 10_000),
+            (
+                "leak_reports_per_hour",
+                self.leak_reports_per_hour,
+                0,
+                100_000,
+            ),
             ("auth_cache_entries", self.auth_cache_entries, 0, 10_000_000),
             ("auth_cache_mib", self.auth_cache_mib, 1, 4096),
             (

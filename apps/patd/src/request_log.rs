@@ -33,11 +33,21 @@ impl RootSpanBuilder for RequestSpan {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
+        // A set-password link's path is its secret: the log names the route instead.
+        let target = if route.starts_with("/set-password/") {
+            route.clone()
+        } else {
+            request
+                .uri()
+                .path_and_query()
+                .map_or("", |p| p.as_str())
+                .to_owned()
+        };
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
             http.route = %route,
-            http.target = %request.uri().path_and_query().map_or("", |p| p.as_str()),
+            http.target = %target,
             http.client_ip = %client_ip,
             http.user_agent = %user_agent,
             http.status_code = Empty,

@@ -85,7 +85,6 @@ impl Application {
                 .trusted_proxies()
                 .map_err(|e| WiringError::Setup(e.to_string()))?,
             public_origin: Some(config.public_origin()),
-            ..ApiConfig::default()
         };
         let state = web::Data::new(ApiState::with_metrics(service.clone(), api, metrics));
         let addr = config.listen_addr();
@@ -207,18 +206,18 @@ async fn last_use_flusher(service: Arc<pat_core::PatService>) {
     }
 }
 
-/// How often sessions of users deactivated elsewhere (another instance, the CLI) are
-/// ended.
+/// How often expired sessions and those of users deactivated elsewhere (another
+/// instance, the CLI) are deleted from the store.
 const SESSION_SWEEP: Duration = Duration::from_secs(5);
 
-/// Ends, every [`SESSION_SWEEP`], the sessions of users no longer active.
+/// Deletes, every [`SESSION_SWEEP`], the sessions that can no longer be used.
 async fn session_sweep(state: web::Data<ApiState>) {
     let mut ticker = tokio::time::interval(SESSION_SWEEP);
     loop {
         ticker.tick().await;
-        match state.sweep_sessions().await {
+        match state.service.sweep_sessions().await {
             Ok(0) => {}
-            Ok(users) => tracing::info!(users, "ended the sessions of deactivated users"),
+            Ok(ended) => tracing::info!(ended, "swept sessions that can no longer be used"),
             Err(e) => tracing::warn!(error = %e, "session sweep failed; retrying"),
         }
     }

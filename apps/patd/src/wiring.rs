@@ -296,7 +296,9 @@ pub async fn service(
         .previous_keys(previous)
         .codec(codec)
         .catalog(catalog)
-        .failed_auths_per_minute(config.failed_auths_per_minute);
+        .failed_auths_per_minute(config.failed_auths_per_minute)
+        .password_hasher(Arc::new(pat_argon2::Argon2Hasher))
+        .session_limits(config.session_limits());
     if let Some(cache) = cache {
         builder = builder.verification_cache(cache);
     }
@@ -381,10 +383,10 @@ pub async fn bootstrap_admin(
             true,
         ),
     };
-    pat_actix::check_password_rules(&password, &email)
+    let hash = service
+        .hash_new_password(&password, &email)
+        .await
         .map_err(|e| WiringError::Setup(format!("PATD_ADMIN_PASSWORD: {e}")))?;
-    let hash =
-        pat_actix::hash_password(&password).map_err(|e| WiringError::Setup(e.to_string()))?;
     let new = NewUser {
         email: email.clone(),
         name: "Administrator".to_owned(),

@@ -226,10 +226,7 @@ async fn check_scope(
 #[derive(Debug, Clone)]
 pub enum Via {
     /// A session cookie.
-    Session {
-        /// The cookie value, to end it on logout.
-        id: String,
-    },
+    Session(pat_core::LiveSession),
     /// A personal access token.
     Token(Principal),
 }
@@ -278,16 +275,11 @@ impl FromRequest for Caller {
             let Some(cookie) = req.cookie(state.session_cookie_name()) else {
                 return Err(ApiError::unauthenticated());
             };
-            let id = cookie.value().to_owned();
-            let (user_id, csrf_token) = state
-                .sessions
-                .lookup(&id)
+            let session = state
+                .service
+                .session(cookie.value())
+                .await?
                 .ok_or_else(ApiError::unauthenticated)?;
-            let user = state.service.user(user_id).await?;
-            let Some(user) = user.filter(|u| u.active) else {
-                state.sessions.end(&id);
-                return Err(ApiError::unauthenticated());
-            };
             if !safe {
                 crate::cross_site::refuse_cross_site(&req)?;
                 let sent = req
@@ -295,8 +287,7 @@ impl FromRequest for Caller {
                     .get(CSRF_HEADER)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
-                let matches = subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), csrf_token.as_bytes());
-                if !bool::from(matches) {
+                if !pat_core::session::same_token(sent, &session.csrf_token) {
                     return Err(ApiError::new(
                         actix_web::http::StatusCode::FORBIDDEN,
                         "csrf",
@@ -307,8 +298,8 @@ impl FromRequest for Caller {
                 }
             }
             Ok(Caller {
-                actor: Actor::session(user, ip),
-                via: Via::Session { id },
+                actor: session.actor(ip),
+                via: Via::Session(session),
             })
         })
     }

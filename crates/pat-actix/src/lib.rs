@@ -9,7 +9,8 @@
 //!   (see `examples/jobs.rs`);
 //! - abuse limits: a client address that keeps failing token authentication is refused
 //!   for a while (the service's own rule: `PatServiceBuilder::failed_auths_per_minute`,
-//!   answered 429 here), sign-in and leak-report limits, client addresses behind
+//!   answered 429 here), sign-in and leak-report limits (counted in the store by
+//!   pat-core, so every instance shares them), client addresses behind
 //!   trusted proxies ([`client_ip`]), and request size limits ([`request_limits`]).
 //!   Registering [`ApiState::with_metrics`]'s metrics as the service's
 //!   `auth_observer` counts every authentication's outcome.
@@ -22,7 +23,6 @@ mod cross_site;
 mod limits;
 mod openapi;
 mod ops;
-mod passwords;
 mod problem;
 mod routing;
 mod sessions;
@@ -40,15 +40,8 @@ pub use limits::{
 };
 pub use openapi::ApiDoc;
 pub use ops::{configure_metrics_listener, record_metrics};
-pub use passwords::{
-    PASSWORD_QUEUE, check_password_rules, hash_password, on_password_thread, password_hashes,
-    verify_password,
-};
 pub use problem::{ApiError, Problem};
-pub use sessions::{
-    MAX_SESSIONS_PER_USER, NewSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionStore,
-    random_token,
-};
+pub use sessions::{SECURE_SESSION_COOKIE, SESSION_COOKIE, random_token};
 pub use state::{ApiConfig, ApiState, Metrics};
 
 use actix_web::web;

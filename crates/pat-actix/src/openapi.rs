@@ -6,10 +6,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use crate::api;
 use crate::problem::Problem;
 use crate::views::{
-    CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm, IssuedView, LeakReportBody,
-    LoginBody, MeToken, MeView, NewUserBody, OutboxView, PageView, RegenerateBody, ScopeText,
-    ScopeView, ScopesBody, SessionView, SettingsView, TokenStatusParam, TokenView, UpdateTokenBody,
-    UpdateUserBody, UserView,
+    ChangePasswordBody, CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm,
+    IssuedView, LeakReportBody, LoginBody, MeToken, MeView, NewUserBody, OutboxView, PageView,
+    RegenerateBody, ScopeText, ScopeView, ScopesBody, SessionView, SetPasswordBody, SettingsView,
+    TokenStatusParam, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
 };
 
 /// The API description served at `/api/v1/openapi.json`.
@@ -17,11 +17,12 @@ use crate::views::{
 #[openapi(
     info(title = "patd", description = "Personal access tokens: manage them, and check them for other services."),
     paths(
-        api::login, api::logout, api::me,
+        api::login, api::logout, api::me, api::change_password, api::end_all_sessions,
         api::create_token, api::list_tokens, api::delete_all_tokens, api::get_self, api::revoke_self,
         api::get_token, api::update_token, api::delete_token, api::revoke_token, api::regenerate_token,
         api::add_scopes, api::clear_scopes, api::remove_scope, api::token_events,
         api::get_settings, api::put_settings, api::list_users, api::create_user, api::update_user,
+        api::set_user_password,
         api::user_tokens, api::admin_revoke, api::admin_delete, api::audit, api::outbox,
         api::auth_check, api::introspect, api::report_leaks,
     ),
@@ -29,7 +30,7 @@ use crate::views::{
         Problem, ScopeView, TokenView, IssuedView, UserView, SettingsView, EventView, MeView, MeToken,
         PageView<TokenView>, PageView<UserView>, PageView<EventView>, OutboxView, PageView<OutboxView>,
         CreateTokenBody, UpdateTokenBody, RegenerateBody, ScopesBody, LoginBody, SessionView,
-        NewUserBody, UpdateUserBody, LeakReportBody, ScopeText, TokenStatusParam,
+        NewUserBody, UpdateUserBody, LeakReportBody, ChangePasswordBody, SetPasswordBody, ScopeText, TokenStatusParam,
         DeliveryStatusParam, IntrospectForm,
     )),
     modifiers(&Security, &ProblemResponses),

@@ -37,20 +37,24 @@ pub async fn readyz(state: Data<ApiState>) -> HttpResponse {
 /// apart by reason, which the identical 401s hide from everyone else.
 pub async fn metrics(state: Data<ApiState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     state.service.may_read_metrics(&caller.actor)?;
-    Ok(exposition(&state))
+    Ok(exposition(&state).await)
 }
 
 /// Prometheus text exposition without authentication: only for a listener of its own
 /// (`patd`'s `metrics_listen`), which the operator keeps on a private network.
 pub async fn open_metrics(state: Data<ApiState>) -> HttpResponse {
-    exposition(&state)
+    exposition(&state).await
 }
 
-fn exposition(state: &ApiState) -> HttpResponse {
+async fn exposition(state: &ApiState) -> HttpResponse {
     let mut body = state.metrics.render();
-    body.push_str("# HELP patd_sessions Signed-in browser sessions held by this instance.\n");
-    body.push_str("# TYPE patd_sessions gauge\n");
-    body.push_str(&format!("patd_sessions {}\n", state.sessions.len()));
+    // Sessions are in the store: every instance reports the same count. Left out
+    // while the store cannot answer (the request metrics still tell that story).
+    if let Ok(sessions) = state.service.session_count().await {
+        body.push_str("# HELP patd_sessions Signed-in browser sessions in the store.\n");
+        body.push_str("# TYPE patd_sessions gauge\n");
+        body.push_str(&format!("patd_sessions {sessions}\n"));
+    }
     if let Some(cache) = state.service.cache_stats() {
         push_cache_metrics(&mut body, &cache);
     }

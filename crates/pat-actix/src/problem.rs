@@ -6,11 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use pat_core::limits::RetryAfter;
-use pat_core::ports::StoreError;
+use pat_core::ports::{HashError, StoreError};
 use pat_core::{
-    AddScopesError, AuthError, CreateTokenError, Denied, InternalError, QueryError,
-    RandomnessError, RegenerateError, ScopesError, SettingsChangeError, TokenChangeError,
-    UserChangeError,
+    AddScopesError, AuthError, CreateTokenError, Denied, InternalError, LimitError,
+    PasswordChangeError, QueryError, RandomnessError, RegenerateError, ScopesError,
+    SettingsChangeError, SignInError, TokenChangeError, UserChangeError,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -478,6 +478,57 @@ impl From<InternalError> for ApiError {
 impl From<RetryAfter> for ApiError {
     fn from(refusal: RetryAfter) -> Self {
         Self::rate_limited(refusal.seconds)
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy { retry_after_secs } => Self::busy(retry_after_secs, err.to_string()),
+            HashError::Failed(_) => Self::internal(&err),
+        }
+    }
+}
+
+impl From<LimitError> for ApiError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::RateLimited(refusal) => refusal.into(),
+            LimitError::Storage(store) => store.into(),
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(err: SignInError) -> Self {
+        let detail = err.to_string();
+        match err {
+            SignInError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", detail)
+            }
+            SignInError::RateLimited(refusal) => refusal.into(),
+            SignInError::Hashing(hashing) => hashing.into(),
+            SignInError::Randomness(random) => random.into(),
+            SignInError::Storage(store) => store.into(),
+        }
+    }
+}
+
+impl From<PasswordChangeError> for ApiError {
+    fn from(err: PasswordChangeError) -> Self {
+        use PasswordChangeError as E;
+        let detail = err.to_string();
+        match err {
+            E::Denied(denied) => denied.into(),
+            E::InvalidPassword => Self::unprocessable("invalid_password", detail),
+            E::Weak(_) => Self::unprocessable("weak_password", detail),
+            E::NotFound => Self::no_such("user"),
+            E::UnknownLink => Self::new(StatusCode::NOT_FOUND, "unknown_link", detail),
+            E::SpentLink => Self::new(StatusCode::GONE, "link_spent", detail),
+            E::Hashing(hashing) => hashing.into(),
+            E::Randomness(random) => random.into(),
+            E::Storage(store) => store.into(),
+        }
     }
 }
 

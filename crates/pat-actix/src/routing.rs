@@ -16,6 +16,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/auth/check").get(auth_check))
             .service(resource("/session").post(login).delete(logout))
             .service(resource("/me").get(me))
+            .service(resource("/me/password").put(change_password))
+            .service(resource("/me/sessions").delete(end_all_sessions))
             .service(
                 resource("/tokens")
                     .post(create_token)
@@ -45,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(resource("/admin/users").get(list_users).post(create_user))
             .service(resource("/admin/users/{id}").patch(update_user))
+            .service(resource("/admin/users/{id}/password").post(set_user_password))
             .service(resource("/admin/users/{id}/tokens").get(user_tokens))
             .service(resource("/admin/tokens/{id}/revoke").post(admin_revoke))
             .service(resource("/admin/tokens/{id}").delete(admin_delete))

@@ -1,5 +1,5 @@
-//! What the REST API shares across requests: the service, sessions, rate limits,
-//! metrics and password hashing.
+//! What the REST API shares across requests: the service, settings and metrics.
+//! Nothing here is per instance but the metrics: sessions and limits are in the store.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,29 +8,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::StatusCode;
 use pat_core::PatService;
-use pat_core::model::User;
-
-use pat_core::limits::RateLimiter;
 use pat_core::ports::{AuthObserver, AuthOutcome};
+use pat_core::session::SessionSecret;
 
-use crate::passwords::{on_password_thread, verify_password};
-use crate::problem::ApiError;
-use crate::sessions::{NewSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionStore};
+use crate::sessions::{SECURE_SESSION_COOKIE, SESSION_COOKIE};
 
 /// API settings a host chooses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ApiConfig {
     /// Mark the session cookie `Secure` and name it with the `__Host-` prefix
     /// ([`SECURE_SESSION_COOKIE`](crate::SECURE_SESSION_COOKIE)): behind HTTPS.
     pub secure_cookies: bool,
-    /// How long a session lasts after login.
-    pub session_ttl: Duration,
-    /// Leak reports accepted per client address (IPv6: per /64) per hour.
-    pub leak_reports_per_hour: u32,
-    /// Sign-in attempts accepted per client address (IPv6: per /64) per minute.
-    pub logins_per_minute: u32,
     /// Reverse proxies whose `X-Forwarded-For` is believed: when the TCP peer is one
     /// of them, the client address is taken from that header (see
     /// [`client_ip`](crate::client_ip)). Empty: the TCP peer is the client.
@@ -40,33 +29,15 @@ pub struct ApiConfig {
     pub public_origin: Option<String>,
 }
 
-impl Default for ApiConfig {
-    fn default() -> Self {
-        Self {
-            secure_cookies: false,
-            session_ttl: Duration::from_secs(12 * 3600),
-            // GitHub's figure for its public token-revocation API.
-            leak_reports_per_hour: 60,
-            logins_per_minute: 30,
-            trusted_proxies: Vec::new(),
-            public_origin: None,
-        }
-    }
-}
-
 /// Shared state of the REST API.
 pub struct ApiState {
-    /// The domain service.
+    /// The domain service (sessions included).
     pub service: Arc<PatService>,
-    /// Browser sessions.
-    pub sessions: SessionStore,
     /// Request and authentication counters (the service tells it each authentication's
     /// outcome when it was built with it as its observer).
     pub metrics: Arc<Metrics>,
     /// Settings.
     pub config: ApiConfig,
-    pub(crate) leak_limiter: RateLimiter,
-    pub(crate) login_limiter: RateLimiter,
 }
 
 impl ApiState {
@@ -84,59 +55,9 @@ impl ApiState {
     ) -> Self {
         Self {
             service,
-            sessions: SessionStore::new(config.session_ttl),
             metrics,
-            leak_limiter: RateLimiter::new(config.leak_reports_per_hour, Duration::from_secs(3600)),
-            login_limiter: RateLimiter::new(config.logins_per_minute, Duration::from_secs(60)),
             config,
         }
-    }
-}
-
-impl ApiState {
-    /// Counts a login attempt from `ip` against the per-address limit.
-    ///
-    /// # Errors
-    /// `rate_limited` with the seconds until attempts are accepted again.
-    pub fn check_login_rate(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        Ok(self.login_limiter.check(ip)?)
-    }
-
-    /// Checks an email and password and starts a session: the one sign-in path of the
-    /// API and the web UI. Unknown emails cost the same work as wrong passwords.
-    ///
-    /// # Errors
-    /// 401 `invalid_credentials` for an unknown email, a wrong password or a
-    /// deactivated user (one answer for all three).
-    pub async fn sign_in(
-        &self,
-        email: &str,
-        password: &str,
-    ) -> Result<(User, NewSession), ApiError> {
-        let refused = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "the email or password is wrong",
-            )
-        };
-        let found = self.service.login_credentials(email).await?;
-        // Unknown emails cost the same check against a dummy hash.
-        let hash = found
-            .as_ref()
-            .and_then(|f| f.password_hash.clone())
-            .unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let password = password.to_owned();
-        let matches = on_password_thread(move || verify_password(&password, &hash)).await?;
-        let Some(found) = found else {
-            return Err(refused());
-        };
-        let valid = matches && found.password_hash.is_some();
-        if !valid || !found.user.active {
-            return Err(refused());
-        }
-        let session = self.sessions.start(found.user.id)?;
-        Ok((found.user, session))
     }
 
     /// The session cookie's name: `__Host-patd_session` with secure cookies (the
@@ -150,10 +71,10 @@ impl ApiState {
         }
     }
 
-    /// The session cookie for `session`: HTTP-only, `SameSite=Strict`, `Path=/`, and
-    /// `Secure` with the `__Host-` name when configured.
-    pub fn session_cookie(&self, session: &NewSession) -> Cookie<'static> {
-        Cookie::build(self.session_cookie_name(), session.id.clone())
+    /// The session cookie for a new session: HTTP-only, `SameSite=Strict`, `Path=/`,
+    /// and `Secure` with the `__Host-` name when configured.
+    pub fn session_cookie(&self, secret: &SessionSecret) -> Cookie<'static> {
+        Cookie::build(self.session_cookie_name(), secret.expose().to_owned())
             .path("/")
             .http_only(true)
             .same_site(SameSite::Strict)
@@ -170,36 +91,7 @@ impl ApiState {
         gone.make_removal();
         gone
     }
-
-    /// Ends the sessions of users who were deactivated or deleted meanwhile, by any
-    /// instance or the CLI. Call it every few seconds (`patd` does): a session is then
-    /// ended without waiting for its next use. Returns how many users' sessions ended.
-    ///
-    /// # Errors
-    /// The store's, when a user cannot be read (the rest are still swept).
-    pub async fn sweep_sessions(&self) -> Result<usize, ApiError> {
-        let mut ended = 0;
-        let mut failure = None;
-        for user in self.sessions.users() {
-            match self.service.user(user).await {
-                Ok(Some(found)) if found.active => {}
-                Ok(_) => {
-                    self.sessions.end_all_for(user);
-                    ended += 1;
-                }
-                Err(e) => failure = Some(e),
-            }
-        }
-        match failure {
-            Some(e) => Err(e.into()),
-            None => Ok(ended),
-        }
-    }
 }
-
-/// An argon2id hash of a random password: verified against when the email is unknown,
-/// so timing does not tell which emails exist.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0oWWBo6RkdBp7rvZfo8l4vm7HMTNhqH9yn+tFOXxXdE";
 
 const LATENCY_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
@@ -291,7 +183,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "patd_password_hashes_total {}",
-            crate::passwords::password_hashes()
+            pat_argon2::password_hashes()
         );
         out.push_str("# HELP patd_token_authentications_total Token authentications by outcome.\n");
         out.push_str("# TYPE patd_token_authentications_total counter\n");

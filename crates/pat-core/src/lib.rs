@@ -44,13 +44,14 @@ pub mod policy;
 pub mod ports;
 pub mod scope;
 pub mod service;
+pub mod session;
 pub mod token;
 
 pub use service::{
     AddScopesError, AuthError, BuildError, CreateTokenError, CreateTokenRequest, CreationAllowance,
     DEFAULT_FAILED_AUTHS_PER_MINUTE, Denied, Escalation, InternalError, Introspection, IssuedToken,
-    ListTokensRequest, NewUser, PatService, PatServiceBuilder, QueryError, RandomnessError,
-    RegenerateError, ReminderRun, ScopesError, SettingsChangeError, TokenChangeError,
-    UserChangeError, UserError,
+    LimitError, ListTokensRequest, LiveSession, NewUser, PasswordChangeError, PatService,
+    PatServiceBuilder, QueryError, RandomnessError, RegenerateError, ReminderRun, ScopesError,
+    SettingsChangeError, SignInError, SignedIn, TokenChangeError, UserChangeError, UserError,
 };
 pub use token::{ServerKey, TokenCodec, TokenSecret};

@@ -1,8 +1,9 @@
 //! Per-address limits: refusing a client address that keeps failing token
 //! authentication ([`FailedAuthLimiter`], which [`crate::PatService::authenticate`]
-//! applies itself) and counting requests in fixed windows ([`RateLimiter`]: sign-ins,
-//! leak reports). IPv6 is counted by its /64 network. Memory stays bounded, and no
-//! request ever scans a table.
+//! applies itself, per instance: it guards the hot path), and the limits counted in the
+//! store's fixed windows ([`SharedLimit`]: sign-ins and leak reports, shared by every
+//! instance). IPv6 is counted by its /64 network. Memory stays bounded, and no request
+//! ever scans a table.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
@@ -107,46 +108,53 @@ impl FailedAuthLimiter {
     }
 }
 
-/// Requests counted per client address in fixed windows: sign-ins and leak reports.
-/// Addresses are keyed like the failed-authentication limiter's (IPv6 by /64).
-#[derive(Debug)]
-pub struct RateLimiter {
-    max: u32,
-    window: Duration,
-    hits: Mutex<FixedWindows>,
+/// A limit per client address counted in the store's fixed windows
+/// ([`crate::ports::AttemptCounter`]), so every instance adds to one count: three
+/// instances allow what one does. For low-volume requests (sign-ins, leak reports);
+/// each attempt is one store write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedLimit {
+    /// Names the limit in the counter's keys (`sign_in`, `leak_report`).
+    pub name: &'static str,
+    /// Attempts allowed per window; 0 switches the limit off.
+    pub max: u32,
+    /// The window.
+    pub window: Duration,
 }
 
-impl RateLimiter {
-    /// `max` requests per `window` per address.
-    pub fn new(max: u32, window: Duration) -> Self {
-        Self {
-            max,
-            window,
-            hits: Mutex::new(FixedWindows::new(window, MAX_TRACKED)),
-        }
+impl SharedLimit {
+    /// The counter's key for `ip`: the limit's name and the address (IPv6: its /64).
+    pub fn key(&self, ip: IpAddr) -> String {
+        format!("{}:{}", self.name, limiter_key(ip))
     }
 
-    /// Counts a request from `ip`.
+    /// The start of the window `now` falls in (windows are aligned to the Unix epoch,
+    /// so every instance computes the same one).
+    pub fn window_start(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        let window = i64::try_from(self.window.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let start = now.timestamp_millis().div_euclid(window) * window;
+        chrono::DateTime::from_timestamp_millis(start).unwrap_or(now)
+    }
+
+    /// Judges an attempt that made the window's count `count`.
     ///
     /// # Errors
-    /// [`RetryAfter`]: the seconds until the window ends.
-    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), RetryAfter> {
-        let Some(ip) = ip else { return Ok(()) };
-        let now = Instant::now();
-        let (start, count) = self
-            .hits
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .hit(limiter_key(ip), now);
-        if count > self.max {
-            let left = self.window.saturating_sub(now.duration_since(start));
-            // Whole seconds, rounded up: never invite a retry that is refused.
-            let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            return Err(RetryAfter {
-                seconds: seconds.max(1),
-            });
+    /// [`RetryAfter`] with the seconds until the window ends, once `count > max`.
+    pub fn judge(&self, count: u32, now: chrono::DateTime<chrono::Utc>) -> Result<(), RetryAfter> {
+        if self.max == 0 || count <= self.max {
+            return Ok(());
         }
-        Ok(())
+        let end = self.window_start(now)
+            + chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::zero());
+        let left_ms = u64::try_from((end - now).num_milliseconds()).unwrap_or(0);
+        Err(RetryAfter {
+            seconds: left_ms.div_ceil(1000).max(1),
+        })
     }
 }
 
@@ -245,6 +253,27 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
+
+    #[test]
+    fn a_shared_limit_refuses_past_max_until_its_aligned_window_ends() {
+        let limit = SharedLimit {
+            name: "sign_in",
+            max: 3,
+            window: Duration::from_secs(60),
+        };
+        let now = chrono::DateTime::from_timestamp(1_800_000_015, 0).expect("time");
+        assert_eq!(
+            limit.window_start(now),
+            chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time")
+        );
+        assert_eq!(limit.judge(3, now), Ok(()));
+        assert_eq!(limit.judge(4, now), Err(RetryAfter { seconds: 45 }));
+        let v6: IpAddr = "2001:db8::1".parse().expect("ip");
+        let same_64: IpAddr = "2001:db8::ffff".parse().expect("ip");
+        assert_eq!(limit.key(v6), limit.key(same_64));
+        let off = SharedLimit { max: 0, ..limit };
+        assert_eq!(off.judge(1000, now), Ok(()));
+    }
 
     fn v4(last: u8) -> Option<IpAddr> {
         Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, last)))
@@ -358,38 +387,5 @@ mod tests {
         // A later window forgets every ended key without any scan of the map.
         many.hit(v4(9).expect("v4"), start + Duration::from_secs(61));
         assert_eq!(many.len(), 1);
-    }
-
-    #[test]
-    fn each_address_gets_its_own_window_then_429_with_retry_after() {
-        let limiter = RateLimiter::new(2, Duration::from_secs(60));
-        assert!(limiter.check(v4(1)).is_ok() && limiter.check(v4(1)).is_ok());
-        let seconds = retry_after(&limiter.check(v4(1)).expect_err("third in the window"));
-        assert!((59..=60).contains(&seconds), "{seconds}");
-        assert!(
-            limiter.check(v4(2)).is_ok(),
-            "another address is not limited"
-        );
-        assert!(
-            limiter.check(None).is_ok(),
-            "no address: nothing to count by"
-        );
-        let short = RateLimiter::new(1, Duration::from_millis(20));
-        assert!(short.check(v4(1)).is_ok() && short.check(v4(1)).is_err());
-        std::thread::sleep(Duration::from_millis(30));
-        assert!(short.check(v4(1)).is_ok(), "a new window starts afresh");
-    }
-
-    #[test]
-    fn rate_limits_count_ipv6_by_their_64_network() {
-        let limiter = RateLimiter::new(2, Duration::from_secs(3600));
-        let a: IpAddr = "2001:db8:1:2::1".parse().expect("IPv6");
-        let b: IpAddr = "2001:db8:1:2:dead::9".parse().expect("IPv6");
-        let other: IpAddr = "2001:db8:1:3::1".parse().expect("IPv6");
-        assert!(limiter.check(Some(a)).is_ok() && limiter.check(Some(b)).is_ok());
-        let refused = limiter.check(Some(a)).expect_err("third from the same /64");
-        let seconds = retry_after(&refused);
-        assert!((3599..=3600).contains(&seconds), "{seconds}");
-        assert!(limiter.check(Some(other)).is_ok(), "another /64");
     }
 }

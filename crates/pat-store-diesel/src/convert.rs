@@ -10,12 +10,15 @@ use pat_core::model::{
     Recipient, ReminderState, RevocationReason, Role, ScopeId, Token, TokenId, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
-use pat_core::ports::{Cause, StoreError};
+use pat_core::ports::{Cause, PasswordLink, SessionRecord, StoreError};
 use pat_core::scope::{ResourceCatalog, Scope, ScopeSpec};
+use pat_core::session::SecretDigest;
 use pat_core::token::SecretHash;
 use uuid::Uuid;
 
-use crate::schema::{audit_events, outbox, settings, token_scopes, tokens, users};
+use crate::schema::{
+    audit_events, outbox, password_links, sessions, settings, token_scopes, tokens, users,
+};
 
 pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
@@ -33,6 +36,11 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 
 fn uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|_| corrupt("id", text))
+}
+
+/// A stored user id.
+pub(crate) fn user_id(text: &str) -> Result<UserId, StoreError> {
+    uuid(text).map(UserId)
 }
 
 fn ip(text: Option<String>) -> Result<Option<IpAddr>, StoreError> {
@@ -356,6 +364,73 @@ impl OutboxRow {
             last_error: self.last_error,
             created_at: time(self.created_at)?,
             sent_at: self.sent_at.map(time).transpose()?,
+        })
+    }
+}
+
+fn digest(text: &str) -> Result<SecretDigest, StoreError> {
+    SecretDigest::from_hex(text).ok_or_else(|| corrupt("digest", text))
+}
+
+/// A `sessions` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct SessionRow {
+    pub digest: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+impl SessionRow {
+    pub(crate) fn from_record(session: &SessionRecord) -> Self {
+        Self {
+            digest: session.digest.to_hex(),
+            user_id: session.user.to_string(),
+            created_at: micros(session.created_at),
+            last_seen_at: micros(session.last_seen_at),
+        }
+    }
+
+    pub(crate) fn into_record(self) -> Result<SessionRecord, StoreError> {
+        Ok(SessionRecord {
+            digest: digest(&self.digest)?,
+            user: UserId(uuid(&self.user_id)?),
+            created_at: time(self.created_at)?,
+            last_seen_at: time(self.last_seen_at)?,
+        })
+    }
+}
+
+/// A `password_links` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = password_links)]
+pub(crate) struct PasswordLinkRow {
+    pub digest: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+impl PasswordLinkRow {
+    pub(crate) fn from_link(link: &PasswordLink) -> Self {
+        Self {
+            digest: link.digest.to_hex(),
+            user_id: link.user.to_string(),
+            created_at: micros(link.created_at),
+            expires_at: micros(link.expires_at),
+            used_at: link.used_at.map(micros),
+        }
+    }
+
+    pub(crate) fn into_link(self) -> Result<PasswordLink, StoreError> {
+        Ok(PasswordLink {
+            digest: digest(&self.digest)?,
+            user: UserId(uuid(&self.user_id)?),
+            created_at: time(self.created_at)?,
+            expires_at: time(self.expires_at)?,
+            used_at: self.used_at.map(time).transpose()?,
         })
     }
 }

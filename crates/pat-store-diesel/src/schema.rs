@@ -77,8 +77,38 @@ diesel::table! {
 
 diesel::joinable!(tokens -> users (owner_id));
 diesel::joinable!(token_scopes -> tokens (token_id));
+diesel::table! {
+    sessions (digest) {
+        digest -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    password_links (digest) {
+        digest -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    attempt_counts (counter_key, window_start) {
+        counter_key -> Text,
+        window_start -> BigInt,
+        hits -> Integer,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    sessions,
     tokens,
     token_scopes,
     settings,

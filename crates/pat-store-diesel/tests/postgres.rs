@@ -56,7 +56,7 @@ async fn a_postgres_database_at_the_first_migration_upgrades_in_place() {
     );
     let raw = diesel::PgConnection::establish(&url).expect("open");
     // revoked_reason, server_key (PostgreSQL announces changes with NOTIFY: no counter).
-    common::upgrade::upgrade_from_version_one(&store, raw, 2).await;
+    common::upgrade::upgrade_from_version_one(&store, raw, 3).await;
     let storage = store.storage();
     let id = TokenId(common::upgrade::TOKEN_ID.parse().expect("uuid"));
     let token = storage

@@ -64,10 +64,16 @@ impl UserDirectory for MemoryStore {
         Ok(user)
     }
 
-    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<(), StoreError> {
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        journal: &Journal,
+    ) -> Result<(), StoreError> {
         let mut state = self.write();
         let entry = state.users.get_mut(&id).ok_or(StoreError::NotFound)?;
         entry.password_hash = Some(password_hash.to_owned());
+        state.write_journal(journal);
         Ok(())
     }
 

@@ -9,6 +9,7 @@
 
 mod directory;
 mod outbox;
+mod sessions;
 mod token_store;
 
 use std::collections::HashMap;
@@ -27,7 +28,9 @@ use pat_core::ports::{
     AuditLog, CredentialLookup, CredentialRecord, Journal, Outbox, Regeneration, SettingsStore,
     StoreError, TokenStore, UserCredentials, UserDirectory,
 };
+use pat_core::ports::{PasswordLink, SessionRecord};
 use pat_core::scope::Scope;
+use pat_core::session::SecretDigest;
 use pat_core::token::SecretHash;
 
 #[derive(Default)]
@@ -39,6 +42,9 @@ struct State {
     settings: Option<Settings>,
     audit: Vec<AuditEvent>,
     outbox: Vec<OutboxMessage>,
+    sessions: HashMap<SecretDigest, SessionRecord>,
+    password_links: HashMap<SecretDigest, PasswordLink>,
+    attempts: HashMap<(String, DateTime<Utc>), u32>,
 }
 
 impl State {

@@ -103,6 +103,36 @@ pub async fn every_change_writes_its_journal(stores: Stores) {
         .update(other.id, Some(Role::Admin), None, &j)
         .await
         .expect("user update");
+    let j = write("set password hash");
+    stores
+        .users
+        .set_password_hash(other.id, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", &j)
+        .await
+        .expect("set_password_hash");
+    let j = write("password link");
+    let link = pat_core::ports::PasswordLink {
+        digest: pat_core::session::SecretDigest::of("journal check link"),
+        user: other.id,
+        created_at: base_time(),
+        expires_at: base_time() + MONTH,
+        used_at: None,
+    };
+    stores
+        .password_links
+        .insert_link(&link, &j)
+        .await
+        .expect("insert_link");
+    let j = write("redeem link");
+    stores
+        .password_links
+        .redeem_link(
+            &link.digest,
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3",
+            base_time(),
+            &j,
+        )
+        .await
+        .expect("redeem_link");
     let j = write("settings put");
     stores
         .settings

@@ -35,6 +35,7 @@ mod outbox;
 mod races;
 mod reminders;
 pub mod seed;
+mod sessions;
 mod support;
 mod tokens;
 mod users;
@@ -45,10 +46,11 @@ pub use journal::*;
 pub use outbox::*;
 pub use races::*;
 pub use reminders::*;
+pub use sessions::*;
 pub use tokens::*;
 pub use users::*;
 
-/// The four storage ports of one fresh, empty store (`pat_core::ports::Storage`).
+/// The storage ports of one fresh, empty store (`pat_core::ports::Storage`).
 pub use pat_core::ports::Storage as Stores;
 
 /// What the macros expand to; not a public API.
@@ -155,6 +157,16 @@ macro_rules! conformance_suite {
             every_change_writes_its_journal,
             refused_changes_write_no_journal,
             journal_notice_with_a_known_key_is_queued_once,
+            session_start_then_find_round_trips_with_its_user,
+            session_start_keeps_at_most_the_cap_ending_the_oldest,
+            touch_and_end_act_on_one_session,
+            end_sessions_of_keeps_only_the_kept_one,
+            sweep_ends_expired_idle_and_inactive_users_sessions,
+            concurrent_session_starts_respect_the_cap,
+            password_link_redeems_once,
+            password_link_for_an_unknown_user_is_not_found,
+            concurrent_redemptions_of_one_link_admit_one,
+            attempts_count_per_key_and_window,
             // checks:end
         }
     };
@@ -201,6 +213,7 @@ mod tests {
             include_str!("outbox.rs"),
             include_str!("races.rs"),
             include_str!("journal.rs"),
+            include_str!("sessions.rs"),
         ];
         sources
             .iter()

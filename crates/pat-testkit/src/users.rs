@@ -213,7 +213,10 @@ pub async fn user_update_of_unknown_user_is_not_found(stores: Stores) {
         Err(StoreError::NotFound),
         "update of an unknown user, changing nothing"
     );
-    let result = stores.users.set_password_hash(unknown, PHC).await;
+    let result = stores
+        .users
+        .set_password_hash(unknown, PHC, &Journal::default())
+        .await;
     assert_eq!(
         result,
         Err(StoreError::NotFound),
@@ -230,7 +233,7 @@ pub async fn set_password_hash_replaces_it(stores: Stores) {
     ] {
         stores
             .users
-            .set_password_hash(alice.id, hash)
+            .set_password_hash(alice.id, hash, &Journal::default())
             .await
             .expect("set_password_hash must succeed");
         let found = stores

@@ -7,10 +7,12 @@ use std::str::FromStr;
 use actix_web::http::StatusCode;
 use actix_web::web::{Path, Query};
 use askama::Template;
-use pat_actix::{ApiError, check_password_rules, hash_password, on_password_thread};
+use pat_actix::ApiError;
 use pat_core::model::{AuditQuery, DeliveryStatus, Role, UserId};
 use pat_core::policy::Settings;
-use pat_core::{ListTokensRequest, NewUser, SettingsChangeError, UserChangeError};
+use pat_core::{
+    ListTokensRequest, NewUser, PasswordChangeError, SettingsChangeError, UserChangeError,
+};
 
 use crate::display::TokenRow;
 use crate::plumbing::{
@@ -162,13 +164,16 @@ pub async fn add_user(posted: Posted) -> PageResult {
     who.state.service.may_create_users(&who.actor)?;
     let attempt = async {
         let role = Role::from_str(form.get("role")).map_err(|e| e.to_string())?;
-        let password = form.get("password");
-        check_password_rules(password, form.get("email")).map_err(|e| e.detail().to_owned())?;
-        let owned = password.to_owned();
-        let hash = on_password_thread(move || hash_password(&owned))
+        let hash = match who
+            .state
+            .service
+            .hash_new_password(form.get("password"), form.get("email"))
             .await
-            .and_then(|hashed| hashed)
-            .map_err(|e| e.detail().to_owned())?;
+        {
+            Ok(hash) => hash,
+            Err(weak @ PasswordChangeError::Weak(_)) => return Err(weak.to_string()),
+            Err(other) => return Ok(Err(other.into())),
+        };
         let new = NewUser {
             email: form.get("email").trim().to_owned(),
             name: form.get("name").trim().to_owned(),
@@ -178,13 +183,17 @@ pub async fn add_user(posted: Posted) -> PageResult {
             who.state
                 .service
                 .create_user(Some(&who.actor), new, Some(&hash))
-                .await,
+                .await
+                .map_err(ApiError::from),
         )
     };
     let error = match attempt.await {
         Ok(Ok(_)) => return Ok(see_other("/admin/users?done=user_added")),
-        Ok(Err(err @ (UserChangeError::Invalid(_) | UserChangeError::DuplicateEmail))) => {
-            err.to_string()
+        Ok(Err(err))
+            if err.status() == StatusCode::UNPROCESSABLE_ENTITY
+                || err.status() == StatusCode::CONFLICT =>
+        {
+            err.detail().to_owned()
         }
         Ok(Err(err)) => return Err(err.into()),
         Err(message) => message,
@@ -222,15 +231,36 @@ pub async fn update_user(posted: Posted, id: Path<String>) -> PageResult {
             .into());
         }
     };
-    let user = who
-        .state
+    who.state
         .service
         .update_user(Some(&who.actor), id, role, active)
         .await?;
-    if !user.active {
-        who.state.sessions.end_all_for(user.id);
-    }
     Ok(see_other("/admin/users?done=user_updated"))
+}
+
+/// `POST /admin/users/{id}/password`: sets a user's password; their sessions end.
+pub async fn set_user_password(posted: Posted, id: Path<String>) -> PageResult {
+    let id = user_id(&id)?;
+    let Posted { who, form } = posted;
+    match who
+        .state
+        .service
+        .set_user_password(Some(&who.actor), id, form.get("password"))
+        .await
+    {
+        Ok(_) => Ok(see_other("/admin/users?done=password_set")),
+        Err(err @ PasswordChangeError::Weak(_)) => {
+            users_page(
+                &who,
+                &HashMap::new(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &FormData::default(),
+                Some(err.to_string()),
+            )
+            .await
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// One user's tokens, for an admin.

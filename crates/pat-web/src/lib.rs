@@ -16,6 +16,7 @@
 mod admin;
 mod display;
 mod plumbing;
+mod profile;
 mod rows;
 mod session;
 mod tokens;
@@ -54,6 +55,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/login", web::get().to(session::show_login))
     .route("/login", web::post().to(session::login))
     .route("/logout", web::post().to(session::logout))
+    .route("/profile", web::get().to(profile::show))
+    .route(
+        "/profile/password",
+        web::post().to(profile::change_password),
+    )
+    .route(
+        "/profile/sign-out-everywhere",
+        web::post().to(profile::sign_out_everywhere),
+    )
+    .route("/set-password/{link}", web::get().to(profile::show_link))
+    .route("/set-password/{link}", web::post().to(profile::use_link))
     .route("/tokens", web::get().to(tokens::list))
     .route("/tokens/new", web::get().to(tokens::new_form))
     .route("/tokens/new", web::post().to(tokens::create))
@@ -84,6 +96,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/admin/users", web::get().to(admin::users))
     .route("/admin/users", web::post().to(admin::add_user))
     .route("/admin/users/{id}", web::post().to(admin::update_user))
+    .route(
+        "/admin/users/{id}/password",
+        web::post().to(admin::set_user_password),
+    )
     .route(
         "/admin/users/{id}/tokens",
         web::get().to(admin::user_tokens),

@@ -64,6 +64,8 @@ refused_as_api_error!(
     pat_core::AddScopesError,
     pat_core::UserChangeError,
     pat_core::SettingsChangeError,
+    pat_core::SignInError,
+    pat_core::PasswordChangeError,
 );
 
 impl WebError {
@@ -192,11 +194,11 @@ impl Chrome {
 pub struct SignedIn {
     /// The user, as the domain sees them.
     pub actor: Actor,
-    /// The session cookie value.
-    pub session_id: String,
+    /// The session, as the store holds it.
+    pub session: pat_core::LiveSession,
     /// The session's CSRF token, for the forms of the page.
     pub csrf: String,
-    /// The API state (service, sessions).
+    /// The API state (the service, which holds sessions).
     pub state: Data<ApiState>,
 }
 
@@ -240,17 +242,15 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
     let cookie = req
         .cookie(state.session_cookie_name())
         .ok_or(WebError::SignIn)?;
-    let session_id = cookie.value().to_owned();
-    let (user_id, csrf) = state.sessions.lookup(&session_id).ok_or(WebError::SignIn)?;
-    let user = state.service.user(user_id).await?;
-    let Some(user) = user.filter(|u| u.active) else {
-        state.sessions.end(&session_id);
-        return Err(WebError::SignIn);
-    };
+    let session = state
+        .service
+        .session(cookie.value())
+        .await?
+        .ok_or(WebError::SignIn)?;
     Ok(SignedIn {
-        actor: Actor::session(user, client_ip(req)),
-        session_id,
-        csrf,
+        actor: session.actor(client_ip(req)),
+        csrf: session.csrf_token.clone(),
+        session,
         state,
     })
 }
@@ -340,14 +340,7 @@ fn csrf_refused() -> WebError {
     ))
 }
 
-/// Compares two CSRF tokens in constant time.
-pub fn same_token(sent: &str, expected: &str) -> bool {
-    !expected.is_empty()
-        && bool::from(subtle::ConstantTimeEq::ct_eq(
-            sent.as_bytes(),
-            expected.as_bytes(),
-        ))
-}
+pub use pat_core::session::same_token;
 
 impl FromRequest for Posted {
     type Error = WebError;

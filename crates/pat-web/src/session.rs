@@ -4,9 +4,10 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpRequest};
 use askama::Template;
 use pat_actix::{ApiState, client_ip, random_token};
+use pat_core::SignInError;
 
 use crate::plumbing::{
     CSRF_FIELD, Chrome, FormData, PageResult, Posted, SignedIn, WebError, html, same_token,
@@ -83,19 +84,22 @@ pub async fn login(req: HttpRequest, form: FormData, state: Data<ApiState>) -> P
             Some("The form expired. Please sign in again.".to_owned()),
         );
     }
-    state.check_login_rate(client_ip(&req))?;
-    match state.sign_in(&email, form.get("password")).await {
-        Ok((_, session)) => {
+    match state
+        .service
+        .sign_in(&email, form.get("password"), client_ip(&req))
+        .await
+    {
+        Ok(signed_in) => {
             let mut response = see_other("/tokens");
             let mut gone = login_cookie("", state.config.secure_cookies);
             gone.make_removal();
             response
-                .add_cookie(&state.session_cookie(&session))
+                .add_cookie(&state.session_cookie(&signed_in.secret))
                 .and_then(|()| response.add_cookie(&gone))
                 .map_err(|e| WebError::Refused(pat_actix::ApiError::internal(&e)))?;
             Ok(response)
         }
-        Err(err) if err.status() == StatusCode::UNAUTHORIZED => login_page(
+        Err(SignInError::InvalidCredentials) => login_page(
             &state,
             StatusCode::UNAUTHORIZED,
             email,
@@ -106,11 +110,11 @@ pub async fn login(req: HttpRequest, form: FormData, state: Data<ApiState>) -> P
 }
 
 /// `POST /logout`: ends the session on the server and drops the cookie.
-pub async fn logout(posted: Posted) -> HttpResponse {
+pub async fn logout(posted: Posted) -> PageResult {
     let who = posted.who;
-    who.state.sessions.end(&who.session_id);
+    who.state.service.sign_out(&who.session).await?;
     let mut response = see_other("/login");
     // Adding a fixed, valid cookie cannot fail.
     let _ = response.add_cookie(&who.state.session_removal_cookie());
-    response
+    Ok(response)
 }

@@ -1,4 +1,6 @@
-// patd web UI: the only script. Pages work without it; it adds the Copy button.
+// patd web UI: the only script. Pages work without it; it adds the Copy button, and
+// after a create or regenerate (whose response itself shows the secret, once) it
+// points the address bar at the token's page, so a reload shows the page without it.
 "use strict";
 
 function copyFrom(input, status) {
@@ -21,6 +23,8 @@ function copyFrom(input, status) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  const shown = document.querySelector("[data-canonical-url]");
+  if (shown) history.replaceState(null, "", shown.dataset.canonicalUrl);
   for (const button of document.querySelectorAll("button[data-copy-target]")) {
     const input = document.getElementById(button.dataset.copyTarget);
     const status = document.getElementById("copy-status");

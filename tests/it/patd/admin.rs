@@ -87,7 +87,7 @@ pub(super) fn admin_manages_users_and_deactivation_stops_sessions_and_tokens(bac
                 &app.admin,
                 &json!({"email": "weak@example.com", "name": "Weak", "role": "member", "password": password}),
             )
-            .expect_problem(422, "invalid_user");
+            .expect_problem(422, "weak_password");
         assert!(str_field(&problem, "detail").contains(rule), "{problem}");
     }
     let users = app.get("/api/v1/admin/users", &app.admin).expect_json(200);

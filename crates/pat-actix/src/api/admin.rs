@@ -43,8 +43,10 @@ pub async fn create_user(state: Data<ApiState>, caller: Caller, body: JsonBody) 
     // Before any hashing: a caller who may not add users costs no argon2 run.
     state.service.may_create_users(&caller.actor)?;
     let (new, password) = NewUserBody::read(&body)?.try_into_domain()?;
-    check_password_rules(&password, &new.email)?;
-    let hash = on_password_thread(move || hash_password(&password)).await??;
+    let hash = state
+        .service
+        .hash_new_password(&password, &new.email)
+        .await?;
     let user = state
         .service
         .create_user(Some(&caller.actor), new, Some(&hash))
@@ -68,10 +70,27 @@ pub async fn update_user(
         .service
         .update_user(Some(&caller.actor), id, role, active)
         .await?;
-    if !user.active {
-        state.sessions.end_all_for(user.id);
-    }
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}
+
+/// Sets a user's password; all their sessions end.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/password", tag = "admin", request_body = SetPasswordBody,
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn set_user_password(
+    state: Data<ApiState>,
+    caller: Caller,
+    id: Path<String>,
+    body: JsonBody,
+) -> ApiResult {
+    let id = user_id(&id)?;
+    let password = SetPasswordBody::read(&body)?.password;
+    state
+        .service
+        .set_user_password(Some(&caller.actor), id, &password)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Any user's tokens.

@@ -122,7 +122,7 @@ async fn introspect_for(state: &ApiState, caller: Caller, body: &[u8]) -> ApiRes
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn report_leaks(state: Data<ApiState>, req: HttpRequest, body: JsonBody) -> ApiResult {
     let ip = client_ip(&req);
-    state.leak_limiter.check(ip)?;
+    state.service.count_leak_report(ip).await?;
     let credentials = LeakReportBody::read(&body)?.credentials;
     if credentials.len() > MAX_LEAK_REPORT {
         return Err(ApiError::unprocessable(

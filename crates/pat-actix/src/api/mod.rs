@@ -20,13 +20,13 @@ use pat_core::model::{
 
 use crate::caller::{Caller, Via, client_ip, presented_token};
 use crate::cross_site::{JsonBody, refuse_cross_site};
-use crate::passwords::{check_password_rules, hash_password, on_password_thread};
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
 use crate::views::{
-    CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm, IssuedView, LeakReportBody,
-    LoginBody, MeView, NewUserBody, OutboxView, PageView, RegenerateBody, ScopesBody, SessionView,
-    SettingsView, TokenStatusParam, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
+    ChangePasswordBody, CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm,
+    IssuedView, LeakReportBody, LoginBody, MeView, NewUserBody, OutboxView, PageView,
+    RegenerateBody, ScopesBody, SessionView, SetPasswordBody, SettingsView, TokenStatusParam,
+    TokenView, UpdateTokenBody, UpdateUserBody, UserView,
 };
 
 pub use admin::*;

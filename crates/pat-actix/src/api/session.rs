@@ -8,14 +8,16 @@ use super::*;
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn login(state: Data<ApiState>, req: HttpRequest, body: JsonBody) -> ApiResult {
     refuse_cross_site(&req)?;
-    state.check_login_rate(client_ip(&req))?;
     let login = LoginBody::read(&body)?;
-    let (user, session) = state.sign_in(&login.email, &login.password).await?;
+    let signed_in = state
+        .service
+        .sign_in(&login.email, &login.password, client_ip(&req))
+        .await?;
     Ok(HttpResponse::Ok()
-        .cookie(state.session_cookie(&session))
+        .cookie(state.session_cookie(&signed_in.secret))
         .json(SessionView {
-            user: UserView::from(&user),
-            csrf_token: session.csrf_token,
+            user: UserView::from(&signed_in.user),
+            csrf_token: signed_in.csrf_token,
         }))
 }
 
@@ -23,8 +25,8 @@ pub async fn login(state: Data<ApiState>, req: HttpRequest, body: JsonBody) -> A
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204)))]
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn logout(state: Data<ApiState>, caller: Caller) -> ApiResult {
-    if let Via::Session { id } = &caller.via {
-        state.sessions.end(id);
+    if let Via::Session(session) = &caller.via {
+        state.service.sign_out(session).await?;
     }
     Ok(HttpResponse::NoContent()
         .cookie(state.session_removal_cookie())
@@ -37,7 +39,60 @@ pub async fn logout(state: Data<ApiState>, caller: Caller) -> ApiResult {
 pub async fn me(caller: Caller) -> ApiResult {
     let principal = match &caller.via {
         Via::Token(principal) => Some(principal),
-        Via::Session { .. } => None,
+        Via::Session(_) => None,
     };
     Ok(HttpResponse::Ok().json(MeView::new(caller.user(), principal)))
+}
+
+/// Changes the signed-in user's password, given the current one; their other sessions
+/// end. A session only: a token cannot change a password.
+#[utoipa::path(put, path = "/api/v1/me/password", tag = "session", request_body = ChangePasswordBody,
+    security(("session" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn change_password(
+    state: Data<ApiState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: JsonBody,
+) -> ApiResult {
+    let Via::Session(session) = &caller.via else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "session_required",
+            "a password is changed from a signed-in session, never with a token",
+        ));
+    };
+    let change = ChangePasswordBody::read(&body)?;
+    state
+        .service
+        .change_own_password(
+            session,
+            &change.current_password,
+            &change.new_password,
+            client_ip(&req),
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Ends every session of the signed-in user, this one included ("sign out
+/// everywhere"). A session only.
+#[utoipa::path(delete, path = "/api/v1/me/sessions", tag = "session",
+    security(("session" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn end_all_sessions(state: Data<ApiState>, caller: Caller) -> ApiResult {
+    let Via::Session(session) = &caller.via else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "session_required",
+            "sessions are ended from a signed-in session, never with a token",
+        ));
+    };
+    state.service.sign_out_everywhere(session).await?;
+    Ok(HttpResponse::NoContent()
+        .cookie(state.session_removal_cookie())
+        .finish())
 }

@@ -106,6 +106,22 @@ pub struct LoginBody {
     pub password: String,
 }
 
+/// `PUT /me/password`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ChangePasswordBody {
+    /// The password in force.
+    pub current_password: String,
+    /// The new password: 8 to 256 characters, not the account's email.
+    pub new_password: String,
+}
+
+/// `POST /admin/users/{id}/password`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct SetPasswordBody {
+    /// The new password: 8 to 256 characters, not the account's email.
+    pub password: String,
+}
+
 /// `POST /admin/users`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewUserBody {

@@ -88,6 +88,34 @@ impl LoginBody {
     }
 }
 
+impl ChangePasswordBody {
+    /// Reads `PUT /me/password`.
+    ///
+    /// # Errors
+    /// 400 `invalid_json`; 422 `invalid_password` for a missing current password,
+    /// `weak_password` for a missing new one.
+    pub fn read(body: &[u8]) -> Result<Self, ApiError> {
+        let fields = Fields::parse(body)?;
+        Ok(Self {
+            current_password: fields.string("current_password", "invalid_password")?,
+            new_password: fields.string("new_password", "weak_password")?,
+        })
+    }
+}
+
+impl SetPasswordBody {
+    /// Reads `POST /admin/users/{id}/password`.
+    ///
+    /// # Errors
+    /// 400 `invalid_json`; 422 `weak_password`.
+    pub fn read(body: &[u8]) -> Result<Self, ApiError> {
+        let fields = Fields::parse(body)?;
+        Ok(Self {
+            password: fields.string("password", "weak_password")?,
+        })
+    }
+}
+
 impl NewUserBody {
     /// Reads `POST /admin/users`.
     ///

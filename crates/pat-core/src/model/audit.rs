@@ -31,6 +31,10 @@ pub enum AuditAction {
     UserCreated,
     /// A user's role or active flag changed.
     UserUpdated,
+    /// A user's password was set or changed (by themselves, an admin or a link).
+    PasswordChanged,
+    /// A one-time set-password link was issued for a user.
+    PasswordLinkIssued,
 }
 
 impl AuditAction {
@@ -50,6 +54,8 @@ impl AuditAction {
             AuditAction::AuthFailed(_) => "auth.failed",
             AuditAction::UserCreated => "user.created",
             AuditAction::UserUpdated => "user.updated",
+            AuditAction::PasswordChanged => "user.password_changed",
+            AuditAction::PasswordLinkIssued => "user.password_link_issued",
         }
     }
 }
@@ -73,7 +79,7 @@ pub enum AuthFailure {
 
 impl AuditAction {
     /// Every action without a payload, for parsing stored names.
-    const PLAIN: [AuditAction; 12] = [
+    const PLAIN: [AuditAction; 14] = [
         AuditAction::TokenCreated,
         AuditAction::TokenRegenerated,
         AuditAction::TokenRevoked,
@@ -86,6 +92,8 @@ impl AuditAction {
         AuditAction::LeakReported,
         AuditAction::UserCreated,
         AuditAction::UserUpdated,
+        AuditAction::PasswordChanged,
+        AuditAction::PasswordLinkIssued,
     ];
 
     /// The authentication failure reason, for `auth.failed`.

@@ -10,9 +10,14 @@ pub use recording::RecordingNotifier;
 
 mod clock;
 mod error;
+mod sessions;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Cause, StoreError};
+pub use sessions::{
+    AttemptCounter, FoundSession, HashError, PasswordHasher, PasswordLink, PasswordLinkStore,
+    Redemption, SessionRecord, SessionStore,
+};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -44,6 +49,12 @@ pub struct Storage {
     pub settings: Arc<dyn SettingsStore>,
     /// Audit log.
     pub audit: Arc<dyn AuditLog>,
+    /// Browser sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Set-password links.
+    pub password_links: Arc<dyn PasswordLinkStore>,
+    /// Sign-in and leak-report attempt counts.
+    pub attempts: Arc<dyn AttemptCounter>,
 }
 
 impl Storage {
@@ -56,9 +67,15 @@ impl Storage {
             + SettingsStore
             + AuditLog
             + Outbox
+            + SessionStore
+            + PasswordLinkStore
+            + AttemptCounter
             + 'static,
     {
         Self {
+            sessions: store.clone(),
+            password_links: store.clone(),
+            attempts: store.clone(),
             outbox: store.clone(),
             credentials: store.clone(),
             tokens: store.clone(),
@@ -429,11 +446,16 @@ pub trait UserDirectory: Send + Sync {
         journal: &Journal,
     ) -> Result<User, StoreError>;
 
-    /// Replaces the password hash.
+    /// Replaces the password hash, writing `journal` in the same atomic step.
     ///
     /// # Errors
-    /// MUST return [`StoreError::NotFound`] for an unknown id.
-    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<(), StoreError>;
+    /// MUST return [`StoreError::NotFound`] for an unknown id (and write nothing).
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        journal: &Journal,
+    ) -> Result<(), StoreError>;
 
     /// One page of users, ordered by email.
     ///

@@ -10,7 +10,10 @@ mod error;
 mod ids;
 mod last_use;
 mod notices;
+mod passwords;
 mod scopes;
+mod session_error;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -35,11 +38,13 @@ use crate::policy::{
     MAX_SCOPES_PER_TOKEN, NameError, Settings, SettingsError, TokenName,
 };
 use crate::ports::{
-    AuditLog, AuthObserver, AuthOutcome, Cause, Clock, ComposedLookup, CredentialLookup,
-    CredentialRecord, Journal, LastUse, Notifier, NotifyError, Outbox, Regeneration, SettingsStore,
-    Storage, StoreError, SystemClock, TokenStore, UserCredentials, UserDirectory,
+    AttemptCounter, AuditLog, AuthObserver, AuthOutcome, Cause, Clock, ComposedLookup,
+    CredentialLookup, CredentialRecord, Journal, LastUse, Notifier, NotifyError, Outbox,
+    PasswordHasher, PasswordLinkStore, Regeneration, SessionStore, SettingsStore, Storage,
+    StoreError, SystemClock, TokenStore, UserDirectory,
 };
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
+use crate::session::SessionLimits;
 use crate::token::{BODY_BYTES, SecretHash, ServerKey, TokenCodec, TokenHasher, TokenSecret};
 
 pub use authenticate::{FAILURE_AUDIT_WINDOW, Introspection};
@@ -52,6 +57,8 @@ pub use error::{
 use notices::notice;
 pub use notices::{MAX_DELIVERY_ATTEMPTS, ReminderRun, retry_delay};
 use scopes::describe_scopes;
+pub use session_error::{LimitError, PasswordChangeError, SignInError};
+pub use sessions::{LiveSession, SignedIn};
 use tokens::refuse_escalation;
 
 /// A token secret just issued, and its token. The only value holding a secret.
@@ -149,6 +156,11 @@ pub struct PatServiceBuilder {
     cache: Option<Arc<VerificationCache>>,
     failed_auths_per_minute: Option<u32>,
     observer: Option<Arc<dyn AuthObserver>>,
+    sessions: Option<Arc<dyn SessionStore>>,
+    password_links: Option<Arc<dyn PasswordLinkStore>>,
+    attempts: Option<Arc<dyn AttemptCounter>>,
+    password_hasher: Option<Arc<dyn PasswordHasher>>,
+    session_limits: SessionLimits,
 }
 
 /// Failed token authentications an address may make per minute unless the builder
@@ -179,8 +191,25 @@ impl PatServiceBuilder {
         self
     }
 
-    /// All four storage ports at once (see [`Storage::from_store`]).
-    pub fn storage(self, storage: Storage) -> Self {
+    /// Hashes and checks passwords (sign-in, password changes); without one, those
+    /// fail with `HashError::Failed`.
+    pub fn password_hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
+        self.password_hasher = Some(hasher);
+        self
+    }
+
+    /// Session lifetimes, the per-user cap and the shared limits (default
+    /// [`SessionLimits::default`]).
+    pub fn session_limits(mut self, limits: SessionLimits) -> Self {
+        self.session_limits = limits;
+        self
+    }
+
+    /// Every storage port at once (see [`Storage::from_store`]).
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.sessions = Some(storage.sessions);
+        self.password_links = Some(storage.password_links);
+        self.attempts = Some(storage.attempts);
         self.outbox(storage.outbox)
             .credentials(storage.credentials)
             .tokens(storage.tokens)
@@ -307,6 +336,11 @@ impl PatServiceBuilder {
             ),
             observer: self.observer,
             pending_uses: Mutex::new(HashMap::new()),
+            sessions: self.sessions.ok_or(BuildError("sessions"))?,
+            password_links: self.password_links.ok_or(BuildError("password_links"))?,
+            attempts: self.attempts.ok_or(BuildError("attempts"))?,
+            password_hasher: self.password_hasher,
+            session_limits: self.session_limits,
         })
     }
 }
@@ -331,6 +365,11 @@ pub struct PatService {
     failed_auths: FailedAuthLimiter,
     observer: Option<Arc<dyn AuthObserver>>,
     pending_uses: Mutex<HashMap<TokenId, LastUse>>,
+    sessions: Arc<dyn SessionStore>,
+    password_links: Arc<dyn PasswordLinkStore>,
+    attempts: Arc<dyn AttemptCounter>,
+    password_hasher: Option<Arc<dyn PasswordHasher>>,
+    session_limits: SessionLimits,
 }
 
 /// What a token-authenticated caller needs, as a `tokens:<operation>` scope.

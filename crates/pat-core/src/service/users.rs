@@ -11,31 +11,16 @@ impl PatService {
         self.users.get(id).await
     }
 
-    /// A user and their password hash by email, for a login adapter to verify.
+    /// A user by email, ignoring case (the CLI names users by email).
     ///
     /// # Errors
     /// Storage errors only.
-    pub async fn login_credentials(
-        &self,
-        email: &str,
-    ) -> Result<Option<UserCredentials>, StoreError> {
-        self.users.find_by_email(email).await
-    }
-
-    /// Replaces a user's password hash (admins; `None` for the CLI path).
-    ///
-    /// # Errors
-    /// `Forbidden`, `UserNotFound`.
-    pub async fn set_password_hash(
-        &self,
-        actor: Option<&Actor>,
-        id: UserId,
-        hash: &str,
-    ) -> Result<(), UserChangeError> {
-        if let Some(actor) = actor {
-            require_admin(actor, "update")?;
-        }
-        Ok(self.users.set_password_hash(id, hash).await?)
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .users
+            .find_by_email(email.trim())
+            .await?
+            .map(|c| c.user))
     }
 
     /// Whether `actor` may add users. Adapters ask before they hash the new user's
@@ -131,9 +116,16 @@ impl PatService {
                 active.unwrap_or(current.active)
             ),
         ));
-        Ok(self
+        let updated = self
             .changing(self.users.update(id, role, active, &journal))
-            .await?)
+            .await?;
+        // A deactivation or a loss of rights ends the user's sessions: pages loaded
+        // with the old rights stop working at once, on every instance.
+        let demoted = rank(updated.role) < rank(current.role);
+        if !updated.active || demoted {
+            self.sessions.end_sessions_of(id, None).await?;
+        }
+        Ok(updated)
     }
 
     /// One page of users (admins; `None` for the CLI path).
@@ -149,5 +141,14 @@ impl PatService {
             require_admin(actor, "read")?;
         }
         Ok(self.users.list(page).await?)
+    }
+}
+
+/// How much a role may do: admin over member over collaborator.
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::Admin => 2,
+        Role::Member => 1,
+        Role::Collaborator => 0,
     }
 }

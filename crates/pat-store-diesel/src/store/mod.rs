@@ -5,6 +5,7 @@ mod audit_log;
 mod credential_lookup;
 mod import;
 mod outbox_store;
+mod sessions;
 mod settings_store;
 mod token_store;
 mod user_directory;

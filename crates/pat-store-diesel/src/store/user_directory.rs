@@ -100,17 +100,26 @@ impl UserDirectory for DieselStore {
         .await
     }
 
-    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<(), StoreError> {
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        journal: &Journal,
+    ) -> Result<(), StoreError> {
         let hash = password_hash.to_owned();
+        let journal = journal.clone();
         self.run(move |conn| {
-            match diesel::update(users::table.find(id.to_string()))
-                .set(users::password_hash.eq(Some(hash)))
-                .execute(conn)
-                .map_err(store_error)?
-            {
-                0 => Err(StoreError::NotFound),
-                _ => Ok(()),
-            }
+            let key = id.to_string();
+            write_tx(conn, Lock::Owner(&key), |conn| {
+                let changed = diesel::update(users::table.find(&key))
+                    .set(users::password_hash.eq(Some(&hash)))
+                    .execute(conn)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound.into());
+                }
+                write_journal(conn, &journal)
+            })
+            .map_err(StoreError::from)
         })
         .await
     }

@@ -29,7 +29,15 @@ pub async fn add_scope(posted: Posted, id: Path<String>) -> PageResult {
                 scope: Some(err.to_string()),
                 ..TokenPageErrors::default()
             };
-            token_page(&who, id, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await
+            token_page(
+                &who,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                None,
+                None,
+            )
+            .await
         }
         Err(err) => Err(err.into()),
     }

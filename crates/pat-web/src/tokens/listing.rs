@@ -18,6 +18,7 @@ pub fn notice(params: &HashMap<String, String>) -> Option<&'static str> {
         "settings" => "Settings saved.",
         "user_added" => "User added.",
         "user_updated" => "User updated.",
+        "password_set" => "Password set. The user's sessions were signed out.",
         _ => return None,
     })
 }

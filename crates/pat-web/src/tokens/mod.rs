@@ -283,12 +283,18 @@ pub async fn create(posted: Posted) -> PageResult {
         scopes: picker_input(&form).scope_texts(),
     };
     match who.state.service.create_token(&who.actor, request).await {
+        // The secret is shown in this response (never stored, `no-store`), so any
+        // instance serves it, once.
         Ok(issued) => {
-            let id = issued.token.id;
-            who.state
-                .sessions
-                .hold_secret(&who.session_id, id, issued.secret);
-            Ok(see_other(&format!("/tokens/{id}")))
+            token_page(
+                &who,
+                issued.token.id,
+                StatusCode::CREATED,
+                TokenPageErrors::default(),
+                None,
+                Some(issued.secret),
+            )
+            .await
         }
         Err(err) => match field_errors(&err) {
             Some(errors) => {
@@ -334,6 +340,7 @@ async fn token_page(
     status: StatusCode,
     errors: TokenPageErrors,
     notice: Option<&'static str>,
+    secret: Option<pat_core::TokenSecret>,
 ) -> PageResult {
     let service = &who.state.service;
     let token = service.get_token(&who.actor, id).await?;
@@ -356,7 +363,7 @@ async fn token_page(
             .collect(),
         None => Vec::new(),
     };
-    let secret = service_secret(who, id);
+    let secret = secret.map(|s| s.expose().to_owned());
     Ok(html(
         status,
         &TokenPage {
@@ -378,16 +385,7 @@ async fn token_page(
     ))
 }
 
-/// The secret held for this session and token, taken: it is shown this once.
-fn service_secret(who: &SignedIn, id: TokenId) -> Option<String> {
-    who.state
-        .sessions
-        .take_secret(&who.session_id, id)
-        .map(|secret| secret.expose().to_owned())
-}
-
-/// `GET /tokens/{id}`: details, scopes, history; the new secret once after create or
-/// regenerate.
+/// `GET /tokens/{id}`: details, scopes, history.
 pub async fn show(who: SignedIn, id: Path<String>, params: Params) -> PageResult {
     token_page(
         &who,
@@ -395,6 +393,7 @@ pub async fn show(who: SignedIn, id: Path<String>, params: Params) -> PageResult
         StatusCode::OK,
         TokenPageErrors::default(),
         notice(&params),
+        None,
     )
     .await
 }
@@ -425,6 +424,7 @@ pub async fn regenerate(posted: Posted, id: Path<String>) -> PageResult {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 refused(message),
                 None,
+                None,
             )
             .await;
         }
@@ -436,14 +436,19 @@ pub async fn regenerate(posted: Posted, id: Path<String>) -> PageResult {
         .await
     {
         Ok(issued) => {
-            who.state
-                .sessions
-                .hold_secret(&who.session_id, id, issued.secret);
-            Ok(see_other(&format!("/tokens/{id}")))
+            token_page(
+                &who,
+                id,
+                StatusCode::OK,
+                TokenPageErrors::default(),
+                None,
+                Some(issued.secret),
+            )
+            .await
         }
         Err(err @ (RegenerateError::InvalidExpiry(_) | RegenerateError::ActiveLimit { .. })) => {
             let status = ApiError::from(err.clone()).status();
-            token_page(&who, id, status, refused(err.to_string()), None).await
+            token_page(&who, id, status, refused(err.to_string()), None, None).await
         }
         Err(err) => Err(err.into()),
     }

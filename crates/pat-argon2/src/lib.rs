@@ -1,16 +1,19 @@
-//! Password work: argon2id hashing and verification on one dedicated thread behind a
-//! bounded queue, so neither a flood of sign-ins nor of user creations can stall the
-//! server or grow memory without bound.
+//! # pat-argon2
+//!
+//! pat-core's [`PasswordHasher`] port with argon2id (the `argon2` crate's defaults: 19
+//! MiB, 2 passes). Every hash and check runs on one dedicated thread behind a bounded
+//! queue, so neither a flood of sign-ins nor of user creations can stall the server or
+//! grow memory without bound: one job more than [`PASSWORD_QUEUE`] is refused at once
+//! with [`HashError::Busy`] (503 `busy` over HTTP).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-
-use crate::problem::ApiError;
-
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use async_trait::async_trait;
+use pat_core::ports::{Cause, HashError, PasswordHasher};
 /// Most password jobs waiting for the password thread. Each takes tens of
 /// milliseconds, so a full queue is about a second of work; one more is answered 503
 /// `busy` at once instead of waiting.
@@ -31,18 +34,17 @@ pub fn password_hashes() -> u64 {
 /// Hashes a password with argon2id (PHC string).
 ///
 /// # Errors
-/// `internal` if hashing fails.
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
+/// [`HashError::Failed`] if hashing fails.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    let failed = |e: &dyn std::fmt::Display| HashError::Failed(Cause::found(e.to_string()));
     let mut salt = [0_u8; 16];
-    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut salt)
-        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
-    let salt = SaltString::encode_b64(&salt)
-        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))?;
+    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut salt).map_err(|e| failed(&e))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| failed(&e))?;
     ARGON2_RUNS.fetch_add(1, Ordering::Relaxed);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| ApiError::internal(&std::io::Error::other(e.to_string())))
+        .map_err(|e| failed(&e))
 }
 
 /// Checks a password against a PHC hash; a malformed hash never matches.
@@ -55,16 +57,6 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
-}
-
-/// Checks a new password for the account with `email` by pat-core's rules
-/// ([`pat_core::policy::check_password`]).
-///
-/// # Errors
-/// `invalid_user` naming the rule.
-pub fn check_password_rules(password: &str, email: &str) -> Result<(), ApiError> {
-    pat_core::policy::check_password(password, email)
-        .map_err(|e| ApiError::unprocessable("invalid_user", e.to_string()))
 }
 
 type PasswordJob = Box<dyn FnOnce() + Send>;
@@ -98,7 +90,7 @@ impl PasswordWorker {
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, HashError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: PasswordJob = Box::new(move || {
             let _ = reply.send(work());
@@ -108,13 +100,12 @@ impl PasswordWorker {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .try_send(job);
-        let stopped = || ApiError::internal(&std::io::Error::other("the password thread stopped"));
+        let stopped = || HashError::Failed(Cause::found("the password thread stopped"));
         match sent {
             Ok(()) => answer.await.map_err(|_| stopped()),
-            Err(TrySendError::Full(_)) => Err(ApiError::busy(
-                BUSY_RETRY_SECS,
-                "the server is busy checking passwords; retry in a second",
-            )),
+            Err(TrySendError::Full(_)) => Err(HashError::Busy {
+                retry_after_secs: BUSY_RETRY_SECS,
+            }),
             Err(TrySendError::Disconnected(_)) => Err(stopped()),
         }
     }
@@ -126,16 +117,45 @@ impl PasswordWorker {
 /// buffer instead of one per thread that ever hashed (`docs/reliability.md`).
 ///
 /// # Errors
-/// 503 `busy` with `Retry-After` when the queue is full; `internal` if the password
+/// [`HashError::Busy`] when the queue is full; [`HashError::Failed`] if the password
 /// thread is gone.
 pub async fn on_password_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<T, HashError> {
     static WORKER: OnceLock<PasswordWorker> = OnceLock::new();
     WORKER
         .get_or_init(|| PasswordWorker::start(PASSWORD_QUEUE))
         .run(work)
         .await
+}
+
+/// An argon2id hash of a random password: checked against when there is no hash (an
+/// unknown email), so timing does not tell which accounts exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0oWWBo6RkdBp7rvZfo8l4vm7HMTNhqH9yn+tFOXxXdE";
+
+/// [`PasswordHasher`] with argon2id on the process's one password thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Argon2Hasher;
+
+#[async_trait]
+impl PasswordHasher for Argon2Hasher {
+    async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let password = zeroize_on_drop(password);
+        on_password_thread(move || hash_password(&password)).await?
+    }
+
+    async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, HashError> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or(DUMMY_HASH).to_owned();
+        let password = zeroize_on_drop(password);
+        let matches = on_password_thread(move || verify_password(&password, &hash)).await?;
+        Ok(matches && known)
+    }
+}
+
+/// A copy of a password that is wiped when the job is done with it.
+fn zeroize_on_drop(password: &str) -> zeroize::Zeroizing<String> {
+    zeroize::Zeroizing::new(password.to_owned())
 }
 
 #[cfg(test)]
@@ -198,14 +218,45 @@ mod tests {
         // Let the spawned jobs enqueue.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let refused = worker.run(|| ()).await.expect_err("the queue is full");
-        assert_eq!(refused.code(), "busy");
-        assert_eq!(refused.status(), 503);
-        assert_eq!(refused.retry_after(), Some(BUSY_RETRY_SECS));
+        assert_eq!(
+            refused,
+            HashError::Busy {
+                retry_after_secs: BUSY_RETRY_SECS
+            }
+        );
         release.send(()).expect("release the thread");
         blocker.await.expect("joined").expect("the blocker ran");
         for job in queued {
             job.await.expect("joined").expect("queued work runs later");
         }
+    }
+
+    #[tokio::test]
+    async fn the_adapter_checks_against_a_dummy_hash_when_there_is_none() {
+        let hash = Argon2Hasher.hash("a long password").await.expect("hash");
+        assert!(
+            Argon2Hasher
+                .verify("a long password", Some(&hash))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !Argon2Hasher
+                .verify("another password", Some(&hash))
+                .await
+                .expect("verify")
+        );
+        let before = password_hashes();
+        assert!(
+            !Argon2Hasher
+                .verify("a long password", None)
+                .await
+                .expect("verify")
+        );
+        assert!(
+            password_hashes() > before,
+            "a missing hash costs one argon2 run, like a real check"
+        );
     }
 
     #[test]
@@ -217,11 +268,5 @@ mod tests {
         assert!(!verify_password("wrong horse battery", &hash));
         assert!(!verify_password("anything", "not a PHC string"));
         assert!(password_hashes() >= before + 3);
-        assert_eq!(
-            check_password_rules("short", "a@example.com")
-                .expect_err("7 chars")
-                .code(),
-            "invalid_user"
-        );
     }
 }

@@ -1,0 +1,3 @@
+DROP TABLE attempt_counts;
+DROP TABLE password_links;
+DROP TABLE sessions;

@@ -1,0 +1,160 @@
+//! `SessionStore`, `PasswordLinkStore` and `AttemptCounter` in memory.
+
+use pat_core::ports::{AttemptCounter, FoundSession, PasswordLinkStore, Redemption, SessionStore};
+
+use super::*;
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn start_session(
+        &self,
+        session: &SessionRecord,
+        max_per_user: u32,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write();
+        // The new session counts first; of the others, the newest `max - 1` stay.
+        let mut others: Vec<(DateTime<Utc>, SecretDigest)> = state
+            .sessions
+            .values()
+            .filter(|s| s.user == session.user && s.digest != session.digest)
+            .map(|s| (s.created_at, s.digest))
+            .collect();
+        others.sort_by(|a, b| b.cmp(a));
+        let room = usize::try_from(max_per_user)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1);
+        for (_, digest) in others.into_iter().skip(room) {
+            state.sessions.remove(&digest);
+        }
+        state.sessions.insert(session.digest, session.clone());
+        Ok(())
+    }
+
+    async fn find_session(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<FoundSession>, StoreError> {
+        let state = self.read();
+        Ok(state.sessions.get(digest).map(|session| FoundSession {
+            session: session.clone(),
+            user: state.users.get(&session.user).map(|c| c.user.clone()),
+        }))
+    }
+
+    async fn touch_session(
+        &self,
+        digest: &SecretDigest,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.write();
+        Ok(state
+            .sessions
+            .get_mut(digest)
+            .map(|s| s.last_seen_at = at)
+            .is_some())
+    }
+
+    async fn end_session(&self, digest: &SecretDigest) -> Result<bool, StoreError> {
+        Ok(self.write().sessions.remove(digest).is_some())
+    }
+
+    async fn end_sessions_of(
+        &self,
+        user: UserId,
+        keep: Option<&SecretDigest>,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.write();
+        let before = state.sessions.len();
+        state
+            .sessions
+            .retain(|digest, s| s.user != user || Some(digest) == keep);
+        Ok((before - state.sessions.len()) as u64)
+    }
+
+    async fn sweep_sessions(
+        &self,
+        started_before: DateTime<Utc>,
+        seen_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut guard = self.write();
+        let state = &mut *guard;
+        let before = state.sessions.len();
+        let users = &state.users;
+        state.sessions.retain(|_, s| {
+            s.created_at >= started_before
+                && s.last_seen_at >= seen_before
+                && users.get(&s.user).is_some_and(|c| c.user.active)
+        });
+        Ok((before - state.sessions.len()) as u64)
+    }
+
+    async fn count_sessions(&self) -> Result<u64, StoreError> {
+        Ok(self.read().sessions.len() as u64)
+    }
+}
+
+#[async_trait]
+impl PasswordLinkStore for MemoryStore {
+    async fn insert_link(&self, link: &PasswordLink, journal: &Journal) -> Result<(), StoreError> {
+        let mut state = self.write();
+        if !state.users.contains_key(&link.user) {
+            return Err(StoreError::NotFound);
+        }
+        state.password_links.insert(link.digest, link.clone());
+        state.write_journal(journal);
+        Ok(())
+    }
+
+    async fn find_link(&self, digest: &SecretDigest) -> Result<Option<PasswordLink>, StoreError> {
+        Ok(self.read().password_links.get(digest).cloned())
+    }
+
+    async fn redeem_link(
+        &self,
+        digest: &SecretDigest,
+        password_hash: &str,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Redemption, StoreError> {
+        let mut state = self.write();
+        let Some(link) = state.password_links.get_mut(digest) else {
+            return Ok(Redemption::Unknown);
+        };
+        if link.used_at.is_some() || link.expires_at <= now {
+            return Ok(Redemption::Spent);
+        }
+        link.used_at = Some(now);
+        let user = link.user;
+        let Some(entry) = state.users.get_mut(&user) else {
+            return Ok(Redemption::Unknown);
+        };
+        entry.password_hash = Some(password_hash.to_owned());
+        state.sessions.retain(|_, s| s.user != user);
+        state.write_journal(journal);
+        Ok(Redemption::Done(user))
+    }
+}
+
+#[async_trait]
+impl AttemptCounter for MemoryStore {
+    async fn count_attempt(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let mut state = self.write();
+        let count = state
+            .attempts
+            .entry((key.to_owned(), window_start))
+            .or_insert(0);
+        *count = count.saturating_add(1);
+        Ok(*count)
+    }
+
+    async fn forget_attempts(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut state = self.write();
+        let count = state.attempts.len();
+        state.attempts.retain(|(_, start), _| *start >= before);
+        Ok((count - state.attempts.len()) as u64)
+    }
+}
