@@ -108,10 +108,10 @@ impl FailedAuthLimiter {
     }
 }
 
-/// A limit per client address counted in the store's fixed windows
-/// ([`crate::ports::AttemptCounter`]), so every instance adds to one count: three
-/// instances allow what one does. For low-volume requests (sign-ins, leak reports);
-/// each attempt is one store write.
+/// A limit per client address counted in the store ([`crate::ports::AttemptCounter`]),
+/// so every instance adds to one count: three instances allow what one does. A window
+/// starts with an address's first attempt. For low-volume requests (sign-ins, leak
+/// reports); each attempt is one store write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedLimit {
     /// Names the limit in the counter's keys (`sign_in`, `leak_report`).
@@ -128,30 +128,25 @@ impl SharedLimit {
         format!("{}:{}", self.name, limiter_key(ip))
     }
 
-    /// The start of the window `now` falls in (windows are aligned to the Unix epoch,
-    /// so every instance computes the same one).
-    pub fn window_start(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> chrono::DateTime<chrono::Utc> {
-        let window = i64::try_from(self.window.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        let start = now.timestamp_millis().div_euclid(window) * window;
-        chrono::DateTime::from_timestamp_millis(start).unwrap_or(now)
+    /// The window as a signed duration.
+    pub fn span(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX)
     }
 
-    /// Judges an attempt that made the window's count `count`.
+    /// Judges an attempt that made the count of the window started at `start` `count`.
     ///
     /// # Errors
     /// [`RetryAfter`] with the seconds until the window ends, once `count > max`.
-    pub fn judge(&self, count: u32, now: chrono::DateTime<chrono::Utc>) -> Result<(), RetryAfter> {
+    pub fn judge(
+        &self,
+        start: chrono::DateTime<chrono::Utc>,
+        count: u32,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), RetryAfter> {
         if self.max == 0 || count <= self.max {
             return Ok(());
         }
-        let end = self.window_start(now)
-            + chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::zero());
-        let left_ms = u64::try_from((end - now).num_milliseconds()).unwrap_or(0);
+        let left_ms = u64::try_from((start + self.span() - now).num_milliseconds()).unwrap_or(0);
         Err(RetryAfter {
             seconds: left_ms.div_ceil(1000).max(1),
         })
@@ -255,24 +250,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_shared_limit_refuses_past_max_until_its_aligned_window_ends() {
+    fn a_shared_limit_refuses_past_max_until_its_window_ends() {
         let limit = SharedLimit {
             name: "sign_in",
             max: 3,
             window: Duration::from_secs(60),
         };
-        let now = chrono::DateTime::from_timestamp(1_800_000_015, 0).expect("time");
-        assert_eq!(
-            limit.window_start(now),
-            chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time")
-        );
-        assert_eq!(limit.judge(3, now), Ok(()));
-        assert_eq!(limit.judge(4, now), Err(RetryAfter { seconds: 45 }));
+        let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let now = start + chrono::Duration::seconds(15);
+        assert_eq!(limit.judge(start, 3, now), Ok(()));
+        assert_eq!(limit.judge(start, 4, now), Err(RetryAfter { seconds: 45 }));
         let v6: IpAddr = "2001:db8::1".parse().expect("ip");
         let same_64: IpAddr = "2001:db8::ffff".parse().expect("ip");
         assert_eq!(limit.key(v6), limit.key(same_64));
         let off = SharedLimit { max: 0, ..limit };
-        assert_eq!(off.judge(1000, now), Ok(()));
+        assert_eq!(off.judge(start, 1000, now), Ok(()));
     }
 
     fn v4(last: u8) -> Option<IpAddr> {

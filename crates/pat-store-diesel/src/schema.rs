@@ -97,7 +97,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    attempt_counts (counter_key, window_start) {
+    attempt_counts (counter_key) {
         counter_key -> Text,
         window_start -> BigInt,
         hits -> Integer,

@@ -35,7 +35,7 @@ pat_testkit::conformance_suite!(
 async fn postgres_migrations_run_twice_are_a_no_op() {
     let store = fresh_store();
     assert_eq!(store.backend(), Backend::Postgres);
-    assert_eq!(store.migrate().await.expect("first run").len(), 6);
+    assert_eq!(store.migrate().await.expect("first run").len(), 7);
     assert!(store.migrate().await.expect("second run").is_empty());
 }
 

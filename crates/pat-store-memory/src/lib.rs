@@ -44,7 +44,7 @@ struct State {
     outbox: Vec<OutboxMessage>,
     sessions: HashMap<SecretDigest, SessionRecord>,
     password_links: HashMap<SecretDigest, PasswordLink>,
-    attempts: HashMap<(String, DateTime<Utc>), u32>,
+    attempts: HashMap<String, (DateTime<Utc>, u32)>,
 }
 
 impl State {

@@ -140,21 +140,22 @@ impl AttemptCounter for MemoryStore {
     async fn count_attempt(
         &self,
         key: &str,
-        window_start: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
+        now: DateTime<Utc>,
+        window_opened_after: DateTime<Utc>,
+    ) -> Result<(DateTime<Utc>, u32), StoreError> {
         let mut state = self.write();
-        let count = state
-            .attempts
-            .entry((key.to_owned(), window_start))
-            .or_insert(0);
-        *count = count.saturating_add(1);
-        Ok(*count)
+        let window = state.attempts.entry(key.to_owned()).or_insert((now, 0));
+        if window.0 <= window_opened_after {
+            *window = (now, 0);
+        }
+        window.1 = window.1.saturating_add(1);
+        Ok(*window)
     }
 
     async fn forget_attempts(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut state = self.write();
         let count = state.attempts.len();
-        state.attempts.retain(|(_, start), _| *start >= before);
+        state.attempts.retain(|_, (start, _)| *start >= before);
         Ok((count - state.attempts.len()) as u64)
     }
 }

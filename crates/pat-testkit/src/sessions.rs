@@ -388,26 +388,32 @@ pub async fn concurrent_redemptions_of_one_link_admit_one(stores: Stores) {
     assert_eq!(done, 1, "exactly one concurrent redemption wins");
 }
 
-/// Attempts count per key and per window, every concurrent attempt counted once;
+/// Attempts count per key in a window that starts with the first attempt, every
+/// concurrent attempt counted once; a window that opened too long ago starts over;
 /// old windows are forgotten.
 pub async fn attempts_count_per_key_and_window(stores: Stores) {
     let first = base_time();
-    let second = at(Duration::minutes(1));
+    let long_ago = at(Duration::minutes(-10));
     let stores = Arc::new(stores);
     let handles: Vec<_> = (0..30)
         .map(|_| {
             let stores = stores.clone();
-            tokio::spawn(async move { stores.attempts.count_attempt("sign_in:a", first).await })
+            tokio::spawn(async move {
+                stores
+                    .attempts
+                    .count_attempt("sign_in:a", first, long_ago)
+                    .await
+            })
         })
         .collect();
     let mut counts = Vec::new();
     for handle in handles {
-        counts.push(
-            handle
-                .await
-                .expect("task")
-                .expect("count_attempt must succeed"),
-        );
+        let (start, count) = handle
+            .await
+            .expect("task")
+            .expect("count_attempt must succeed");
+        assert_eq!(start, first, "the window starts with the first attempt");
+        counts.push(count);
     }
     counts.sort_unstable();
     assert_eq!(
@@ -415,19 +421,36 @@ pub async fn attempts_count_per_key_and_window(stores: Stores) {
         (1..=30).collect::<Vec<u32>>(),
         "each attempt counted once"
     );
-    let other_key = stores.attempts.count_attempt("sign_in:b", first).await;
-    assert_eq!(other_key, Ok(1), "another key counts on its own");
-    let next_window = stores.attempts.count_attempt("sign_in:a", second).await;
-    assert_eq!(next_window, Ok(1), "a new window starts at 1");
+    let later = at(Duration::seconds(30));
+    let same = stores
+        .attempts
+        .count_attempt("sign_in:a", later, later - Duration::minutes(1))
+        .await;
+    assert_eq!(
+        same,
+        Ok((first, 31)),
+        "30 s later, the same one-minute window"
+    );
+    let other_key = stores
+        .attempts
+        .count_attempt("sign_in:b", later, long_ago)
+        .await;
+    assert_eq!(other_key, Ok((later, 1)), "another key counts on its own");
+    let next = at(Duration::seconds(61));
+    let fresh = stores
+        .attempts
+        .count_attempt("sign_in:a", next, next - Duration::minutes(1))
+        .await;
+    assert_eq!(fresh, Ok((next, 1)), "past its window, a key starts over");
     let forgotten = stores
         .attempts
-        .forget_attempts(second)
+        .forget_attempts(next)
         .await
         .expect("forget_attempts must succeed");
-    assert_eq!(
-        forgotten, 2,
-        "the two windows that started before are forgotten"
-    );
-    let again = stores.attempts.count_attempt("sign_in:a", first).await;
-    assert_eq!(again, Ok(1), "a forgotten window counts from 1");
+    assert_eq!(forgotten, 1, "the window that started before is forgotten");
+    let again = stores
+        .attempts
+        .count_attempt("sign_in:b", next, long_ago)
+        .await;
+    assert_eq!(again, Ok((next, 1)), "a forgotten key counts from 1");
 }

@@ -666,8 +666,8 @@ impl TestApp {
     }
 
     /// Starts a second patd on its own port and data folder, sharing this app's database
-    /// and token key: several instances behind one load balancer. Sessions live in each
-    /// instance's memory, so the peer logs its own admin in.
+    /// and token key: several instances behind one load balancer. Sessions are in the
+    /// database, so every instance serves every session.
     pub fn spawn_peer(&self) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut extra_env = self.extra_env.clone();
@@ -709,6 +709,28 @@ impl TestApp {
             .envs(envs.iter().copied())
             .output()
             .expect("run patd")
+    }
+
+    /// [`TestApp::cli`] with `input` on standard input (`--password-stdin`).
+    pub fn cli_with_stdin(&self, args: &[&str], input: &str) -> std::process::Output {
+        use std::io::Write as _;
+        let mut child = Command::new(patd_binary())
+            .args(args)
+            .env("PATD_DATA_DIR", self.dir.path())
+            .env("PATD_DATABASE_URL", &self.database_url)
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run patd");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("patd output")
     }
 
     /// The server key file patd generated in its data folder.

@@ -17,6 +17,7 @@ mod mail;
 mod multi_instance;
 mod nginx;
 mod ops;
+mod passwords;
 mod secrets;
 mod security;
 mod startup;
@@ -126,6 +127,11 @@ on_every_backend![
     nginx::nginx_forward_auth_passes_the_user_id_and_refuses_bad_tokens,
     git::git_clone_and_push_with_a_pat_as_the_password,
     multi_instance::multi_instance_tokens_revocations_settings_and_users_are_shared,
+    passwords::own_password_change_ends_the_other_sessions,
+    passwords::an_admin_sets_a_password_and_the_users_sessions_end,
+    passwords::a_set_password_link_works_once,
+    passwords::sessions_survive_a_restart_and_forged_cookies_sign_nobody_in,
+    passwords::sign_in_limits_hold_across_instances,
     crash::crash_kill_9_under_load_loses_nothing_acknowledged,
     abuse::abuse_failed_token_authentications_from_one_address_get_429_even_for_a_valid_token,
     abuse::abuse_login_attempts_from_one_address_are_limited,

@@ -153,20 +153,23 @@ pub trait PasswordLinkStore: Send + Sync {
     ) -> Result<Redemption, StoreError>;
 }
 
-/// Attempts counted per key in fixed windows, in the store: the sign-in and
-/// leak-report limits every instance shares.
+/// Attempts counted per key in windows that start with a key's first attempt, in the
+/// store: the sign-in and leak-report limits every instance shares.
 #[async_trait]
 pub trait AttemptCounter: Send + Sync {
-    /// Adds one to the count of `key` in the window that starts at `window_start`, and
-    /// returns the count after it (atomic: N concurrent calls return 1..=N).
+    /// Counts one attempt of `key` at `now`: in the key's current window if it started
+    /// after `window_opened_after`, else in a new window starting at `now`. Returns the
+    /// window's start and its count after this attempt (atomic: N concurrent calls in
+    /// one window return 1..=N).
     ///
     /// # Errors
     /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
     async fn count_attempt(
         &self,
         key: &str,
-        window_start: DateTime<Utc>,
-    ) -> Result<u32, StoreError>;
+        now: DateTime<Utc>,
+        window_opened_after: DateTime<Utc>,
+    ) -> Result<(DateTime<Utc>, u32), StoreError>;
 
     /// Forgets windows that started before `before`; returns how many.
     ///

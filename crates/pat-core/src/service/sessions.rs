@@ -72,11 +72,11 @@ impl PatService {
             return Ok(());
         };
         let now = self.clock.now();
-        let count = self
+        let (start, count) = self
             .attempts
-            .count_attempt(&limit.key(ip), limit.window_start(now))
+            .count_attempt(&limit.key(ip), now, now - limit.span())
             .await?;
-        Ok(limit.judge(count, now)?)
+        Ok(limit.judge(start, count, now)?)
     }
 
     pub(super) fn password_hasher(&self) -> Result<&dyn PasswordHasher, HashError> {

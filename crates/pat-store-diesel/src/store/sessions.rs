@@ -252,35 +252,51 @@ impl PasswordLinkStore for DieselStore {
     }
 }
 
+/// Counts an attempt: `$1` key, `$2` now, `$3` the oldest window start still open.
+const UPSERT_ATTEMPT_POSTGRES: &str = "INSERT INTO attempt_counts (counter_key, window_start, hits) \
+     VALUES ($1, $2, 1) ON CONFLICT (counter_key) DO UPDATE SET \
+     hits = CASE WHEN attempt_counts.window_start <= $3 THEN 1 ELSE attempt_counts.hits + 1 END, \
+     window_start = CASE WHEN attempt_counts.window_start <= $3 THEN $2 ELSE attempt_counts.window_start END";
+
+/// [`UPSERT_ATTEMPT_POSTGRES`] with SQLite's numbered parameters.
+const UPSERT_ATTEMPT_SQLITE: &str = "INSERT INTO attempt_counts (counter_key, window_start, hits) \
+     VALUES (?1, ?2, 1) ON CONFLICT (counter_key) DO UPDATE SET \
+     hits = CASE WHEN attempt_counts.window_start <= ?3 THEN 1 ELSE attempt_counts.hits + 1 END, \
+     window_start = CASE WHEN attempt_counts.window_start <= ?3 THEN ?2 ELSE attempt_counts.window_start END";
+
 #[async_trait]
 impl AttemptCounter for DieselStore {
     async fn count_attempt(
         &self,
         key: &str,
-        window_start: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
+        now: DateTime<Utc>,
+        window_opened_after: DateTime<Utc>,
+    ) -> Result<(DateTime<Utc>, u32), StoreError> {
         let key = key.to_owned();
-        let start = micros(window_start);
+        let (now, opened_after) = (micros(now), micros(window_opened_after));
         self.run(move |conn| {
             conn.transaction(|conn| {
                 // An upsert first: it takes the row's lock (SQLite: the write lock), so
-                // the count read after it is this attempt's.
+                // the count read after it is this attempt's. A window that opened too
+                // long ago starts over at this attempt.
                 let sql = if matches!(conn, AnyConnection::Postgres(_)) {
-                    "INSERT INTO attempt_counts (counter_key, window_start, hits) VALUES ($1, $2, 1) \
-                     ON CONFLICT (counter_key, window_start) DO UPDATE SET hits = attempt_counts.hits + 1"
+                    UPSERT_ATTEMPT_POSTGRES
                 } else {
-                    "INSERT INTO attempt_counts (counter_key, window_start, hits) VALUES (?, ?, 1) \
-                     ON CONFLICT (counter_key, window_start) DO UPDATE SET hits = attempt_counts.hits + 1"
+                    UPSERT_ATTEMPT_SQLITE
                 };
                 diesel::sql_query(sql)
                     .bind::<diesel::sql_types::Text, _>(&key)
-                    .bind::<diesel::sql_types::BigInt, _>(start)
+                    .bind::<diesel::sql_types::BigInt, _>(now)
+                    .bind::<diesel::sql_types::BigInt, _>(opened_after)
                     .execute(conn)?;
-                let hits: i32 = attempt_counts::table
-                    .find((&key, start))
-                    .select(attempt_counts::hits)
+                let (start, hits): (i64, i32) = attempt_counts::table
+                    .find(&key)
+                    .select((attempt_counts::window_start, attempt_counts::hits))
                     .first(conn)?;
-                Ok::<_, TxError>(u32::try_from(hits).unwrap_or(0))
+                let start = DateTime::from_timestamp_micros(start).ok_or(StoreError::Other(
+                    pat_core::ports::Cause::found("stored attempt window start out of range"),
+                ))?;
+                Ok::<_, TxError>((start, u32::try_from(hits).unwrap_or(0)))
             })
             .map_err(StoreError::from)
         })

@@ -17,11 +17,11 @@ CREATE TABLE password_links (
     used_at    BIGINT
 );
 
--- Sign-in and leak-report attempts per client address in fixed windows, shared by
--- every instance.
+-- Sign-in and leak-report attempts per client address, in windows that start with
+-- the address's first attempt; shared by every instance.
 CREATE TABLE attempt_counts (
-    counter_key  TEXT    NOT NULL,
+    counter_key  TEXT    PRIMARY KEY NOT NULL,
     window_start BIGINT  NOT NULL,
-    hits         INTEGER NOT NULL,
-    PRIMARY KEY (counter_key, window_start)
+    hits         INTEGER NOT NULL
 );
+CREATE INDEX attempt_counts_start ON attempt_counts (window_start);
