@@ -23,7 +23,8 @@ export const screenshotDir = process.env.UI_SCREENSHOTS ?? join(targetDir, "ui-s
 export const ADMIN_EMAIL = "admin@example.com";
 export const ADMIN_PASSWORD = "admin-password-1";
 
-function freePort() {
+/** A loopback port nothing listens on right now. */
+export function freePort() {
   return new Promise((ok, fail) => {
     const server = createServer();
     server.once("error", fail);
@@ -32,6 +33,24 @@ function freePort() {
       server.close(() => ok(port));
     });
   });
+}
+
+/** Resolves once `${url}/healthz` answers 200; fails if `child` exits first or 30 s pass. */
+export async function waitHealthy(url, child, log) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new Error(`${url}: exited with ${child.exitCode} before serving:\n${log()}`);
+    }
+    try {
+      const reply = await fetch(`${url}/healthz`);
+      if (reply.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url}: no answer from /healthz in 30 s:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Starts patd on a fresh SQLite database; resolves once /healthz answers. */
@@ -55,20 +74,7 @@ export async function startPatd(extraEnv = {}) {
   let log = "";
   child.stdout.on("data", (chunk) => { log += chunk; });
   child.stderr.on("data", (chunk) => { log += chunk; });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      throw new Error(`patd exited with ${child.exitCode} before serving:\n${log}`);
-    }
-    try {
-      const reply = await fetch(`${url}/healthz`);
-      if (reply.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`patd did not answer /healthz in 30 s:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitHealthy(url, child, () => log);
   return {
     url,
     log: () => log,
@@ -180,7 +186,8 @@ export async function assertNoSidewaysScroll(page) {
   assert.ok(scroll <= width, `${page.url()} is ${scroll}px wide in a ${width}px viewport`);
 }
 
-/** Fills and submits the create form; lands on the new token's page. */
+/** Fills and submits the create form; the response shows the new token's page with its
+ * secret (and, with JavaScript, the address bar then says /tokens/<id>). */
 export async function createToken(page, { name, days = "30", scopes = [], full = false, description = "" }) {
   await page.goto("/tokens/new");
   await page.getByLabel("Name", { exact: true }).fill(name);
@@ -191,9 +198,10 @@ export async function createToken(page, { name, days = "30", scopes = [], full =
     await page.locator(`input[name="scope"][value="${scope}"]`).check();
   }
   await page.getByRole("button", { name: "Generate token" }).click();
-  await page.waitForURL(/\/tokens\/[0-9a-f-]{36}$/);
+  await page.locator("#new-token").waitFor();
+  const canonical = await page.locator("#secret-box").getAttribute("data-canonical-url");
   return {
-    id: page.url().split("/").pop(),
+    id: canonical.split("/").pop(),
     secret: await page.locator("#new-token").inputValue(),
   };
 }
