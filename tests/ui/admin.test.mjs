@@ -34,6 +34,41 @@ describe("admin pages", () => {
     return { page, context };
   }
 
+  it("sets a user's password: their sessions end and the new password signs in", async () => {
+    const member = await addUser(patd.url, "member");
+    const { page, context } = await signedIn(member);
+    await admin.goto("/admin/users");
+    const row = admin.locator(`tr[data-user-email="${member.email}"]`);
+    await row.getByLabel(`New password of ${member.email}`).fill("short");
+    await row.getByRole("button", { name: `Set password of ${member.email}` }).click();
+    await admin.locator("#user-error").waitFor();
+    assert.match(await admin.locator("#user-error").textContent(), /8 to 256 characters/);
+    const again = admin.locator(`tr[data-user-email="${member.email}"]`);
+    await again.getByLabel(`New password of ${member.email}`).fill("set by the admin");
+    await again.getByRole("button", { name: `Set password of ${member.email}` }).click();
+    await admin.locator("#notice").waitFor();
+    assert.match(await admin.locator("#notice").textContent(), /Password set/);
+    await shot(admin, "22a-password-set");
+    await page.goto("/tokens");
+    assert.match(page.url(), /\/login$/, "the user's session ended");
+    await signIn(page, member.email, "set by the admin");
+    await page.goto("/profile");
+    assert.equal(await page.locator("#profile-email").textContent(), member.email);
+    assert.equal(await page.locator("#profile-role").textContent(), "member");
+    await assertLabelled(page);
+    await shot(page, "22b-profile");
+    await page.getByLabel("Current password").fill("not it");
+    await page.getByLabel(/New password/).fill("another long one");
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.locator("#password-error").waitFor();
+    assert.match(await page.locator("#password-error").textContent(), /current password is wrong/);
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await page.waitForURL("**/login");
+    await page.goto("/tokens");
+    assert.match(page.url(), /\/login$/, "signed out everywhere");
+    await context.close();
+  });
+
   it("the PAT switch hides creation for everyone and stops existing tokens", async () => {
     const member = await addUser(patd.url, "member");
     const { page, context } = await signedIn(member);
