@@ -23,26 +23,22 @@ mod cross_site;
 mod limits;
 mod openapi;
 mod ops;
-mod problem;
 mod routing;
-mod sessions;
-mod state;
 pub mod views;
 
 pub use api::MAX_LEAK_REPORT;
-pub use caller::{
-    Authenticated, CSRF_HEADER, Caller, Via, client_ip, client_ip_from, presented_token,
-    require_scope,
-};
-pub use cross_site::{JsonBody, refuse_cross_site};
+pub use caller::{Authenticated, CSRF_HEADER, Caller, Via, presented_token, require_scope};
+pub use cross_site::JsonBody;
 pub use limits::{
     MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS_BYTES, MAX_URI_BYTES, request_limits,
 };
 pub use openapi::ApiDoc;
 pub use ops::{configure_metrics_listener, record_metrics};
-pub use problem::{ApiError, Problem};
-pub use sessions::{SECURE_SESSION_COOKIE, SESSION_COOKIE, random_token};
-pub use state::{ApiConfig, ApiState, Metrics};
+// The plumbing shared with the web UI, re-exported so hosts need one crate.
+pub use pat_http::{
+    ApiConfig, ApiError, ApiState, Metrics, Problem, SECURE_SESSION_COOKIE, SESSION_COOKIE,
+    client_ip, client_ip_from, random_token, refuse_cross_site,
+};
 
 use actix_web::web;
 use utoipa::OpenApi;

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use crate::problem::ApiError;
+use pat_http::ApiError;
 
 /// Largest request body the REST API reads (JSON and form bodies): 128 KiB. A leak
 /// report of the allowed 1000 credentials is ~56 KB, and ~66 KB pretty-printed with

@@ -4,13 +4,13 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::api;
-use crate::problem::Problem;
 use crate::views::{
     ChangePasswordBody, CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm,
     IssuedView, LeakReportBody, LoginBody, MeToken, MeView, NewUserBody, OutboxView, PageView,
     RegenerateBody, ScopeText, ScopeView, ScopesBody, SessionView, SetPasswordBody, SettingsView,
     TokenStatusParam, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
 };
+use pat_http::Problem;
 
 /// The API description served at `/api/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -49,9 +49,7 @@ impl utoipa::Modify for Security {
         );
         components.add_security_scheme(
             "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
-                crate::sessions::SESSION_COOKIE,
-            ))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(pat_http::SESSION_COOKIE))),
         );
     }
 }

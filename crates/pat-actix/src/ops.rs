@@ -11,8 +11,8 @@ use actix_web::web::Data;
 use actix_web::{HttpResponse, web};
 
 use crate::caller::Caller;
-use crate::problem::ApiError;
-use crate::state::ApiState;
+use pat_http::ApiError;
+use pat_http::ApiState;
 
 /// 200 while the process serves requests.
 pub async fn healthz() -> HttpResponse {
@@ -48,6 +48,12 @@ pub async fn open_metrics(state: Data<ApiState>) -> HttpResponse {
 
 async fn exposition(state: &ApiState) -> HttpResponse {
     let mut body = state.metrics.render();
+    body.push_str("# HELP patd_password_hashes_total argon2 runs (password hashes and checks).\n");
+    body.push_str("# TYPE patd_password_hashes_total counter\n");
+    body.push_str(&format!(
+        "patd_password_hashes_total {}\n",
+        pat_argon2::password_hashes()
+    ));
     // Sessions are in the store: every instance reports the same count. Left out
     // while the store cannot answer (the request metrics still tell that story).
     if let Ok(sessions) = state.service.session_count().await {

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::*;
-use crate::problem::ApiError;
+use pat_http::ApiError;
 
 /// Registers every `/api/v1` route.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -99,3 +99,16 @@ fn pat_core_performs_no_io_not_even_through_a_dependency() {
     let adapter = io_in(&reachable(&graph, vec!["pat-store-diesel".to_owned()]));
     assert!(adapter.contains(&"diesel"), "{adapter:?}");
 }
+
+#[test]
+fn the_two_http_adapters_do_not_depend_on_each_other() {
+    let graph = lock_graph();
+    let web = reachable(&graph, vec!["pat-web".to_owned()]);
+    assert!(
+        !web.contains("pat-actix"),
+        "pat-web reaches pat-actix: shared HTTP plumbing belongs in pat-http"
+    );
+    assert!(web.contains("pat-http"), "the walk sees pat-web's plumbing");
+    let api = reachable(&graph, vec!["pat-actix".to_owned()]);
+    assert!(!api.contains("pat-web"), "pat-actix reaches pat-web");
+}

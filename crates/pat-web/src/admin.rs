@@ -7,12 +7,12 @@ use std::str::FromStr;
 use actix_web::http::StatusCode;
 use actix_web::web::{Path, Query};
 use askama::Template;
-use pat_actix::ApiError;
 use pat_core::model::{AuditQuery, DeliveryStatus, Role, UserId};
 use pat_core::policy::Settings;
 use pat_core::{
     ListTokensRequest, NewUser, PasswordChangeError, SettingsChangeError, UserChangeError,
 };
+use pat_http::ApiError;
 
 use crate::display::TokenRow;
 use crate::plumbing::{

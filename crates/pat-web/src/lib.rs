@@ -5,13 +5,15 @@
 //! once, the token page with scopes, history, revoke, regenerate, delete) and the admin
 //! pages (settings, users, any user's tokens, audit log, mail outbox).
 //!
-//! Pages work without JavaScript; the only script is the Copy button. Every form
-//! carries a CSRF token, every page is sent `Cache-Control: no-store`, and a new
-//! secret is held on the server for the one page view that shows it, so it is never in
-//! a URL and reload or history cannot show it again.
+//! Pages work without JavaScript; the only script adds the Copy button. Every form
+//! carries a CSRF token and every page is sent `Cache-Control: no-store`. A new secret
+//! is shown in the response to the create or regenerate form itself and kept nowhere,
+//! so any instance serves it, it is never in a URL, and reload or history cannot show
+//! it again.
 //!
-//! The UI shares `pat_actix::ApiState` (service and sessions) with the REST API:
-//! register it with `App::app_data` and call [`configure`] after `pat_actix::configure`.
+//! The UI shares `pat_http::ApiState` (the service, which holds sessions) with the REST
+//! API (`pat-actix`), without depending on it: register the state with
+//! `App::app_data` and call [`configure`] after the API's `configure`.
 
 mod admin;
 mod display;

@@ -10,8 +10,8 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use askama::Template;
 use futures_util::future::LocalBoxFuture;
-use pat_actix::{ApiError, ApiState, client_ip};
 use pat_core::model::{Actor, Role};
+use pat_http::{ApiError, ApiState, client_ip};
 
 /// The form field every POST form carries its CSRF token in.
 pub const CSRF_FIELD: &str = "csrf";
@@ -350,7 +350,7 @@ impl FromRequest for Posted {
         let req = req.clone();
         let body = read_form(&req, payload);
         Box::pin(async move {
-            pat_actix::refuse_cross_site(&req)?;
+            pat_http::refuse_cross_site(&req)?;
             let who = signed_in(&req).await?;
             let form = body.await?;
             if !same_token(form.get(CSRF_FIELD), &who.csrf) {

@@ -7,8 +7,8 @@ use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path, Query};
 use askama::Template;
-use pat_actix::{ApiState, client_ip};
 use pat_core::PasswordChangeError;
+use pat_http::{ApiState, client_ip};
 
 use crate::plumbing::{Chrome, FormData, PageResult, Posted, SignedIn, WebError, html, see_other};
 
@@ -165,7 +165,7 @@ pub async fn use_link(
     link: Path<String>,
     form: FormData,
 ) -> PageResult {
-    pat_actix::refuse_cross_site(&req).map_err(WebError::Refused)?;
+    pat_http::refuse_cross_site(&req).map_err(WebError::Refused)?;
     match state
         .service
         .set_password_with_link(&link, form.get("new_password"))

@@ -6,8 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::web::Data;
 use actix_web::{FromRequest, HttpRequest};
 use askama::Template;
-use pat_actix::{ApiState, client_ip, random_token};
 use pat_core::SignInError;
+use pat_http::{ApiState, client_ip, random_token};
 
 use crate::plumbing::{
     CSRF_FIELD, Chrome, FormData, PageResult, Posted, SignedIn, WebError, html, same_token,
@@ -53,7 +53,7 @@ fn login_page(
     let mut response = html(status, &page);
     response
         .add_cookie(&login_cookie(&csrf, state.config.secure_cookies))
-        .map_err(|e| WebError::Refused(pat_actix::ApiError::internal(&e)))?;
+        .map_err(|e| WebError::Refused(pat_http::ApiError::internal(&e)))?;
     Ok(response)
 }
 
@@ -70,7 +70,7 @@ pub async fn show_login(req: HttpRequest, state: Data<ApiState>) -> PageResult {
 
 /// `POST /login`: checks the form's token and the password, then starts a session.
 pub async fn login(req: HttpRequest, form: FormData, state: Data<ApiState>) -> PageResult {
-    pat_actix::refuse_cross_site(&req)?;
+    pat_http::refuse_cross_site(&req)?;
     let expected = req
         .cookie(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_owned())
@@ -96,7 +96,7 @@ pub async fn login(req: HttpRequest, form: FormData, state: Data<ApiState>) -> P
             response
                 .add_cookie(&state.session_cookie(&signed_in.secret))
                 .and_then(|()| response.add_cookie(&gone))
-                .map_err(|e| WebError::Refused(pat_actix::ApiError::internal(&e)))?;
+                .map_err(|e| WebError::Refused(pat_http::ApiError::internal(&e)))?;
             Ok(response)
         }
         Err(SignInError::InvalidCredentials) => login_page(

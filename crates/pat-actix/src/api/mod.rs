@@ -18,16 +18,18 @@ use pat_core::model::{
     AuditQuery, DeliveryStatus, PageRequest, ScopeId, StatusFilter, TokenId, TokenStatus, UserId,
 };
 
-use crate::caller::{Caller, Via, client_ip, presented_token};
-use crate::cross_site::{JsonBody, refuse_cross_site};
-use crate::problem::{ApiError, Problem};
-use crate::state::ApiState;
+use crate::caller::{Caller, Via, presented_token};
+use crate::cross_site::JsonBody;
 use crate::views::{
     ChangePasswordBody, CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm,
     IssuedView, LeakReportBody, LoginBody, MeView, NewUserBody, OutboxView, PageView,
     RegenerateBody, ScopesBody, SessionView, SetPasswordBody, SettingsView, TokenStatusParam,
     TokenView, UpdateTokenBody, UpdateUserBody, UserView,
 };
+use pat_http::ApiState;
+use pat_http::client_ip;
+use pat_http::refuse_cross_site;
+use pat_http::{ApiError, Problem};
 
 pub use admin::*;
 pub use check::*;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::problem::ApiError;
+use pat_http::ApiError;
 
 mod bodies;
 mod requests;

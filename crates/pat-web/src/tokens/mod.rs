@@ -13,12 +13,12 @@ use std::str::FromStr;
 use actix_web::http::StatusCode;
 use actix_web::web::{Path, Query};
 use askama::Template;
-use pat_actix::ApiError;
 use pat_core::model::{PageRequest, Role, ScopeId, StatusFilter, TokenId, TokenStatus};
 use pat_core::{
     AddScopesError, CreateTokenError, CreateTokenRequest, CreationAllowance, Denied,
     ListTokensRequest, RegenerateError,
 };
+use pat_http::ApiError;
 
 use crate::display::{PickerInput, ScopePicker, TokenRow, operation_options};
 use crate::plumbing::{

@@ -1,4 +1,5 @@
-//! What the REST API shares across requests: the service, settings and metrics.
+//! What the REST API and the web UI share across requests: the service, settings and
+//! metrics.
 //! Nothing here is per instance but the metrics: sessions and limits are in the store.
 
 use std::collections::BTreeMap;
@@ -29,7 +30,7 @@ pub struct ApiConfig {
     pub public_origin: Option<String>,
 }
 
-/// Shared state of the REST API.
+/// Shared state of the REST API and the web UI (register it with `App::app_data`).
 pub struct ApiState {
     /// The domain service (sessions included).
     pub service: Arc<PatService>,
@@ -175,15 +176,6 @@ impl Metrics {
             out,
             "patd_http_request_duration_seconds_count {}",
             data.latency_count
-        );
-        out.push_str(
-            "# HELP patd_password_hashes_total argon2 runs (password hashes and checks).\n",
-        );
-        out.push_str("# TYPE patd_password_hashes_total counter\n");
-        let _ = writeln!(
-            out,
-            "patd_password_hashes_total {}",
-            pat_argon2::password_hashes()
         );
         out.push_str("# HELP patd_token_authentications_total Token authentications by outcome.\n");
         out.push_str("# TYPE patd_token_authentications_total counter\n");
