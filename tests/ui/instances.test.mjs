@@ -100,13 +100,16 @@ http {
   ], { stdio: ["ignore", "pipe", "pipe"] });
   child.stderr.on("data", (chunk) => { log += chunk; });
   const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url, child, () => `${log}${readFileSync(join(dir, "error.log"), "utf8")}`);
+  const errorLog = () => {
+    try { return readFileSync(join(dir, "error.log"), "utf8"); } catch { return ""; }
+  };
+  await waitHealthy(url, child, () => `${log}${errorLog()}`);
   return {
     url,
     /** Each proxied request: its request line, status and the instance(s) tried. */
     requests() {
       return readFileSync(accessLog, "utf8").trim().split("\n").map((line) => {
-        const match = line.match(/"(\S+) (\S+) [^"]*" (\d+) (.*)$/);
+        const match = line.match(/^\S+ (\S+) (\S+) (\d+) (.*)$/);
         return match && { method: match[1], path: match[2], status: Number(match[3]), upstream: match[4] };
       }).filter(Boolean);
     },

@@ -7,7 +7,7 @@ mod common;
 
 use async_trait::async_trait;
 use common::*;
-use pat_core::ports::{HashError, PasswordHasher};
+use pat_core::ports::{HashError, PasswordHasher, SessionStore};
 use pat_core::session::SessionLimits;
 use pat_core::{PasswordChangeError, SignInError, SignedIn};
 
@@ -29,6 +29,7 @@ const PASSWORD: &str = "a long password";
 
 struct World {
     service: PatService,
+    store: Arc<MemoryStore>,
     clock: Arc<ManualClock>,
     admin: Actor,
 }
@@ -37,7 +38,7 @@ fn world(limits: SessionLimits) -> World {
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::new(start()));
     let service = PatService::builder()
-        .storage(pat_core::ports::Storage::from_store(store))
+        .storage(pat_core::ports::Storage::from_store(store.clone()))
         .notifier(Arc::new(RecordingNotifier::default()))
         .clock(clock.clone())
         .rng(StdRng::seed_from_u64(9))
@@ -58,6 +59,7 @@ fn world(limits: SessionLimits) -> World {
     .expect("admin");
     World {
         service,
+        store,
         clock,
         admin: Actor::session(admin, IP),
     }
@@ -212,36 +214,91 @@ fn the_sign_in_limit_counts_every_attempt_of_an_address() {
 }
 
 #[test]
-fn an_own_password_change_ends_only_the_other_sessions() {
-    let w = world(SessionLimits::default());
+fn an_own_password_change_ends_every_session_and_starts_a_new_one() {
+    let w = world(SessionLimits {
+        sign_ins_per_minute: 4,
+        ..SessionLimits::default()
+    });
     w.member("m@example.com");
     let here = w.sign_in("m@example.com", PASSWORD).expect("signed in");
     let there = w.sign_in("m@example.com", PASSWORD).expect("signed in");
     let live = run(w.service.session(here.secret.expose()))
         .expect("lookup")
         .expect("live");
+    let change = |current: &str, new: &str| {
+        run(w.service.change_own_password(&live, current, new, IP)).map(|s| s.user.id)
+    };
     assert_eq!(
-        run(w
-            .service
-            .change_own_password(&live, "wrong", "a new password", IP)),
+        change("wrong", "a new password"),
         Err(PasswordChangeError::InvalidPassword)
     );
     assert!(matches!(
-        run(w.service.change_own_password(&live, PASSWORD, "short", IP)),
+        change(PASSWORD, "short"),
         Err(PasswordChangeError::Weak(_))
     ));
-    assert!(w.live(&there), "refused changes end nothing");
-    run(w
+    assert!(
+        w.live(&there) && w.live(&here),
+        "refused changes end nothing"
+    );
+    let renewed = run(w
         .service
         .change_own_password(&live, PASSWORD, "a new password", IP))
     .expect("changed");
-    assert!(w.live(&here) && !w.live(&there));
+    assert!(!w.live(&here) && !w.live(&there), "every old session ended");
+    assert!(w.live(&renewed), "the new one works");
     w.sign_in("m@example.com", "a new password")
         .expect("the new password");
     assert!(
         w.sign_in("m@example.com", PASSWORD).is_err(),
         "not the old one"
     );
+    // Guessing the current password from a session is limited per user.
+    let live = run(w.service.session(renewed.secret.expose()))
+        .expect("lookup")
+        .expect("live");
+    let guess = || {
+        run(w
+            .service
+            .change_own_password(&live, "guess", "another new one", IP))
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            guess().map(|s| s.user.id),
+            Err(PasswordChangeError::InvalidPassword)
+        );
+    }
+    assert!(
+        matches!(guess(), Err(PasswordChangeError::RateLimited(_))),
+        "the fifth attempt in a minute (the weak one counted none)"
+    );
+}
+
+#[test]
+fn a_sign_in_checked_against_a_password_changed_meanwhile_starts_no_session() {
+    let w = world(SessionLimits::default());
+    let user = w.member("m@example.com");
+    let before = run(w.service.hash_new_password(PASSWORD, "m@example.com")).expect("hash");
+    run(w
+        .service
+        .set_user_password(Some(&w.admin), user.id, "changed meanwhile"))
+    .expect("set");
+    // What the sign-in would do after checking the old password: the store refuses.
+    let record = pat_core::ports::SessionRecord {
+        digest: pat_core::session::SecretDigest::of("raced"),
+        user: user.id,
+        created_at: start(),
+        last_seen_at: start(),
+    };
+    assert!(
+        !run(w.store.start_session(&record, 10, &before)).expect("store answers"),
+        "a session verified against the old hash does not start"
+    );
+    assert!(matches!(
+        run(w
+            .service
+            .set_user_password(Some(&w.admin), w.admin.user.id, "my own one")),
+        Err(PasswordChangeError::Denied(Denied::OwnPassword))
+    ));
 }
 
 #[test]

@@ -334,6 +334,7 @@ impl From<Denied> for ApiError {
             Denied::AdminOnly => Self::new(StatusCode::FORBIDDEN, "forbidden", detail),
             Denied::Role { .. } => Self::new(StatusCode::FORBIDDEN, "forbidden_role", detail),
             Denied::MissingScope { required } => Self::missing_scope(required, detail),
+            Denied::OwnPassword => Self::new(StatusCode::FORBIDDEN, "own_password", detail),
         }
     }
 }
@@ -521,6 +522,7 @@ impl From<PasswordChangeError> for ApiError {
         match err {
             E::Denied(denied) => denied.into(),
             E::InvalidPassword => Self::unprocessable("invalid_password", detail),
+            E::RateLimited(refusal) => refusal.into(),
             E::Weak(_) => Self::unprocessable("weak_password", detail),
             E::NotFound => Self::no_such("user"),
             E::UnknownLink => Self::new(StatusCode::NOT_FOUND, "unknown_link", detail),

@@ -68,11 +68,14 @@ impl UserDirectory for MemoryStore {
         &self,
         id: UserId,
         password_hash: &str,
+        now: DateTime<Utc>,
         journal: &Journal,
     ) -> Result<(), StoreError> {
         let mut state = self.write();
         let entry = state.users.get_mut(&id).ok_or(StoreError::NotFound)?;
         entry.password_hash = Some(password_hash.to_owned());
+        state.sessions.retain(|_, s| s.user != id);
+        state.spend_links_of(id, now);
         state.write_journal(journal);
         Ok(())
     }

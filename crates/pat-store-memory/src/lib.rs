@@ -94,6 +94,15 @@ impl State {
         true
     }
 
+    /// Marks every unused set-password link of `user` used at `at`.
+    fn spend_links_of(&mut self, user: UserId, at: DateTime<Utc>) {
+        for link in self.password_links.values_mut() {
+            if link.user == user && link.used_at.is_none() {
+                link.used_at = Some(at);
+            }
+        }
+    }
+
     /// Writes a change's journal; called under the same write lock as the change.
     fn write_journal(&mut self, journal: &Journal) {
         self.audit.extend(journal.events.iter().cloned());

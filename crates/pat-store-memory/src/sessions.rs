@@ -10,8 +10,16 @@ impl SessionStore for MemoryStore {
         &self,
         session: &SessionRecord,
         max_per_user: u32,
-    ) -> Result<(), StoreError> {
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
         let mut state = self.write();
+        let still_valid = state
+            .users
+            .get(&session.user)
+            .is_some_and(|c| c.user.active && c.password_hash.as_deref() == Some(verified_hash));
+        if !still_valid {
+            return Ok(false);
+        }
         // The new session counts first; of the others, the newest `max - 1` stay.
         let mut others: Vec<(DateTime<Utc>, SecretDigest)> = state
             .sessions
@@ -27,7 +35,7 @@ impl SessionStore for MemoryStore {
             state.sessions.remove(&digest);
         }
         state.sessions.insert(session.digest, session.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn find_session(
@@ -100,6 +108,7 @@ impl PasswordLinkStore for MemoryStore {
         if !state.users.contains_key(&link.user) {
             return Err(StoreError::NotFound);
         }
+        state.spend_links_of(link.user, link.created_at);
         state.password_links.insert(link.digest, link.clone());
         state.write_journal(journal);
         Ok(())
@@ -117,18 +126,18 @@ impl PasswordLinkStore for MemoryStore {
         journal: &Journal,
     ) -> Result<Redemption, StoreError> {
         let mut state = self.write();
-        let Some(link) = state.password_links.get_mut(digest) else {
+        let Some(link) = state.password_links.get(digest) else {
             return Ok(Redemption::Unknown);
         };
         if link.used_at.is_some() || link.expires_at <= now {
             return Ok(Redemption::Spent);
         }
-        link.used_at = Some(now);
         let user = link.user;
         let Some(entry) = state.users.get_mut(&user) else {
-            return Ok(Redemption::Unknown);
+            return Err(StoreError::NotFound);
         };
         entry.password_hash = Some(password_hash.to_owned());
+        state.spend_links_of(user, now);
         state.sessions.retain(|_, s| s.user != user);
         state.write_journal(journal);
         Ok(Redemption::Done(user))

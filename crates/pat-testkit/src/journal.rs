@@ -106,7 +106,12 @@ pub async fn every_change_writes_its_journal(stores: Stores) {
     let j = write("set password hash");
     stores
         .users
-        .set_password_hash(other.id, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", &j)
+        .set_password_hash(
+            other.id,
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            base_time(),
+            &j,
+        )
         .await
         .expect("set_password_hash");
     let j = write("password link");

@@ -11,7 +11,7 @@ use pat_core::session::SecretDigest;
 use tokio::sync::Barrier;
 
 use crate::Stores;
-use crate::fixtures::{at, base_time, unique_uuid, user};
+use crate::fixtures::{at, base_time, unique_uuid};
 
 /// A digest no other check uses.
 fn digest() -> SecretDigest {
@@ -27,12 +27,30 @@ fn session(user: UserId, created_at: DateTime<Utc>) -> SessionRecord {
     }
 }
 
-async fn start(stores: &Stores, session: &SessionRecord, cap: u32) {
+/// The password hash every checked user gets (`fixtures::user` stores none).
+const PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2Vzc2lvbnM$c2Vzc2lvbnNoYXNo";
+
+/// A user with [`PHC`] as their password hash.
+async fn user(stores: &Stores, role: Role) -> pat_core::model::User {
+    let user = crate::fixtures::user(stores, role).await;
     stores
+        .users
+        .set_password_hash(user.id, PHC, base_time(), &Journal::default())
+        .await
+        .expect("set_password_hash must succeed");
+    user
+}
+
+async fn start(stores: &Stores, session: &SessionRecord, cap: u32) {
+    let started = stores
         .sessions
-        .start_session(session, cap)
+        .start_session(session, cap, PHC)
         .await
         .expect("SessionStore::start_session must succeed");
+    assert!(
+        started,
+        "a session of an active user with the verified hash starts"
+    );
 }
 
 async fn exists(stores: &Stores, digest: &SecretDigest) -> bool {
@@ -88,6 +106,92 @@ pub async fn session_start_keeps_at_most_the_cap_ending_the_oldest(stores: Store
     assert!(
         exists(&stores, &bobs.digest).await,
         "another user's session stays"
+    );
+}
+
+/// A session does not start for an inactive user, nor when the password changed after
+/// it was verified (the sign-in checked the old one).
+pub async fn session_start_is_refused_after_a_password_change_or_for_the_inactive(stores: Stores) {
+    let alice = user(&stores, Role::Member).await;
+    let refused = |s: SessionRecord, hash: &'static str| {
+        let stores = &stores;
+        async move {
+            let started = stores
+                .sessions
+                .start_session(&s, 10, hash)
+                .await
+                .expect("start_session must succeed");
+            (started, exists(stores, &s.digest).await)
+        }
+    };
+    assert_eq!(
+        refused(session(alice.id, base_time()), NEW_HASH).await,
+        (false, false),
+        "a hash that is not the user's starts nothing"
+    );
+    stores
+        .users
+        .update(alice.id, None, Some(false), &Journal::default())
+        .await
+        .expect("deactivate");
+    assert_eq!(
+        refused(session(alice.id, base_time()), PHC).await,
+        (false, false),
+        "an inactive user's session does not start"
+    );
+}
+
+/// `set_password_hash` ends every session of the user (no one else's) and spends their
+/// unused links.
+pub async fn a_password_change_ends_sessions_and_spends_links(stores: Stores) {
+    let alice = user(&stores, Role::Member).await;
+    let bob = user(&stores, Role::Member).await;
+    let alices = session(alice.id, base_time());
+    let bobs = session(bob.id, base_time());
+    start(&stores, &alices, 10).await;
+    start(&stores, &bobs, 10).await;
+    let pending = link(alice.id, at(Duration::hours(24)));
+    stores
+        .password_links
+        .insert_link(&pending, &Journal::default())
+        .await
+        .expect("insert_link");
+    let now = at(Duration::minutes(5));
+    stores
+        .users
+        .set_password_hash(alice.id, NEW_HASH, now, &Journal::default())
+        .await
+        .expect("set_password_hash");
+    assert!(!exists(&stores, &alices.digest).await, "her session ended");
+    assert!(exists(&stores, &bobs.digest).await, "his stays");
+    assert_eq!(
+        redeem(&stores, &pending.digest, "other", now).await,
+        Redemption::Spent,
+        "her pending link is spent"
+    );
+}
+
+/// A new link spends the user's older unused links: only the newest works.
+pub async fn a_new_link_spends_the_older_ones(stores: Stores) {
+    let alice = user(&stores, Role::Member).await;
+    let older = link(alice.id, at(Duration::hours(24)));
+    let mut newer = link(alice.id, at(Duration::hours(25)));
+    newer.created_at = at(Duration::hours(1));
+    for l in [&older, &newer] {
+        stores
+            .password_links
+            .insert_link(l, &Journal::default())
+            .await
+            .expect("insert_link");
+    }
+    let now = at(Duration::hours(2));
+    assert_eq!(
+        redeem(&stores, &older.digest, NEW_HASH, now).await,
+        Redemption::Spent
+    );
+    assert_eq!(
+        redeem(&stores, &newer.digest, NEW_HASH, now).await,
+        Redemption::Done(alice.id)
     );
 }
 
@@ -224,7 +328,7 @@ pub async fn concurrent_session_starts_respect_the_cap(stores: Stores) {
             let s = session(alice.id, base_time());
             tokio::spawn(async move {
                 barrier.wait().await;
-                stores.sessions.start_session(&s, 5).await
+                stores.sessions.start_session(&s, 5, PHC).await
             })
         })
         .collect();
@@ -251,6 +355,31 @@ fn link(user: UserId, expires_at: DateTime<Utc>) -> PasswordLink {
     }
 }
 
+/// The password hash `find_by_email` returns for `email`.
+async fn stored_hash(stores: &Stores, email: &str) -> Option<String> {
+    stores
+        .users
+        .find_by_email(email)
+        .await
+        .expect("find_by_email must succeed")
+        .expect("the user exists")
+        .password_hash
+}
+
+/// Redeems the link with `digest` at `now`, setting `hash`; the store must answer.
+async fn redeem(
+    stores: &Stores,
+    digest: &SecretDigest,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Redemption {
+    stores
+        .password_links
+        .redeem_link(digest, hash, now, &Journal::default())
+        .await
+        .expect("redeem_link must succeed")
+}
+
 const NEW_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$bGlua3NhbHQ$bGlua2hhc2hsaW5raGFzaA";
 
 /// A link redeems once: it sets the password, ends the user's sessions and writes its
@@ -262,7 +391,8 @@ pub async fn password_link_redeems_once(stores: Stores) {
     start(&stores, &signed_in, 10).await;
     let good = link(alice.id, at(Duration::hours(24)));
     let expired = link(alice.id, at(Duration::hours(1)));
-    for l in [&good, &expired] {
+    // The expired one first: a new link spends the older ones.
+    for l in [&expired, &good] {
         stores
             .password_links
             .insert_link(l, &Journal::default())
@@ -277,20 +407,10 @@ pub async fn password_link_redeems_once(stores: Stores) {
         .expect("the link is found");
     assert_eq!(found, good, "a link round-trips");
     let now = at(Duration::hours(2));
-    let redeemed = stores
-        .password_links
-        .redeem_link(&good.digest, NEW_HASH, now, &Journal::default())
-        .await
-        .expect("redeem_link must succeed");
+    let redeemed = redeem(&stores, &good.digest, NEW_HASH, now).await;
     assert_eq!(redeemed, Redemption::Done(alice.id));
-    let stored = stores
-        .users
-        .find_by_email(&alice.email)
-        .await
-        .expect("find_by_email")
-        .expect("alice");
     assert_eq!(
-        stored.password_hash.as_deref(),
+        stored_hash(&stores, &alice.email).await.as_deref(),
         Some(NEW_HASH),
         "the password is set"
     );
@@ -298,32 +418,14 @@ pub async fn password_link_redeems_once(stores: Stores) {
         !exists(&stores, &signed_in.digest).await,
         "her sessions ended"
     );
-    let again = stores
-        .password_links
-        .redeem_link(&good.digest, "other", now, &Journal::default())
-        .await
-        .expect("redeem_link");
+    let again = redeem(&stores, &good.digest, "other", now).await;
     assert_eq!(again, Redemption::Spent, "a used link is spent");
-    let late = stores
-        .password_links
-        .redeem_link(&expired.digest, "other", now, &Journal::default())
-        .await
-        .expect("redeem_link");
+    let late = redeem(&stores, &expired.digest, "other", now).await;
     assert_eq!(late, Redemption::Spent, "an expired link is spent");
-    let unknown = stores
-        .password_links
-        .redeem_link(&digest(), "other", now, &Journal::default())
-        .await
-        .expect("redeem_link");
+    let unknown = redeem(&stores, &digest(), "other", now).await;
     assert_eq!(unknown, Redemption::Unknown);
-    let stored = stores
-        .users
-        .find_by_email(&alice.email)
-        .await
-        .expect("find_by_email")
-        .expect("alice");
     assert_eq!(
-        stored.password_hash.as_deref(),
+        stored_hash(&stores, &alice.email).await.as_deref(),
         Some(NEW_HASH),
         "refused redemptions change nothing"
     );

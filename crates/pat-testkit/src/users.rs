@@ -6,7 +6,7 @@ use pat_core::policy::Settings;
 use pat_core::ports::{Journal, StoreError, UserCredentials};
 
 use crate::Stores;
-use crate::fixtures::{new_user, unique_uuid, user};
+use crate::fixtures::{base_time, new_user, unique_uuid, user};
 use crate::support::page;
 
 const PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
@@ -215,7 +215,7 @@ pub async fn user_update_of_unknown_user_is_not_found(stores: Stores) {
     );
     let result = stores
         .users
-        .set_password_hash(unknown, PHC, &Journal::default())
+        .set_password_hash(unknown, PHC, base_time(), &Journal::default())
         .await;
     assert_eq!(
         result,
@@ -233,7 +233,7 @@ pub async fn set_password_hash_replaces_it(stores: Stores) {
     ] {
         stores
             .users
-            .set_password_hash(alice.id, hash, &Journal::default())
+            .set_password_hash(alice.id, hash, base_time(), &Journal::default())
             .await
             .expect("set_password_hash must succeed");
         let found = stores

@@ -49,7 +49,7 @@ fn profile_page(
 /// `GET /profile`.
 pub async fn show(who: SignedIn, params: Query<HashMap<String, String>>) -> PageResult {
     let notice = match params.get("done").map(String::as_str) {
-        Some("password") => Some("Password changed. Your other sessions were signed out."),
+        Some("password") => Some("Password changed. You were signed out everywhere else."),
         _ => None,
     };
     profile_page(&who, StatusCode::OK, notice, None)
@@ -87,7 +87,14 @@ pub async fn change_password(req: HttpRequest, posted: Posted) -> PageResult {
         )
         .await;
     match changed {
-        Ok(()) => Ok(see_other("/profile?done=password")),
+        // Every session ended; this browser continues in the new one.
+        Ok(renewed) => {
+            let mut response = see_other("/profile?done=password");
+            response
+                .add_cookie(&who.state.session_cookie(&renewed.secret))
+                .map_err(|e| WebError::Refused(pat_http::ApiError::internal(&e)))?;
+            Ok(response)
+        }
         Err(err) => match form_error(&err) {
             Some(message) => {
                 profile_page(&who, StatusCode::UNPROCESSABLE_ENTITY, None, Some(message))

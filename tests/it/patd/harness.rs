@@ -341,6 +341,29 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session a 200 answer started: its `Set-Cookie` and its body's `csrf_token`
+    /// and `user` (a sign-in, a password change).
+    #[track_caller]
+    pub fn started_by(reply: &Reply) -> Session {
+        let body = reply.json();
+        let cookie = reply
+            .headers("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with("patd_session=") || c.starts_with("__Host-patd_session="))
+            .unwrap_or_else(|| panic!("no patd_session cookie set: {reply:?}"));
+        let cookie = cookie
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        Session {
+            cookie,
+            csrf_token: str_field(&body, "csrf_token"),
+            user: body["user"].clone(),
+        }
+    }
+
     fn placeholder() -> Self {
         Session {
             cookie: String::new(),
@@ -874,23 +897,7 @@ impl TestApp {
                 &json!({"email": email, "password": password}),
             )
             .expect(200);
-        let body = reply.json();
-        let cookie = reply
-            .headers("set-cookie")
-            .into_iter()
-            .find(|c| c.starts_with("patd_session=") || c.starts_with("__Host-patd_session="))
-            .unwrap_or_else(|| panic!("login set no patd_session cookie: {reply:?}"));
-        let cookie = cookie
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        Session {
-            cookie,
-            csrf_token: str_field(&body, "csrf_token"),
-            user: body["user"].clone(),
-        }
+        Session::started_by(&reply)
     }
 
     /// The admin creates a user with this role; returns its credentials.

@@ -44,12 +44,13 @@ pub async fn me(caller: Caller) -> ApiResult {
     Ok(HttpResponse::Ok().json(MeView::new(caller.user(), principal)))
 }
 
-/// Changes the signed-in user's password, given the current one; their other sessions
-/// end. A session only: a token cannot change a password.
+/// Changes the signed-in user's password, given the current one. Every session of the
+/// user ends, this one too; the answer starts a new one (a new cookie and CSRF token).
+/// A session only: a token cannot change a password.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "session", request_body = ChangePasswordBody,
     security(("session" = [])),
-    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = SessionView), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn change_password(
     state: Data<ApiState>,
@@ -65,7 +66,7 @@ pub async fn change_password(
         ));
     };
     let change = ChangePasswordBody::read(&body)?;
-    state
+    let renewed = state
         .service
         .change_own_password(
             session,
@@ -74,7 +75,12 @@ pub async fn change_password(
             client_ip(&req),
         )
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(HttpResponse::Ok()
+        .cookie(state.session_cookie(&renewed.secret))
+        .json(SessionView {
+            user: UserView::from(&renewed.user),
+            csrf_token: renewed.csrf_token,
+        }))
 }
 
 /// Ends every session of the signed-in user, this one included ("sign out

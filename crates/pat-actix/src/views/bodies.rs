@@ -98,7 +98,7 @@ pub struct ScopesBody {
 }
 
 /// `POST /session`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 pub struct LoginBody {
     /// Email.
     pub email: String,
@@ -107,7 +107,7 @@ pub struct LoginBody {
 }
 
 /// `PUT /me/password`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 pub struct ChangePasswordBody {
     /// The password in force.
     pub current_password: String,
@@ -116,14 +116,14 @@ pub struct ChangePasswordBody {
 }
 
 /// `POST /admin/users/{id}/password`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 pub struct SetPasswordBody {
     /// The new password: 8 to 256 characters, not the account's email.
     pub password: String,
 }
 
 /// `POST /admin/users`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 pub struct NewUserBody {
     /// Email, unique ignoring case.
     #[schema(format = Email)]
@@ -340,3 +340,16 @@ mod tests {
         }
     }
 }
+
+/// Bodies that carry a password print without it.
+macro_rules! debug_without_passwords {
+    ($($body:ident),+ $(,)?) => {$(
+        impl std::fmt::Debug for $body {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($body)).finish_non_exhaustive()
+            }
+        }
+    )+};
+}
+
+debug_without_passwords!(LoginBody, ChangePasswordBody, SetPasswordBody, NewUserBody);

@@ -446,7 +446,9 @@ pub trait UserDirectory: Send + Sync {
         journal: &Journal,
     ) -> Result<User, StoreError>;
 
-    /// Replaces the password hash, writing `journal` in the same atomic step.
+    /// Replaces the password hash and, in the same atomic step, ends every session of
+    /// the user, spends their unused set-password links (used at `now`) and writes
+    /// `journal`: whoever knew the old password, held a session or a link, is out.
     ///
     /// # Errors
     /// MUST return [`StoreError::NotFound`] for an unknown id (and write nothing).
@@ -454,6 +456,7 @@ pub trait UserDirectory: Send + Sync {
         &self,
         id: UserId,
         password_hash: &str,
+        now: DateTime<Utc>,
         journal: &Journal,
     ) -> Result<(), StoreError>;
 

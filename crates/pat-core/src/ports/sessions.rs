@@ -34,8 +34,10 @@ pub struct FoundSession {
 /// Browser sessions. Every method is one atomic step.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Stores `session`, then ends its user's oldest sessions (by `created_at`) beyond
-    /// `max_per_user`, in the same atomic step.
+    /// Stores `session` if its user is active and their password hash is still
+    /// `verified_hash` (the one the sign-in checked: a password changed meanwhile wins),
+    /// then ends the user's oldest sessions (by `created_at`) beyond `max_per_user`, in
+    /// one atomic step serialized with password changes. Returns whether it stored it.
     ///
     /// # Errors
     /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].
@@ -43,7 +45,8 @@ pub trait SessionStore: Send + Sync {
         &self,
         session: &SessionRecord,
         max_per_user: u32,
-    ) -> Result<(), StoreError>;
+        verified_hash: &str,
+    ) -> Result<bool, StoreError>;
 
     /// The session with this digest and its user, in one round trip.
     ///
@@ -126,7 +129,9 @@ pub enum Redemption {
 /// One-time set-password links.
 #[async_trait]
 pub trait PasswordLinkStore: Send + Sync {
-    /// Stores a new link and writes `journal`, in one atomic step.
+    /// Stores a new link, spends the user's other unused links (used at the new
+    /// link's `created_at`: the newest link is the only one that works) and writes
+    /// `journal`, in one atomic step.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the user is unknown.
@@ -138,9 +143,10 @@ pub trait PasswordLinkStore: Send + Sync {
     /// Only [`StoreError::Unavailable`] / [`StoreError::Other`]; absence is `Ok(None)`.
     async fn find_link(&self, digest: &SecretDigest) -> Result<Option<PasswordLink>, StoreError>;
 
-    /// In one atomic step, if the link is unused and expires after `now`: marks it used
-    /// at `now`, sets its user's password hash, ends all the user's sessions and writes
-    /// `journal`. Two concurrent redemptions of one link: exactly one is `Done`.
+    /// In one atomic step, if the link is unused and expires after `now`: marks it (and
+    /// the user's other unused links) used at `now`, sets its user's password hash, ends
+    /// all the user's sessions and writes `journal`. Two concurrent redemptions of one
+    /// link: exactly one is `Done`.
     ///
     /// # Errors
     /// Only [`StoreError::Unavailable`] / [`StoreError::Other`].

@@ -66,6 +66,11 @@ pub enum Denied {
         /// The scope needed, e.g. `tokens:create`.
         required: String,
     },
+    /// An admin setting their own password without the current one.
+    #[error(
+        "your own password is changed with the current one (your profile, or PUT /api/v1/me/password)"
+    )]
+    OwnPassword,
 }
 
 /// The randomness source failed: no secret or id could be made.

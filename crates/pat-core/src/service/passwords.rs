@@ -22,6 +22,24 @@ impl PatService {
         Ok(self.password_hasher()?.hash(password).await?)
     }
 
+    /// The user whose password `actor` (an admin; `None` for the CLI) sets.
+    async fn password_target(
+        &self,
+        actor: Option<&Actor>,
+        id: UserId,
+    ) -> Result<User, PasswordChangeError> {
+        if let Some(actor) = actor {
+            require_admin(actor, "update")?;
+            if actor.user.id == id {
+                return Err(Denied::OwnPassword.into());
+            }
+        }
+        self.users
+            .get(id)
+            .await?
+            .ok_or(PasswordChangeError::NotFound)
+    }
+
     fn password_event(&self, actor: Option<&Actor>, user: UserId, how: &str) -> AuditEvent {
         self.event(
             self.clock.now(),
@@ -34,22 +52,35 @@ impl PatService {
         )
     }
 
-    /// Changes the session user's own password, given the current one, and ends their
-    /// other sessions. A wrong current password costs the same work as a right one (the
-    /// new one is hashed either way), so timing does not tell them apart.
+    /// Changes the session user's own password, given the current one. Every session of
+    /// the user ends, this one included, and a new session is started in its place (a
+    /// cookie stolen before the change is worthless after it). Attempts are counted per
+    /// user like sign-ins, so a session cannot guess the current password at leisure. A
+    /// wrong current password costs the same work as a right one (the new one is hashed
+    /// either way), so timing does not tell them apart.
     ///
     /// # Errors
     /// `Weak` for a new password that breaks a rule (checked first, before any work);
-    /// `InvalidPassword` for a wrong current password; `Hashing` (busy).
+    /// `InvalidPassword` for a wrong current password; `RateLimited`; `Hashing` (busy).
     pub async fn change_own_password(
         &self,
         session: &LiveSession,
         current: &str,
         new: &str,
         ip: Option<IpAddr>,
-    ) -> Result<(), PasswordChangeError> {
+    ) -> Result<SignedIn, PasswordChangeError> {
         let user = &session.user;
         check_password(new, &user.email)?;
+        let limit = crate::limits::SharedLimit {
+            name: "password_change",
+            max: self.session_limits.sign_ins_per_minute,
+            window: std::time::Duration::from_secs(60),
+        };
+        self.count_attempt_of(limit, &format!("password_change:{}", user.id))
+            .await?;
+        if current.chars().count() > crate::policy::MAX_PASSWORD_CHARS {
+            return Err(PasswordChangeError::InvalidPassword);
+        }
         let stored = self.users.find_by_email(&user.email).await?;
         let stored_hash = stored
             .as_ref()
@@ -64,37 +95,32 @@ impl PatService {
         let actor = session.actor(ip);
         let journal = Journal::of(self.password_event(Some(&actor), user.id, "self"));
         self.users
-            .set_password_hash(user.id, &new_hash, &journal)
+            .set_password_hash(user.id, &new_hash, self.clock.now(), &journal)
             .await?;
-        self.sessions
-            .end_sessions_of(user.id, Some(&session.digest))
-            .await?;
-        Ok(())
+        self.start_session(user.clone(), &new_hash)
+            .await
+            .map_err(PasswordChangeError::from)?
+            .ok_or(PasswordChangeError::InvalidPassword)
     }
 
-    /// Sets a user's password (admins; `None` for the trusted CLI path) and ends all
-    /// their sessions.
+    /// Sets another user's password (admins; `None` for the trusted CLI path), ending
+    /// all their sessions and spending their set-password links. Admins change their
+    /// own password with the current one ([`PatService::change_own_password`]).
     ///
     /// # Errors
-    /// `Denied`, `NotFound`, `Weak`, `Hashing` (busy).
+    /// `Denied` (also for an admin's own account), `NotFound`, `Weak`, `Hashing` (busy).
     pub async fn set_user_password(
         &self,
         actor: Option<&Actor>,
         id: UserId,
         new: &str,
     ) -> Result<User, PasswordChangeError> {
-        if let Some(actor) = actor {
-            require_admin(actor, "update")?;
-        }
-        let user = self
-            .users
-            .get(id)
-            .await?
-            .ok_or(PasswordChangeError::NotFound)?;
+        let user = self.password_target(actor, id).await?;
         let hash = self.hash_new_password(new, &user.email).await?;
         let journal = Journal::of(self.password_event(actor, id, "admin"));
-        self.users.set_password_hash(id, &hash, &journal).await?;
-        self.sessions.end_sessions_of(id, None).await?;
+        self.users
+            .set_password_hash(id, &hash, self.clock.now(), &journal)
+            .await?;
         Ok(user)
     }
 
@@ -109,17 +135,8 @@ impl PatService {
         actor: Option<&Actor>,
         id: UserId,
     ) -> Result<(User, SessionSecret), PasswordChangeError> {
-        if let Some(actor) = actor {
-            require_admin(actor, "update")?;
-        }
-        let user = self
-            .users
-            .get(id)
-            .await?
-            .ok_or(PasswordChangeError::NotFound)?;
-        let mut bytes = zeroize::Zeroizing::new([0_u8; 32]);
-        self.fill_random(bytes.as_mut())?;
-        let secret = SessionSecret::from_bytes(&bytes);
+        let user = self.password_target(actor, id).await?;
+        let secret = self.new_session_secret()?;
         let now = self.clock.now();
         let link = PasswordLink {
             digest: secret.digest(),

@@ -35,6 +35,9 @@ pub enum PasswordChangeError {
     /// The current password given is wrong.
     #[error("the current password is wrong")]
     InvalidPassword,
+    /// Too many password changes attempted for this user.
+    #[error("too many password change attempts; {0}")]
+    RateLimited(RetryAfter),
     /// The new password breaks a rule.
     #[error(transparent)]
     Weak(#[from] PasswordError),
@@ -85,6 +88,27 @@ impl From<LimitError> for SignInError {
         match err {
             LimitError::RateLimited(retry) => SignInError::RateLimited(retry),
             LimitError::Storage(store) => SignInError::Storage(store),
+        }
+    }
+}
+
+impl From<LimitError> for PasswordChangeError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::RateLimited(retry) => PasswordChangeError::RateLimited(retry),
+            LimitError::Storage(store) => store.into(),
+        }
+    }
+}
+
+impl From<SignInError> for PasswordChangeError {
+    fn from(err: SignInError) -> Self {
+        match err {
+            SignInError::InvalidCredentials => PasswordChangeError::InvalidPassword,
+            SignInError::RateLimited(retry) => PasswordChangeError::RateLimited(retry),
+            SignInError::Hashing(hashing) => hashing.into(),
+            SignInError::Randomness(random) => random.into(),
+            SignInError::Storage(store) => store.into(),
         }
     }
 }

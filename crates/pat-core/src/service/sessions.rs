@@ -68,13 +68,25 @@ impl PatService {
         limit: SharedLimit,
         ip: Option<IpAddr>,
     ) -> Result<(), LimitError> {
-        let Some(ip) = ip.filter(|_| limit.max > 0) else {
+        match ip {
+            Some(ip) => self.count_attempt_of(limit, &limit.key(ip)).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one attempt of `key` against `limit`, in the store.
+    pub(super) async fn count_attempt_of(
+        &self,
+        limit: SharedLimit,
+        key: &str,
+    ) -> Result<(), LimitError> {
+        if limit.max == 0 {
             return Ok(());
-        };
+        }
         let now = self.clock.now();
         let (start, count) = self
             .attempts
-            .count_attempt(&limit.key(ip), now, now - limit.span())
+            .count_attempt(key, now, now - limit.span())
             .await?;
         Ok(limit.judge(start, count, now)?)
     }
@@ -87,7 +99,8 @@ impl PatService {
         })
     }
 
-    fn new_session_secret(&self) -> Result<SessionSecret, RandomnessError> {
+    /// 256 random bits as a session's or a link's secret.
+    pub(super) fn new_session_secret(&self) -> Result<SessionSecret, RandomnessError> {
         let mut bytes = zeroize::Zeroizing::new([0_u8; 32]);
         self.fill_random(bytes.as_mut())?;
         Ok(SessionSecret::from_bytes(&bytes))
@@ -115,28 +128,41 @@ impl PatService {
         let found = self.users.find_by_email(email.trim()).await?;
         let hash = found.as_ref().and_then(|f| f.password_hash.as_deref());
         let matches = self.password_hasher()?.verify(password, hash).await?;
-        let Some(found) = found.filter(|f| f.user.active && f.password_hash.is_some()) else {
+        let Some(found) = found.filter(|f| f.user.active) else {
             return Err(SignInError::InvalidCredentials);
         };
-        if !matches {
+        let Some(verified) = found.password_hash.as_deref().filter(|_| matches) else {
             return Err(SignInError::InvalidCredentials);
-        }
+        };
+        self.start_session(found.user.clone(), verified)
+            .await?
+            .ok_or(SignInError::InvalidCredentials)
+    }
+
+    /// Starts a session for `user` unless their password is no longer `verified_hash`
+    /// (changed while it was being checked): `None` then.
+    pub(super) async fn start_session(
+        &self,
+        user: User,
+        verified_hash: &str,
+    ) -> Result<Option<SignedIn>, SignInError> {
         let secret = self.new_session_secret()?;
         let now = self.clock.now();
         let record = SessionRecord {
             digest: secret.digest(),
-            user: found.user.id,
+            user: user.id,
             created_at: now,
             last_seen_at: now,
         };
-        self.sessions
-            .start_session(&record, self.session_limits.max_per_user)
+        let started = self
+            .sessions
+            .start_session(&record, self.session_limits.max_per_user, verified_hash)
             .await?;
-        Ok(SignedIn {
+        Ok(started.then(|| SignedIn {
             csrf_token: secret.csrf_token(),
-            user: found.user,
+            user,
             secret,
-        })
+        }))
     }
 
     /// The live session a cookie presents, or `None`: malformed, unknown, past its

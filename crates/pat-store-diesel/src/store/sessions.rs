@@ -11,19 +11,53 @@ use super::*;
 use crate::convert::{PasswordLinkRow, SessionRow, user_id};
 use crate::schema::{attempt_counts, password_links, sessions};
 
+/// Marks every unused set-password link of `user` used at `at` (micros).
+fn spend_links(conn: &mut AnyConnection, user: &str, at: i64) -> Result<(), TxError> {
+    diesel::update(
+        password_links::table
+            .filter(password_links::user_id.eq(user))
+            .filter(password_links::used_at.is_null()),
+    )
+    .set(password_links::used_at.eq(Some(at)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A password changed: every session of `user` ends and every unused link is spent.
+pub(super) fn end_all_and_spend_links(
+    conn: &mut AnyConnection,
+    user: &str,
+    at: i64,
+) -> Result<(), TxError> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user))).execute(conn)?;
+    spend_links(conn, user, at)
+}
+
 #[async_trait]
 impl SessionStore for DieselStore {
     async fn start_session(
         &self,
         session: &SessionRecord,
         max_per_user: u32,
-    ) -> Result<(), StoreError> {
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
         let row = SessionRow::from_record(session);
+        let verified = verified_hash.to_owned();
         self.run(move |conn| {
             let user = row.user_id.clone();
-            // The user's row lock serializes concurrent sign-ins of one user, so the
-            // cap holds under races.
+            // The user's row lock serializes concurrent sign-ins of one user (so the cap
+            // holds under races) with password changes (so a sign-in checked against
+            // the old password cannot start after the change ended the sessions).
             write_tx(conn, Lock::Owner(&user), |conn| {
+                let still_valid: i64 = users::table
+                    .filter(users::id.eq(&user))
+                    .filter(users::active.eq(1))
+                    .filter(users::password_hash.eq(&verified))
+                    .count()
+                    .get_result(conn)?;
+                if still_valid == 0 {
+                    return Ok(false);
+                }
                 diesel::insert_into(sessions::table)
                     .values(&row)
                     .execute(conn)?;
@@ -49,7 +83,7 @@ impl SessionStore for DieselStore {
                     diesel::delete(sessions::table.filter(sessions::digest.eq_any(excess)))
                         .execute(conn)?;
                 }
-                Ok(())
+                Ok(true)
             })
             .map_err(StoreError::from)
         })
@@ -176,6 +210,7 @@ impl PasswordLinkStore for DieselStore {
                 if known == 0 {
                     return Err(StoreError::NotFound.into());
                 }
+                spend_links(conn, &user, row.created_at)?;
                 diesel::insert_into(password_links::table)
                     .values(&row)
                     .execute(conn)?;
@@ -241,8 +276,7 @@ impl PasswordLinkStore for DieselStore {
                 if changed == 0 {
                     return Err(TxError::Store(StoreError::NotFound));
                 }
-                diesel::delete(sessions::table.filter(sessions::user_id.eq(&user)))
-                    .execute(conn)?;
+                end_all_and_spend_links(conn, &user, micros(now))?;
                 write_journal(conn, &journal)?;
                 Ok(Redemption::Done(user_id(&user)?))
             })

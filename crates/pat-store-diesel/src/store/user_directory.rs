@@ -104,6 +104,7 @@ impl UserDirectory for DieselStore {
         &self,
         id: UserId,
         password_hash: &str,
+        now: DateTime<Utc>,
         journal: &Journal,
     ) -> Result<(), StoreError> {
         let hash = password_hash.to_owned();
@@ -117,6 +118,7 @@ impl UserDirectory for DieselStore {
                 if changed == 0 {
                     return Err(StoreError::NotFound.into());
                 }
+                super::sessions::end_all_and_spend_links(conn, &key, micros(now))?;
                 write_journal(conn, &journal)
             })
             .map_err(StoreError::from)

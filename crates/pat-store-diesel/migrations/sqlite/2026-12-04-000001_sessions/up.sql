@@ -7,6 +7,9 @@ CREATE TABLE sessions (
     last_seen_at BIGINT NOT NULL
 );
 CREATE INDEX sessions_user ON sessions (user_id, created_at);
+-- The sweep finds expired and idle sessions by these.
+CREATE INDEX sessions_created ON sessions (created_at);
+CREATE INDEX sessions_last_seen ON sessions (last_seen_at);
 
 -- One-time set-password links (24 hours, single use); the digest of the secret only.
 CREATE TABLE password_links (
