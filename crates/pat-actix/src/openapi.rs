@@ -197,6 +197,20 @@ mod tests {
             number("SettingsView", "expiry_warning_days", "maximum"),
             u64::from(MAX_WARNING_DAYS)
         );
+        for (schema, field) in [
+            ("NewUserBody", "password"),
+            ("SetPasswordBody", "password"),
+            ("ChangePasswordBody", "new_password"),
+        ] {
+            assert_eq!(
+                number(schema, field, "minLength"),
+                as_u64(pat_core::policy::MIN_PASSWORD_CHARS)
+            );
+            assert_eq!(
+                number(schema, field, "maxLength"),
+                as_u64(pat_core::policy::MAX_PASSWORD_CHARS)
+            );
+        }
     }
 
     /// The documented scope grammar names every operation pat-core knows and its target

@@ -112,6 +112,7 @@ pub struct ChangePasswordBody {
     /// The password in force.
     pub current_password: String,
     /// The new password: 8 to 256 characters, not the account's email.
+    #[schema(min_length = 8, max_length = 256)]
     pub new_password: String,
 }
 
@@ -119,6 +120,7 @@ pub struct ChangePasswordBody {
 #[derive(Clone, Deserialize, ToSchema)]
 pub struct SetPasswordBody {
     /// The new password: 8 to 256 characters, not the account's email.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
