@@ -26,6 +26,7 @@ struct LoginPage {
     csrf: String,
     email: String,
     error: Option<String>,
+    notice: Option<&'static str>,
 }
 
 fn login_cookie(value: &str, secure: bool) -> Cookie<'static> {
@@ -43,12 +44,23 @@ fn login_page(
     email: String,
     error: Option<String>,
 ) -> PageResult {
+    login_page_with(state, status, email, error, None)
+}
+
+fn login_page_with(
+    state: &ApiState,
+    status: StatusCode,
+    email: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+) -> PageResult {
     let csrf = random_token()?;
     let page = LoginPage {
         chrome: Chrome::anonymous("Sign in"),
         csrf: csrf.clone(),
         email,
         error,
+        notice,
     };
     let mut response = html(status, &page);
     response
@@ -65,7 +77,13 @@ pub async fn show_login(req: HttpRequest, state: Data<ApiState>) -> PageResult {
     {
         return Ok(see_other("/tokens"));
     }
-    login_page(&state, StatusCode::OK, String::new(), None)
+    // After a set-password link: say it worked.
+    let notice = req
+        .query_string()
+        .split('&')
+        .any(|pair| pair == "done=password_set")
+        .then_some("Password set. Sign in with it.");
+    login_page_with(&state, StatusCode::OK, String::new(), None, notice)
 }
 
 /// `POST /login`: checks the form's token and the password, then starts a session.

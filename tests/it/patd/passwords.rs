@@ -189,7 +189,11 @@ pub(super) fn a_set_password_link_works_once(backend: Backend) {
     form(&app, &page, "new_password=linked%40example.com").expect(422);
     // 303 to the sign-in page (which the client follows).
     let done = form(&app, &page, "new_password=the+first+password").expect(200);
-    assert!(done.body.contains("Sign in to patd"), "{}", done.body);
+    assert!(
+        done.body.contains("Password set. Sign in with it."),
+        "{}",
+        done.body
+    );
     app.login("linked@example.com", "the first password");
     form(&app, &page, "new_password=another+password").expect(410);
     app.get(&page, super::harness::Auth::Anonymous).expect(410);
