@@ -7,8 +7,8 @@ use crate::api;
 use crate::views::{
     ChangePasswordBody, CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm,
     IssuedView, LeakReportBody, LoginBody, MeToken, MeView, NewUserBody, OutboxView, PageView,
-    RegenerateBody, ScopeText, ScopeView, ScopesBody, SessionView, SetPasswordBody, SettingsView,
-    TokenStatusParam, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
+    RegenerateBody, RotateBody, ScopeText, ScopeView, ScopesBody, SessionView, SetPasswordBody,
+    SettingsView, TokenStatusParam, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
 };
 use pat_http::Problem;
 
@@ -19,6 +19,7 @@ use pat_http::Problem;
     paths(
         api::login, api::logout, api::me, api::change_password, api::end_all_sessions,
         api::create_token, api::list_tokens, api::delete_all_tokens, api::get_self, api::revoke_self,
+        api::rotate_self,
         api::get_token, api::update_token, api::delete_token, api::revoke_token, api::regenerate_token,
         api::add_scopes, api::clear_scopes, api::remove_scope, api::token_events,
         api::get_settings, api::put_settings, api::list_users, api::create_user, api::update_user,
@@ -29,7 +30,7 @@ use pat_http::Problem;
     components(schemas(
         Problem, ScopeView, TokenView, IssuedView, UserView, SettingsView, EventView, MeView, MeToken,
         PageView<TokenView>, PageView<UserView>, PageView<EventView>, OutboxView, PageView<OutboxView>,
-        CreateTokenBody, UpdateTokenBody, RegenerateBody, ScopesBody, LoginBody, SessionView,
+        CreateTokenBody, UpdateTokenBody, RegenerateBody, RotateBody, ScopesBody, LoginBody, SessionView,
         NewUserBody, UpdateUserBody, LeakReportBody, ChangePasswordBody, SetPasswordBody, ScopeText, TokenStatusParam,
         DeliveryStatusParam, IntrospectForm,
     )),

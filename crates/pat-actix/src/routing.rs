@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .delete(delete_all_tokens),
             )
             .service(resource("/tokens/self").get(get_self).delete(revoke_self))
+            .service(resource("/tokens/self/rotate").post(rotate_self))
             .service(
                 resource("/tokens/{id}")
                     .get(get_token)

@@ -49,9 +49,10 @@ pub mod token;
 
 pub use service::{
     AddScopesError, AuthError, BuildError, CreateTokenError, CreateTokenRequest, CreationAllowance,
-    DEFAULT_FAILED_AUTHS_PER_MINUTE, Denied, Escalation, InternalError, Introspection, IssuedToken,
-    LimitError, ListTokensRequest, LiveSession, NewUser, PasswordChangeError, PatService,
-    PatServiceBuilder, QueryError, RandomnessError, RegenerateError, ReminderRun, ScopesError,
-    SettingsChangeError, SignInError, SignedIn, TokenChangeError, UserChangeError, UserError,
+    DEFAULT_FAILED_AUTHS_PER_MINUTE, DEFAULT_ROTATION_DAYS, Denied, Escalation, InternalError,
+    Introspection, IssuedToken, LimitError, ListTokensRequest, LiveSession, NewUser,
+    PasswordChangeError, PatService, PatServiceBuilder, QueryError, RandomnessError,
+    RegenerateError, ReminderRun, ScopesError, SettingsChangeError, SignInError, SignedIn,
+    TokenChangeError, UserChangeError, UserError,
 };
 pub use token::{ServerKey, TokenCodec, TokenSecret};

@@ -18,6 +18,7 @@ mod multi_instance;
 mod nginx;
 mod ops;
 mod passwords;
+mod rotation;
 mod secrets;
 mod security;
 mod startup;
@@ -132,6 +133,7 @@ on_every_backend![
     passwords::a_set_password_link_works_once,
     passwords::sessions_survive_a_restart_and_forged_cookies_sign_nobody_in,
     passwords::sign_in_limits_hold_across_instances,
+    rotation::a_token_rotates_itself,
     crash::crash_kill_9_under_load_loses_nothing_acknowledged,
     abuse::abuse_failed_token_authentications_from_one_address_get_429_even_for_a_valid_token,
     abuse::abuse_login_attempts_from_one_address_are_limited,

@@ -23,8 +23,8 @@ use crate::cross_site::JsonBody;
 use crate::views::{
     ChangePasswordBody, CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm,
     IssuedView, LeakReportBody, LoginBody, MeView, NewUserBody, OutboxView, PageView,
-    RegenerateBody, ScopesBody, SessionView, SetPasswordBody, SettingsView, TokenStatusParam,
-    TokenView, UpdateTokenBody, UpdateUserBody, UserView,
+    RegenerateBody, RotateBody, ScopesBody, SessionView, SetPasswordBody, SettingsView,
+    TokenStatusParam, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
 };
 use pat_http::ApiState;
 use pat_http::client_ip;

@@ -67,6 +67,24 @@ pub async fn revoke_self(state: Data<ApiState>, caller: Caller) -> ApiResult {
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The presenting token rotates itself (for automation): a new secret and lifetime, up
+/// to the admin's cap; the old secret stops working at once. Needs `tokens:update`.
+#[utoipa::path(post, path = "/api/v1/tokens/self/rotate", tag = "tokens", request_body = RotateBody,
+    responses((status = 200, body = IssuedView), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn rotate_self(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
+    require_token_caller(&caller)?;
+    let days = RotateBody::read(&body, max_days(&state).await?)?.expires_in_days;
+    let issued = state
+        .service
+        .rotate_presented_token(&caller.actor, days)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(IssuedView::new(&issued, state.service.now())))
+}
+
 /// One token.
 #[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "tokens", responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
 #[tracing::instrument(level = "debug", skip_all)]

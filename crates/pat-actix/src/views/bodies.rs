@@ -89,6 +89,15 @@ pub struct RegenerateBody {
     pub expires_in_days: i64,
 }
 
+/// `POST /tokens/self/rotate` (an empty body is `{}`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RotateBody {
+    /// New lifetime in whole days, 1 to the admin's maximum; absent: 30 (or the maximum
+    /// when that is lower).
+    #[schema(minimum = 1, maximum = 366)]
+    pub expires_in_days: Option<i64>,
+}
+
 /// `POST /tokens/{id}/scopes`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ScopesBody {
@@ -237,6 +246,17 @@ impl Fields {
                 code,
                 format!("{field} must be true or false, got {other}"),
             )),
+        }
+    }
+
+    /// An optional whole number of days (absent or null is `None`).
+    ///
+    /// # Errors
+    /// `invalid_expiry` when present but fractional or not a number.
+    pub fn optional_days(&self, field: &str, max: u32) -> Result<Option<i64>, ApiError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.days(field, max).map(Some),
         }
     }
 

@@ -62,6 +62,23 @@ impl RegenerateBody {
     }
 }
 
+impl RotateBody {
+    /// Reads `POST /tokens/self/rotate`; an empty body is `{}`.
+    ///
+    /// # Errors
+    /// 400 `invalid_json`; 422 `invalid_expiry`.
+    pub fn read(body: &[u8], max_days: u32) -> Result<Self, ApiError> {
+        let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            body
+        };
+        Ok(Self {
+            expires_in_days: Fields::parse(body)?.optional_days("expires_in_days", max_days)?,
+        })
+    }
+}
+
 impl ScopesBody {
     /// Reads `POST /tokens/{id}/scopes`.
     ///

@@ -59,6 +59,7 @@ pub use notices::{MAX_DELIVERY_ATTEMPTS, ReminderRun, retry_delay};
 use scopes::describe_scopes;
 pub use session_error::{LimitError, PasswordChangeError, SignInError};
 pub use sessions::{LiveSession, SignedIn};
+pub use tokens::DEFAULT_ROTATION_DAYS;
 use tokens::refuse_escalation;
 
 /// A token secret just issued, and its token. The only value holding a secret.

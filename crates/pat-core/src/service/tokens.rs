@@ -13,6 +13,19 @@ pub(super) fn refuse_revival(token: &Token) -> Result<(), RegenerateError> {
 }
 
 /// A token caller may grant only scopes it holds, and nothing that outlives it.
+/// The lifetime a self-rotating token gets when it names none (capped by the admin's
+/// maximum).
+pub const DEFAULT_ROTATION_DAYS: i64 = 30;
+
+/// Who gives a token its new secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rotation {
+    /// Its owner (a session, or another of their tokens: which may not outlive itself).
+    ByOwner,
+    /// The token itself, for automation: up to the admin's cap.
+    Itself,
+}
+
 pub(super) fn refuse_escalation(
     actor: &Actor,
     specs: &[ScopeSpec],
@@ -276,6 +289,39 @@ impl PatService {
         id: TokenId,
         expires_in_days: i64,
     ) -> Result<IssuedToken, RegenerateError> {
+        self.regenerate(actor, id, Some(expires_in_days), Rotation::ByOwner)
+            .await
+    }
+
+    /// Self-rotation for automation (GitLab's `self/rotate`): the presenting token gives
+    /// itself a new secret and lifetime — `expires_in_days`, else
+    /// [`DEFAULT_ROTATION_DAYS`] — at most the admin's cap. It needs `tokens:update`,
+    /// like regenerate; unlike a token regenerating another, its new expiry may pass its
+    /// current one (that is the point), but never the cap. The old secret stops working
+    /// at once and the owner is mailed.
+    ///
+    /// # Errors
+    /// As [`PatService::regenerate_token`]; `NotFound` when the caller did not
+    /// authenticate with a token.
+    pub async fn rotate_presented_token(
+        &self,
+        actor: &Actor,
+        expires_in_days: Option<i64>,
+    ) -> Result<IssuedToken, RegenerateError> {
+        let Credential::Token { token_id, .. } = &actor.credential else {
+            return Err(RegenerateError::NotFound);
+        };
+        self.regenerate(actor, *token_id, expires_in_days, Rotation::Itself)
+            .await
+    }
+
+    async fn regenerate(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        expires_in_days: Option<i64>,
+        rotation: Rotation,
+    ) -> Result<IssuedToken, RegenerateError> {
         refuse_collaborator(actor, "regenerate tokens")?;
         let token = self
             .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
@@ -285,11 +331,15 @@ impl PatService {
             .enabled_settings()
             .await?
             .ok_or(RegenerateError::PatsDisabled)?;
-        let lifetime = Lifetime::new(expires_in_days, settings.max_lifetime_days)?;
+        let days = expires_in_days
+            .unwrap_or_else(|| DEFAULT_ROTATION_DAYS.min(i64::from(settings.max_lifetime_days)));
+        let lifetime = Lifetime::new(days, settings.max_lifetime_days)?;
         let now = self.clock.now();
         let expires_at = lifetime.expires_at(now);
         let specs: Vec<ScopeSpec> = token.scopes.iter().map(|s| s.spec.clone()).collect();
-        refuse_escalation(actor, &specs, expires_at)?;
+        if rotation == Rotation::ByOwner {
+            refuse_escalation(actor, &specs, expires_at)?;
+        }
         let secret = self.new_secret()?;
         let regeneration = Regeneration {
             id,
@@ -304,6 +354,10 @@ impl PatService {
             generation: token.generation + 1,
             ..token.clone()
         };
+        let how = match rotation {
+            Rotation::ByOwner => "new secret",
+            Rotation::Itself => "rotated itself: new secret",
+        };
         // The owner is told of every new secret, as of every new token.
         let journal = Journal::of(self.token_event(
             actor,
@@ -311,7 +365,7 @@ impl PatService {
             AuditAction::TokenRegenerated,
             &token,
             format!(
-                "new secret {}, expires {}",
+                "{how} {}, expires {}",
                 regeneration.hint,
                 expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ),
