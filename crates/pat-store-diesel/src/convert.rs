@@ -10,14 +10,15 @@ use pat_core::model::{
     Recipient, ReminderState, RevocationReason, Role, ScopeId, Token, TokenId, User, UserId,
 };
 use pat_core::policy::{Description, Settings, TokenName};
-use pat_core::ports::{Cause, PasswordLink, SessionRecord, StoreError};
+use pat_core::ports::{Cause, PasswordLink, RetiredSecret, SessionRecord, StoreError};
 use pat_core::scope::{ResourceCatalog, Scope, ScopeSpec};
 use pat_core::session::SecretDigest;
 use pat_core::token::SecretHash;
 use uuid::Uuid;
 
 use crate::schema::{
-    audit_events, outbox, password_links, sessions, settings, token_scopes, tokens, users,
+    audit_events, outbox, password_links, retired_secrets, sessions, settings, token_scopes,
+    tokens, users,
 };
 
 pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
@@ -431,6 +432,45 @@ impl PasswordLinkRow {
             created_at: time(self.created_at)?,
             expires_at: time(self.expires_at)?,
             used_at: self.used_at.map(time).transpose()?,
+        })
+    }
+}
+
+/// A `retired_secrets` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = retired_secrets)]
+pub(crate) struct RetiredRow {
+    pub secret_hash: String,
+    pub token_id: String,
+    pub generation: i32,
+    pub retired_at: i64,
+    pub grace_until: i64,
+    pub keep_until: i64,
+}
+
+impl RetiredRow {
+    pub(crate) fn from_retired(retired: &RetiredSecret) -> Self {
+        Self {
+            secret_hash: hash_text(&retired.secret_hash),
+            token_id: retired.token.to_string(),
+            generation: to_i32(retired.generation),
+            retired_at: micros(retired.retired_at),
+            grace_until: micros(retired.grace_until),
+            keep_until: micros(retired.keep_until),
+        }
+    }
+
+    pub(crate) fn into_retired(self) -> Result<RetiredSecret, StoreError> {
+        let mut hash = [0_u8; 32];
+        hex::decode_to_slice(&self.secret_hash, &mut hash)
+            .map_err(|_| corrupt("secret hash", &self.secret_hash))?;
+        Ok(RetiredSecret {
+            secret_hash: SecretHash::from_bytes(hash),
+            token: TokenId(uuid(&self.token_id)?),
+            generation: generation(self.generation)?,
+            retired_at: time(self.retired_at)?,
+            grace_until: time(self.grace_until)?,
+            keep_until: time(self.keep_until)?,
         })
     }
 }

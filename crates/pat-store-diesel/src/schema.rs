@@ -104,6 +104,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    retired_secrets (secret_hash) {
+        secret_hash -> Text,
+        token_id -> Text,
+        generation -> Integer,
+        retired_at -> BigInt,
+        grace_until -> BigInt,
+        keep_until -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(

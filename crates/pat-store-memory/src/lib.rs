@@ -28,7 +28,7 @@ use pat_core::ports::{
     AuditLog, CredentialLookup, CredentialRecord, Journal, Outbox, Regeneration, SettingsStore,
     StoreError, TokenStore, UserCredentials, UserDirectory,
 };
-use pat_core::ports::{PasswordLink, SessionRecord};
+use pat_core::ports::{PasswordLink, RetiredSecret, SecretHistory, SessionRecord};
 use pat_core::scope::Scope;
 use pat_core::session::SecretDigest;
 use pat_core::token::SecretHash;
@@ -45,6 +45,7 @@ struct State {
     sessions: HashMap<SecretDigest, SessionRecord>,
     password_links: HashMap<SecretDigest, PasswordLink>,
     attempts: HashMap<String, (DateTime<Utc>, u32)>,
+    retired: HashMap<[u8; 32], RetiredSecret>,
 }
 
 impl State {
@@ -70,6 +71,7 @@ impl State {
 
     fn remove(&mut self, id: TokenId) -> Option<Token> {
         let token = self.tokens.remove(&id)?;
+        self.retired.retain(|_, r| r.token != id);
         self.by_hash.remove(token.secret_hash.as_bytes());
         if let Some(ids) = self.by_owner.get_mut(&token.owner) {
             ids.retain(|other| *other != id);
@@ -162,5 +164,19 @@ impl CredentialLookup for MemoryStore {
             owner: state.users.get(&token.owner).map(|c| c.user.clone()),
             pats_enabled: state.settings.unwrap_or_default().pats_enabled,
         }))
+    }
+}
+
+#[async_trait]
+impl SecretHistory for MemoryStore {
+    async fn find_retired(&self, hash: &SecretHash) -> Result<Option<RetiredSecret>, StoreError> {
+        Ok(self.read().retired.get(hash.as_bytes()).cloned())
+    }
+
+    async fn forget_retired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut state = self.write();
+        let before = state.retired.len();
+        state.retired.retain(|_, r| r.keep_until >= now);
+        Ok((before - state.retired.len()) as u64)
     }
 }

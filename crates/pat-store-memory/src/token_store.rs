@@ -152,6 +152,14 @@ impl TokenStore for MemoryStore {
         }
         let token = state.token_mut(regeneration.id)?;
         let old_hash = *token.secret_hash.as_bytes();
+        let retired = RetiredSecret {
+            secret_hash: token.secret_hash,
+            token: token.id,
+            generation: token.generation,
+            retired_at: now,
+            grace_until: regeneration.grace_until,
+            keep_until: regeneration.keep_retired_until,
+        };
         token.secret_hash = regeneration.secret_hash;
         token.hint = regeneration.hint.clone();
         token.expires_at = regeneration.expires_at;
@@ -165,6 +173,13 @@ impl TokenStore for MemoryStore {
         state
             .by_hash
             .insert(*token.secret_hash.as_bytes(), token.id);
+        // One previous secret in grace at a time: earlier ones end now.
+        for earlier in state.retired.values_mut() {
+            if earlier.token == token.id && earlier.grace_until > now {
+                earlier.grace_until = now;
+            }
+        }
+        state.retired.insert(old_hash, retired);
         state.write_journal(journal);
         Ok(token)
     }

@@ -120,6 +120,8 @@ pub fn regeneration(id: TokenId, now: DateTime<Utc>, expires_in: Duration) -> Re
         secret_hash: secret_hash(),
         hint: hint(),
         expires_at: now + expires_in,
+        grace_until: now,
+        keep_retired_until: now + expires_in,
     }
 }
 

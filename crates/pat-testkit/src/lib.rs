@@ -30,6 +30,7 @@
 
 mod audit;
 pub mod fixtures;
+mod history;
 mod journal;
 mod outbox;
 mod races;
@@ -42,6 +43,7 @@ mod users;
 
 pub use audit::*;
 pub use fixtures::{token, user};
+pub use history::*;
 pub use journal::*;
 pub use outbox::*;
 pub use races::*;
@@ -170,6 +172,9 @@ macro_rules! conformance_suite {
             password_link_for_an_unknown_user_is_not_found,
             concurrent_redemptions_of_one_link_admit_one,
             attempts_count_per_key_and_window,
+            regenerate_retires_the_old_secret,
+            a_second_regeneration_ends_the_earlier_grace,
+            retired_secrets_are_forgotten_with_their_token_or_in_time,
             // checks:end
         }
     };
@@ -217,6 +222,7 @@ mod tests {
             include_str!("races.rs"),
             include_str!("journal.rs"),
             include_str!("sessions.rs"),
+            include_str!("history.rs"),
         ];
         sources
             .iter()

@@ -10,10 +10,12 @@ pub use recording::RecordingNotifier;
 
 mod clock;
 mod error;
+mod history;
 mod sessions;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Cause, StoreError};
+pub use history::{RetiredSecret, SecretHistory};
 pub use sessions::{
     AttemptCounter, FoundSession, HashError, PasswordHasher, PasswordLink, PasswordLinkStore,
     Redemption, SessionRecord, SessionStore,
@@ -55,6 +57,8 @@ pub struct Storage {
     pub password_links: Arc<dyn PasswordLinkStore>,
     /// Sign-in and leak-report attempt counts.
     pub attempts: Arc<dyn AttemptCounter>,
+    /// Secrets retired by regeneration.
+    pub history: Arc<dyn SecretHistory>,
 }
 
 impl Storage {
@@ -70,9 +74,11 @@ impl Storage {
             + SessionStore
             + PasswordLinkStore
             + AttemptCounter
+            + SecretHistory
             + 'static,
     {
         Self {
+            history: store.clone(),
             sessions: store.clone(),
             password_links: store.clone(),
             attempts: store.clone(),
@@ -116,6 +122,10 @@ pub struct Regeneration {
     pub hint: String,
     /// Expiry of the new secret.
     pub expires_at: DateTime<Utc>,
+    /// Until when the retired secret still authenticates (`now`: not at all).
+    pub grace_until: DateTime<Utc>,
+    /// Until when the retired secret is remembered.
+    pub keep_retired_until: DateTime<Utc>,
 }
 
 /// What a change writes in the same transaction as itself: the audit events that record
@@ -225,7 +235,10 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<Token, StoreError>;
 
     /// Gives the token a new secret and expiry, clears `revoked_at` and its reason, resets the
-    /// reminder state and adds 1 to its generation — unless its owner already has
+    /// reminder state and adds 1 to its generation; retires the old secret into the
+    /// [`SecretHistory`] (its hash, the old generation, `grace_until`,
+    /// `keep_retired_until`) and ends, at `now`, the grace period of any secret the token
+    /// retired before — unless its owner already has
     /// `active_limit` *other* active tokens at `now` (atomic, as for [`TokenStore::insert`]),
     /// or it was revoked for a reason its owner may not undo
     /// ([`Token::revival_refused`], checked under the same lock, so a revocation
@@ -281,7 +294,7 @@ pub trait TokenStore: Send + Sync {
         journal: &Journal,
     ) -> Result<Token, StoreError>;
 
-    /// Deletes the token and its scopes.
+    /// Deletes the token, its scopes and its retired secrets.
     ///
     /// # Errors
     /// MUST return [`StoreError::NotFound`] for an unknown id.

@@ -346,6 +346,9 @@ impl PatService {
             secret_hash: self.hasher.hash(secret.expose()),
             hint: secret.hint(),
             expires_at,
+            grace_until: now,
+            // As long as the old secret could have lived: a later use is a leak.
+            keep_retired_until: now + chrono::Duration::days(i64::from(settings.max_lifetime_days)),
         };
         // The new secret's hint, not the generation number: it is known before the
         // write, and it is what the owner sees on the token page.

@@ -3,6 +3,7 @@
 
 mod audit_log;
 mod credential_lookup;
+mod history;
 mod import;
 mod outbox_store;
 mod sessions;

@@ -239,6 +239,7 @@ impl TokenStore for DieselStore {
                 }
                 .into());
             }
+            super::history::retire(conn, &current, &regeneration, now)?;
             diesel::update(tokens::table.find(key))
                 .set((
                     tokens::secret_hash.eq(hash_text(&regeneration.secret_hash)),
@@ -344,10 +345,11 @@ impl TokenStore for DieselStore {
         self.run(move |conn| {
             let key = id.to_string();
             write_tx(conn, Lock::Token(&key), |conn| {
-                // Scopes go with the token (ON DELETE CASCADE).
+                // Scopes go with the token (ON DELETE CASCADE); its retired secrets too.
                 if diesel::delete(tokens::table.find(&key)).execute(conn)? == 0 {
                     return Err(StoreError::NotFound.into());
                 }
+                super::history::forget_token(conn, &key)?;
                 write_journal(conn, &journal)
             })
             .map_err(StoreError::from)

@@ -1,0 +1,135 @@
+//! Checks of the secret history: what [`TokenStore::regenerate`] retires and
+//! [`SecretHistory`](pat_core::ports::SecretHistory) gives back.
+//!
+//! [`TokenStore::regenerate`]: pat_core::ports::TokenStore::regenerate
+
+use chrono::Duration;
+use pat_core::model::Role;
+use pat_core::ports::{Journal, RetiredSecret};
+use pat_core::token::SecretHash;
+
+use crate::Stores;
+use crate::fixtures::{at, base_time, regeneration, secret_hash, token, user};
+use crate::support::{ROOMY_LIMIT, insert};
+
+const MONTH: Duration = Duration::days(30);
+
+async fn retired(stores: &Stores, hash: &SecretHash) -> Option<RetiredSecret> {
+    stores
+        .history
+        .find_retired(hash)
+        .await
+        .expect("SecretHistory::find_retired must succeed")
+}
+
+/// A regeneration retires the old secret with its generation, grace and keep times;
+/// the new secret is not retired.
+pub async fn regenerate_retires_the_old_secret(stores: Stores) {
+    let owner = user(&stores, Role::Member).await;
+    let t = token(owner.id, "rotated", base_time(), MONTH);
+    insert(&stores, &t).await;
+    let now = at(Duration::hours(1));
+    let mut change = regeneration(t.id, now, MONTH);
+    change.grace_until = now + Duration::minutes(10);
+    change.keep_retired_until = now + Duration::days(180);
+    stores
+        .tokens
+        .regenerate(&change, ROOMY_LIMIT, now, &Journal::default())
+        .await
+        .expect("regenerate must succeed");
+    assert_eq!(
+        retired(&stores, &t.secret_hash).await,
+        Some(RetiredSecret {
+            secret_hash: t.secret_hash,
+            token: t.id,
+            generation: t.generation,
+            retired_at: now,
+            grace_until: now + Duration::minutes(10),
+            keep_until: now + Duration::days(180),
+        }),
+        "the old secret is retired with the generation it had"
+    );
+    assert_eq!(
+        retired(&stores, &change.secret_hash).await,
+        None,
+        "the new one is current"
+    );
+    assert_eq!(
+        retired(&stores, &secret_hash()).await,
+        None,
+        "an unknown hash"
+    );
+}
+
+/// One retired secret in grace at a time: a second regeneration ends the first one's
+/// grace at its own time.
+pub async fn a_second_regeneration_ends_the_earlier_grace(stores: Stores) {
+    let owner = user(&stores, Role::Member).await;
+    let t = token(owner.id, "twice", base_time(), MONTH);
+    insert(&stores, &t).await;
+    let first_at = at(Duration::hours(1));
+    let mut first = regeneration(t.id, first_at, MONTH);
+    first.grace_until = first_at + Duration::hours(24);
+    stores
+        .tokens
+        .regenerate(&first, ROOMY_LIMIT, first_at, &Journal::default())
+        .await
+        .expect("first regeneration");
+    let second_at = at(Duration::hours(2));
+    let mut second = regeneration(t.id, second_at, MONTH);
+    second.grace_until = second_at + Duration::hours(24);
+    stores
+        .tokens
+        .regenerate(&second, ROOMY_LIMIT, second_at, &Journal::default())
+        .await
+        .expect("second regeneration");
+    let oldest = retired(&stores, &t.secret_hash)
+        .await
+        .expect("retired first");
+    assert_eq!(
+        oldest.grace_until, second_at,
+        "its grace ended at the second regeneration"
+    );
+    let middle = retired(&stores, &first.secret_hash)
+        .await
+        .expect("retired second");
+    assert_eq!(middle.generation, t.generation + 1);
+    assert_eq!(middle.grace_until, second_at + Duration::hours(24));
+}
+
+/// Deleting a token forgets its retired secrets; `forget_retired` drops those kept
+/// only until before its time.
+pub async fn retired_secrets_are_forgotten_with_their_token_or_in_time(stores: Stores) {
+    let owner = user(&stores, Role::Member).await;
+    let kept = token(owner.id, "kept", base_time(), MONTH);
+    let deleted = token(owner.id, "deleted", base_time(), MONTH);
+    for t in [&kept, &deleted] {
+        insert(&stores, t).await;
+        let mut change = regeneration(t.id, base_time(), MONTH);
+        change.keep_retired_until = at(Duration::days(10));
+        stores
+            .tokens
+            .regenerate(&change, ROOMY_LIMIT, base_time(), &Journal::default())
+            .await
+            .expect("regenerate");
+    }
+    stores
+        .tokens
+        .delete(deleted.id, &Journal::default())
+        .await
+        .expect("delete");
+    assert_eq!(
+        retired(&stores, &deleted.secret_hash).await,
+        None,
+        "gone with its token"
+    );
+    let forget = |now| stores.history.forget_retired(now);
+    assert_eq!(
+        forget(at(Duration::days(10))).await,
+        Ok(0),
+        "kept until then"
+    );
+    assert!(retired(&stores, &kept.secret_hash).await.is_some());
+    assert_eq!(forget(at(Duration::days(11))).await, Ok(1));
+    assert_eq!(retired(&stores, &kept.secret_hash).await, None);
+}
