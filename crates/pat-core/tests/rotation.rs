@@ -73,3 +73,40 @@ fn rotation_needs_tokens_update_and_a_token() {
         Err(RegenerateError::NotFound)
     ));
 }
+
+#[test]
+fn a_regeneration_retires_the_old_secret_for_as_long_as_the_cap() {
+    let h = Harness::new();
+    let member = h.member();
+    let issued = h.create(&member, "ci", 7, &["jobs:list"]).expect("token");
+    let old_hash = run(h.service.presented_token(&h.as_pat(&issued)))
+        .expect("the token")
+        .secret_hash;
+    run(h.service.regenerate_token(&member, issued.token.id, 7)).expect("regenerated");
+    let retired = run(pat_core::ports::SecretHistory::find_retired(
+        &*h.store, &old_hash,
+    ))
+    .expect("store")
+    .expect("the old secret is remembered");
+    assert_eq!(retired.generation, issued.token.generation);
+    assert_eq!(
+        retired.grace_until,
+        start(),
+        "no grace period yet: dead at once"
+    );
+    assert_eq!(
+        retired.keep_until,
+        start() + Duration::days(180),
+        "kept as long as a token could live (the admin's cap)"
+    );
+    h.clock.advance(Duration::days(181));
+    run(h.service.sweep_sessions()).expect("sweep");
+    assert!(
+        run(pat_core::ports::SecretHistory::find_retired(
+            &*h.store, &old_hash
+        ))
+        .expect("store")
+        .is_none(),
+        "forgotten once no token could live that long"
+    );
+}

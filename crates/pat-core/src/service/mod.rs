@@ -40,8 +40,8 @@ use crate::policy::{
 use crate::ports::{
     AttemptCounter, AuditLog, AuthObserver, AuthOutcome, Cause, Clock, ComposedLookup,
     CredentialLookup, CredentialRecord, Journal, LastUse, Notifier, NotifyError, Outbox,
-    PasswordHasher, PasswordLinkStore, Regeneration, SessionStore, SettingsStore, Storage,
-    StoreError, SystemClock, TokenStore, UserDirectory,
+    PasswordHasher, PasswordLinkStore, Regeneration, SecretHistory, SessionStore, SettingsStore,
+    Storage, StoreError, SystemClock, TokenStore, UserDirectory,
 };
 use crate::scope::{ResourceCatalog, Scope, ScopeError, ScopeSpec};
 use crate::session::SessionLimits;
@@ -160,6 +160,7 @@ pub struct PatServiceBuilder {
     sessions: Option<Arc<dyn SessionStore>>,
     password_links: Option<Arc<dyn PasswordLinkStore>>,
     attempts: Option<Arc<dyn AttemptCounter>>,
+    history: Option<Arc<dyn SecretHistory>>,
     password_hasher: Option<Arc<dyn PasswordHasher>>,
     session_limits: SessionLimits,
 }
@@ -211,6 +212,7 @@ impl PatServiceBuilder {
         self.sessions = Some(storage.sessions);
         self.password_links = Some(storage.password_links);
         self.attempts = Some(storage.attempts);
+        self.history = Some(storage.history);
         self.outbox(storage.outbox)
             .credentials(storage.credentials)
             .tokens(storage.tokens)
@@ -340,6 +342,7 @@ impl PatServiceBuilder {
             sessions: self.sessions.ok_or(BuildError("sessions"))?,
             password_links: self.password_links.ok_or(BuildError("password_links"))?,
             attempts: self.attempts.ok_or(BuildError("attempts"))?,
+            history: self.history.ok_or(BuildError("history"))?,
             password_hasher: self.password_hasher,
             session_limits: self.session_limits,
         })
@@ -369,6 +372,7 @@ pub struct PatService {
     sessions: Arc<dyn SessionStore>,
     password_links: Arc<dyn PasswordLinkStore>,
     attempts: Arc<dyn AttemptCounter>,
+    history: Arc<dyn SecretHistory>,
     password_hasher: Option<Arc<dyn PasswordHasher>>,
     session_limits: SessionLimits,
 }

@@ -221,8 +221,8 @@ impl PatService {
 
     /// Ends the sessions past their absolute or idle expiry and those of users who are
     /// gone or inactive (whichever instance or the CLI changed them), and forgets
-    /// attempt counts older than a day. Hosts call it every few seconds; returns how
-    /// many sessions ended.
+    /// attempt counts older than a day and retired secrets past their keep time.
+    /// Hosts call it every few seconds; returns how many sessions ended.
     ///
     /// # Errors
     /// Storage errors only.
@@ -239,6 +239,7 @@ impl PatService {
         self.attempts
             .forget_attempts(now - chrono::Duration::days(1))
             .await?;
+        self.history.forget_retired(now).await?;
         Ok(ended)
     }
 
