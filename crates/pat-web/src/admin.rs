@@ -163,40 +163,35 @@ pub async fn add_user(posted: Posted) -> PageResult {
     // Before any hashing: a caller who may not add users costs no argon2 run.
     who.state.service.may_create_users(&who.actor)?;
     let attempt = async {
-        let role = Role::from_str(form.get("role")).map_err(|e| e.to_string())?;
-        let hash = match who
+        let role = Role::from_str(form.get("role"))
+            .map_err(|e| ApiError::unprocessable("invalid_user", e.to_string()))?;
+        let hash = who
             .state
             .service
             .hash_new_password(form.get("password"), form.get("email"))
-            .await
-        {
-            Ok(hash) => hash,
-            Err(weak @ PasswordChangeError::Weak(_)) => return Err(weak.to_string()),
-            Err(other) => return Ok(Err(other.into())),
-        };
+            .await?;
         let new = NewUser {
             email: form.get("email").trim().to_owned(),
             name: form.get("name").trim().to_owned(),
             role,
         };
-        Ok::<_, String>(
+        Ok::<_, ApiError>(
             who.state
                 .service
                 .create_user(Some(&who.actor), new, Some(&hash))
-                .await
-                .map_err(ApiError::from),
+                .await?,
         )
     };
+    // Refusals of what was typed are shown beside the form; anything else is an error.
     let error = match attempt.await {
-        Ok(Ok(_)) => return Ok(see_other("/admin/users?done=user_added")),
-        Ok(Err(err))
+        Ok(_) => return Ok(see_other("/admin/users?done=user_added")),
+        Err(err)
             if err.status() == StatusCode::UNPROCESSABLE_ENTITY
                 || err.status() == StatusCode::CONFLICT =>
         {
             err.detail().to_owned()
         }
-        Ok(Err(err)) => return Err(err.into()),
-        Err(message) => message,
+        Err(err) => return Err(err.into()),
     };
     users_page(
         &who,

@@ -59,17 +59,10 @@ pub async fn show(who: SignedIn, params: Query<HashMap<String, String>>) -> Page
 fn form_error(err: &PasswordChangeError) -> Option<String> {
     match err {
         PasswordChangeError::InvalidPassword | PasswordChangeError::Weak(_) => {
-            Some(format!("{}.", capitalized(&err.to_string())))
+            Some(err.to_string())
         }
         _ => None,
     }
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
 }
 
 /// `POST /profile/password`: changes the password, given the current one; the user's
@@ -190,7 +183,7 @@ pub async fn use_link(
                 &link,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 email,
-                Some(format!("{}.", capitalized(&err.to_string()))),
+                Some(err.to_string()),
             )
         }
         Err(err) => unusable_link(&link, err),

@@ -96,7 +96,12 @@ pub(super) fn own_password_change_ends_the_other_sessions(backend: Backend) {
     );
     // Every session ended, this one too; the answer started a new one.
     let here = super::harness::Session::started_by(&renewed);
-    assert_ne!(here.csrf_token, elsewhere.csrf_token);
+    assert_ne!(
+        here.csrf_token, first.csrf_token,
+        "a new session, a new CSRF token"
+    );
+    app.get("/api/v1/me", &first)
+        .expect_problem(401, "unauthenticated");
     peer.get("/api/v1/me", &here).expect(200);
     peer.get("/api/v1/me", &elsewhere)
         .expect_problem(401, "unauthenticated");

@@ -44,6 +44,22 @@ pub async fn me(caller: Caller) -> ApiResult {
     Ok(HttpResponse::Ok().json(MeView::new(caller.user(), principal)))
 }
 
+/// The caller's session: what a password change and "sign out everywhere" need, which
+/// a token may never do.
+///
+/// # Errors
+/// 403 `session_required` for a token caller.
+fn require_session(caller: &Caller) -> Result<&pat_core::LiveSession, ApiError> {
+    match &caller.via {
+        Via::Session(session) => Ok(session),
+        Via::Token(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "session_required",
+            "only a signed-in browser session may do this (sign in at /login), never a token",
+        )),
+    }
+}
+
 /// Changes the signed-in user's password, given the current one. Every session of the
 /// user ends, this one too; the answer starts a new one (a new cookie and CSRF token).
 /// A session only: a token cannot change a password.
@@ -58,13 +74,7 @@ pub async fn change_password(
     caller: Caller,
     body: JsonBody,
 ) -> ApiResult {
-    let Via::Session(session) = &caller.via else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "session_required",
-            "a password is changed from a signed-in session, never with a token",
-        ));
-    };
+    let session = require_session(&caller)?;
     let change = ChangePasswordBody::read(&body)?;
     let renewed = state
         .service
@@ -90,13 +100,7 @@ pub async fn change_password(
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem)))]
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn end_all_sessions(state: Data<ApiState>, caller: Caller) -> ApiResult {
-    let Via::Session(session) = &caller.via else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "session_required",
-            "sessions are ended from a signed-in session, never with a token",
-        ));
-    };
+    let session = require_session(&caller)?;
     state.service.sign_out_everywhere(session).await?;
     Ok(HttpResponse::NoContent()
         .cookie(state.session_removal_cookie())

@@ -250,9 +250,4 @@ impl PatService {
     pub async fn session_count(&self) -> Result<u64, StoreError> {
         self.sessions.count_sessions().await
     }
-
-    /// The session limits in force.
-    pub fn session_limits(&self) -> SessionLimits {
-        self.session_limits
-    }
 }

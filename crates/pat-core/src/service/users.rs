@@ -3,7 +3,7 @@
 use super::*;
 
 impl PatService {
-    /// A user by id (for session adapters re-checking that a user is still active).
+    /// A user by id (the admin pages name a user by id).
     ///
     /// # Errors
     /// Storage errors only.
