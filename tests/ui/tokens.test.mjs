@@ -186,25 +186,68 @@ describe("personal access token pages", () => {
     await context.close();
   });
 
-  it("regenerates with a new duration: the old secret stops, the new one works", async () => {
+  it("regenerates with a grace period, and a reused old secret revokes until an admin lifts it", async () => {
     const { page, context } = await memberPage();
-    const { secret: old } = await createToken(page, { name: "rotating", scopes: ["tokens:read"] });
+    const { id, secret: old } = await createToken(page, { name: "rotating", scopes: ["tokens:read"] });
     await page.reload();
+    assert.equal(await page.locator("#previous-secret").count(), 0, "no previous secret yet");
     await page.getByLabel(/New expiry in days/).fill("7");
+    await page.getByLabel(/Keep the old secret working/).fill("30");
+    await assertLabelled(page);
     await page.getByRole("button", { name: "Regenerate token" }).click();
     await page.locator("#new-token").waitFor();
     const fresh = await page.locator("#new-token").inputValue();
     assert.notEqual(fresh, old);
     assert.match(await page.locator("#expires-phrase").textContent(), /in (6|7) days/);
-    assert.equal((await meWith(patd.url, old)).status, 401);
-    assert.equal((await meWith(patd.url, fresh)).status, 200);
-    await shot(page, "10-regenerated");
+    assert.match(await page.locator("#previous-secret").textContent(), /valid until .* \(generation 1\)/);
+    const during = await meWith(patd.url, old);
+    assert.equal(during.status, 200, "the old secret works during its grace period");
+    assert.equal(during.body.token.generation, 1);
+    assert.equal((await meWith(patd.url, fresh)).body.token.generation, 2);
+    await shot(page, "10-regenerated-with-grace");
 
     await page.reload();
     await page.getByLabel(/New expiry in days/).fill("400");
     await page.getByRole("button", { name: "Regenerate token" }).click();
     await page.locator("#regenerate-error").waitFor();
+    await page.getByLabel(/Keep the old secret working/).fill("99999");
+    await page.getByLabel(/New expiry in days/).fill("7");
+    await page.getByRole("button", { name: "Regenerate token" }).click();
+    await page.locator("#regenerate-error", { hasText: "grace_minutes must be a whole number between 0 and 1440" }).waitFor();
     assert.equal((await meWith(patd.url, fresh)).status, 200, "a refused regenerate keeps the secret");
+
+    // Regenerated again without grace: the previous secret is retired at once, and a
+    // later use of it is a leak.
+    await page.reload();
+    await page.getByRole("button", { name: "Regenerate token" }).click();
+    await page.locator("#new-token").waitFor();
+    const third = await page.locator("#new-token").inputValue();
+    assert.equal((await meWith(patd.url, fresh)).status, 401, "the reused secret is refused");
+    assert.equal((await meWith(patd.url, third)).status, 401, "and its token revoked");
+    await page.goto(`/tokens/${id}`);
+    assert.match(await page.locator("#reuse-banner").textContent(), /it has leaked[\s\S]*An administrator must review it/);
+    assert.match(await page.locator("#no-regenerate").textContent(), /administrator has reviewed it/);
+    assert.equal(await page.getByRole("button", { name: "Regenerate token" }).count(), 0);
+    await shot(page, "10b-revoked-for-reuse");
+    await page.goto("/tokens?status=revoked");
+    assert.equal(await page.locator(`tr[data-token-id="${id}"] .reuse-marker`).textContent(), "old secret reused");
+
+    const adminContext = await newContext(browser, patd.url);
+    const admin = await adminContext.newPage();
+    await signIn(admin, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await admin.goto(`/admin/users/${during.body.user.id}/tokens?status=all`);
+    assert.equal(await admin.locator(`tr[data-token-id="${id}"] .reuse-marker`).textContent(), "old secret reused");
+    await admin.getByRole("button", { name: "Lift the reuse revocation of rotating" }).click();
+    await admin.locator("#notice", { hasText: "reuse revocation was lifted" }).waitFor();
+    await shot(admin, "10c-reuse-lifted");
+    await adminContext.close();
+
+    await page.goto(`/tokens/${id}`);
+    assert.equal(await page.locator("#token-status").textContent(), "active");
+    await page.getByRole("button", { name: "Regenerate token" }).click();
+    await page.locator("#new-token").waitFor();
+    const own = await page.locator("#new-token").inputValue();
+    assert.equal((await meWith(patd.url, own)).status, 200, "the owner's new secret works");
     await context.close();
   });
 

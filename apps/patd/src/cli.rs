@@ -4,8 +4,11 @@ use std::io::Read as _;
 use std::str::FromStr;
 
 use clap::Subcommand;
+use std::sync::Arc;
+
 use pat_core::model::{PageRequest, Role, TokenId, User};
 use pat_core::policy::Settings;
+use pat_core::ports::SystemClock;
 use pat_core::{ListTokensRequest, NewUser, PatService};
 
 use crate::config::Config;
@@ -104,12 +107,19 @@ pub enum SettingsCommand {
         /// Days before expiry to warn, 1..=90.
         #[arg(long)]
         expiry_warning_days: Option<u32>,
+        /// Longest grace period for a regenerated token's old secret, 0..=10080 minutes.
+        #[arg(long)]
+        max_grace_minutes: Option<u32>,
+        /// Revoke a token whose rotated-away secret is used after its grace period
+        /// (false: report only).
+        #[arg(long)]
+        revoke_on_reuse: Option<bool>,
     },
 }
 
 async fn open(config: &Config) -> Result<(PatService, pat_store_diesel::DieselStore), WiringError> {
     let store = wiring::open_store(config).await?;
-    let service = wiring::service(config, &store, None, None).await?;
+    let service = wiring::service(config, &store, None, None, Arc::new(SystemClock)).await?;
     Ok((service, store))
 }
 
@@ -309,6 +319,8 @@ fn print_settings(s: &Settings) {
     println!("max_lifetime_days = {}", s.max_lifetime_days);
     println!("max_active_per_user = {}", s.max_active_per_user);
     println!("expiry_warning_days = {}", s.expiry_warning_days);
+    println!("max_grace_minutes = {}", s.max_grace_minutes);
+    println!("revoke_on_reuse = {}", s.revoke_on_reuse);
 }
 
 /// `patd settings …`.
@@ -324,12 +336,16 @@ pub async fn settings(config: &Config, command: SettingsCommand) -> Result<(), W
             max_lifetime_days,
             max_active_per_user,
             expiry_warning_days,
+            max_grace_minutes,
+            revoke_on_reuse,
         } => {
             let mut s = service.current_settings().await?;
             s.pats_enabled = pats_enabled.unwrap_or(s.pats_enabled);
             s.max_lifetime_days = max_lifetime_days.unwrap_or(s.max_lifetime_days);
             s.max_active_per_user = max_active_per_user.unwrap_or(s.max_active_per_user);
             s.expiry_warning_days = expiry_warning_days.unwrap_or(s.expiry_warning_days);
+            s.max_grace_minutes = max_grace_minutes.unwrap_or(s.max_grace_minutes);
+            s.revoke_on_reuse = revoke_on_reuse.unwrap_or(s.revoke_on_reuse);
             print_settings(&service.update_settings(&cli_actor(), s).await?);
         }
     }

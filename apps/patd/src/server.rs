@@ -7,6 +7,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use pat_actix::{ApiConfig, ApiState};
 use pat_core::cache::{Freshness, VerificationCache};
+use pat_core::ports::{Clock, SystemClock};
 use pat_store_diesel::watch::ChangeWatcher;
 use tracing_actix_web::TracingLogger;
 
@@ -62,6 +63,19 @@ impl Application {
     /// # Errors
     /// [`WiringError`] when start-up fails (database, key, address in use).
     pub async fn build_with(config: Config, first_admin: FirstAdmin) -> Result<Self, WiringError> {
+        Self::build_with_clock(config, first_admin, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build_with`] telling the time by `clock`: tests move a manual
+    /// clock to see grace periods and sessions end without waiting.
+    ///
+    /// # Errors
+    /// [`WiringError`] when start-up fails (database, key, address in use).
+    pub async fn build_with_clock(
+        config: Config,
+        first_admin: FirstAdmin,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, WiringError> {
         let store = wiring::open_store(&config).await?;
         // The verification cache, and the watcher that keeps it exact across processes.
         let (cache, watcher) = match config.cache_limits() {
@@ -76,8 +90,9 @@ impl Application {
         };
         // Told of every token authentication by the service itself.
         let metrics = Arc::new(pat_actix::Metrics::default());
-        let service =
-            Arc::new(wiring::service(&config, &store, cache.clone(), Some(metrics.clone())).await?);
+        let service = Arc::new(
+            wiring::service(&config, &store, cache.clone(), Some(metrics.clone()), clock).await?,
+        );
         wiring::bootstrap_admin(&config, first_admin, &service, &store).await?;
         let api = ApiConfig {
             secure_cookies: config.secure_cookies(),

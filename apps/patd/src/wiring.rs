@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use pat_core::cache::VerificationCache;
 use pat_core::model::{Actor, Notice, Role, User, UserId};
-use pat_core::ports::{AuthObserver, Notifier, NotifyError};
+use pat_core::ports::{AuthObserver, Clock, Notifier, NotifyError};
 use pat_core::scope::ResourceCatalog;
 use pat_core::token::{KeyCheck, ServerKey, check_key};
 use pat_core::{NewUser, PatService, TokenCodec};
@@ -250,7 +250,8 @@ impl Notifier for LogNotifier {
 /// Builds the service over `store`, after checking its server key against the one the
 /// database's tokens were made with; `cache` answers presented secrets when given (the
 /// server's, fed by its change watcher; the CLI runs without), and `observer` is told of
-/// every token authentication (the server's metrics).
+/// every token authentication (the server's metrics); `clock` tells the time (the
+/// system's, or a test's).
 ///
 /// # Errors
 /// [`WiringError`] for a bad, missing or wrong key, or bad settings.
@@ -259,6 +260,7 @@ pub async fn service(
     store: &DieselStore,
     cache: Option<Arc<VerificationCache>>,
     observer: Option<Arc<dyn AuthObserver>>,
+    clock: Arc<dyn Clock>,
 ) -> Result<PatService, WiringError> {
     let previous = config
         .previous_token_keys
@@ -291,6 +293,7 @@ pub async fn service(
     let mut builder = PatService::builder()
         .storage(store.storage())
         .notifier(notifier)
+        .clock(clock)
         .rng(rand::rngs::SysRng)
         .server_key(key)
         .previous_keys(previous)

@@ -84,7 +84,10 @@ async fn authenticate_host(req: &HttpRequest, token: &str) -> Result<Principal, 
     pat_http::refuse_ambient_basic(req)?;
     let ip = client_ip(req);
     if let Some(state) = req.app_data::<web::Data<ApiState>>() {
-        return Ok(state.service.authenticate(token, ip).await?);
+        return Ok(state
+            .service
+            .authenticate_from(token, ip, pat_http::user_agent(req))
+            .await?);
     }
     let service: Arc<PatService> = req
         .app_data::<web::Data<PatService>>()
@@ -94,7 +97,9 @@ async fn authenticate_host(req: &HttpRequest, token: &str) -> Result<Principal, 
                 "no web::Data<PatService> registered: call App::app_data(web::Data::from(service))",
             ))
         })?;
-    Ok(service.authenticate(token, ip).await?)
+    Ok(service
+        .authenticate_from(token, ip, pat_http::user_agent(req))
+        .await?)
 }
 
 /// Middleware for host services: authenticates the PAT and requires it to allow
@@ -187,7 +192,10 @@ impl FromRequest for Caller {
                 // A browser that was once given Basic credentials (the 401s offer Basic
                 // for git's sake) attaches them on its own, like a cookie.
                 pat_http::refuse_ambient_basic(&req)?;
-                let principal = state.service.authenticate(&token, ip).await?;
+                let principal = state
+                    .service
+                    .authenticate_from(&token, ip, pat_http::user_agent(&req))
+                    .await?;
                 return Ok(Caller {
                     actor: Actor::from_principal(&principal, ip),
                     via: Via::Token(principal),

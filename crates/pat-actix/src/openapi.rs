@@ -6,9 +6,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use crate::api;
 use crate::views::{
     ChangePasswordBody, CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm,
-    IssuedView, LeakReportBody, LoginBody, MeToken, MeView, NewUserBody, OutboxView, PageView,
-    RegenerateBody, RotateBody, ScopeText, ScopeView, ScopesBody, SessionView, SetPasswordBody,
-    SettingsView, TokenStatusParam, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
+    IssuedView, LeakReportBody, LiftReuseBody, LoginBody, MeToken, MeView, NewUserBody, OutboxView,
+    PageView, RegenerateBody, RotateBody, ScopeText, ScopeView, ScopesBody, SessionView,
+    SetPasswordBody, SettingsView, TokenStatusParam, TokenView, UpdateTokenBody, UpdateUserBody,
+    UserView,
 };
 use pat_http::Problem;
 
@@ -24,13 +25,13 @@ use pat_http::Problem;
         api::add_scopes, api::clear_scopes, api::remove_scope, api::token_events,
         api::get_settings, api::put_settings, api::list_users, api::create_user, api::update_user,
         api::set_user_password,
-        api::user_tokens, api::admin_revoke, api::admin_delete, api::audit, api::outbox,
+        api::user_tokens, api::admin_revoke, api::admin_regenerate, api::admin_delete, api::audit, api::outbox,
         api::auth_check, api::introspect, api::report_leaks,
     ),
     components(schemas(
         Problem, ScopeView, TokenView, IssuedView, UserView, SettingsView, EventView, MeView, MeToken,
         PageView<TokenView>, PageView<UserView>, PageView<EventView>, OutboxView, PageView<OutboxView>,
-        CreateTokenBody, UpdateTokenBody, RegenerateBody, RotateBody, ScopesBody, LoginBody, SessionView,
+        CreateTokenBody, UpdateTokenBody, LiftReuseBody, RegenerateBody, RotateBody, ScopesBody, LoginBody, SessionView,
         NewUserBody, UpdateUserBody, LeakReportBody, ChangePasswordBody, SetPasswordBody, ScopeText, TokenStatusParam,
         DeliveryStatusParam, IntrospectForm,
     )),

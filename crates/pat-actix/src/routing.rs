@@ -51,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/admin/users/{id}/password").post(set_user_password))
             .service(resource("/admin/users/{id}/tokens").get(user_tokens))
             .service(resource("/admin/tokens/{id}/revoke").post(admin_revoke))
+            .service(resource("/admin/tokens/{id}/regenerate").post(admin_regenerate))
             .service(resource("/admin/tokens/{id}").delete(admin_delete))
             .service(resource("/admin/audit").get(audit))
             .service(resource("/admin/outbox").get(outbox))

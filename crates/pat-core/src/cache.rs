@@ -307,6 +307,8 @@ mod tests {
                 secret_hash: SecretHash::from_bytes([0; 32]),
                 hint: "abcd".to_owned(),
                 reminders: Default::default(),
+                previous_secret_valid_until: None,
+                reuse_detected_at: None,
             },
             owner: Some(User {
                 id: owner,
@@ -316,6 +318,7 @@ mod tests {
                 active: true,
             }),
             pats_enabled: true,
+            retired: None,
         }
     }
 

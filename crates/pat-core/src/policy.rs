@@ -16,6 +16,8 @@ pub const MAX_LIFETIME_CAP_DAYS: u32 = 366;
 pub const MAX_ACTIVE_CAP: u32 = 100;
 /// The highest `expiry_warning_days` an admin may set.
 pub const MAX_WARNING_DAYS: u32 = 90;
+/// Highest `max_grace_minutes` an admin may set (a week).
+pub const MAX_GRACE_CAP_MINUTES: u32 = 10_080;
 /// Shortest time between two last-used writes for one token.
 pub const LAST_USED_WRITE_INTERVAL: Duration = Duration::seconds(60);
 /// Fewest characters in a password.
@@ -211,6 +213,54 @@ pub enum SettingsError {
     /// `expiry_warning_days` outside 1..=90.
     #[error("expiry_warning_days must be between 1 and {MAX_WARNING_DAYS}, got {0}")]
     WarningDays(u32),
+    /// `max_grace_minutes` above 10080.
+    #[error("max_grace_minutes must be between 0 and {MAX_GRACE_CAP_MINUTES}, got {0}")]
+    MaxGrace(u32),
+}
+
+/// A `grace_minutes` outside 0..=max, or not a whole number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("grace_minutes must be a whole number between 0 and {max}, got {got}")]
+pub struct GraceError {
+    /// What was asked for.
+    pub got: String,
+    /// The admin's `max_grace_minutes`.
+    pub max: u32,
+}
+
+/// How long a regenerated token's previous secret keeps working: 0..=the admin's
+/// `max_grace_minutes` whole minutes (0: it stops at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracePeriod(u32);
+
+impl GracePeriod {
+    /// No grace: the previous secret stops at once.
+    pub const NONE: GracePeriod = GracePeriod(0);
+
+    /// Checks `minutes` against the admin's `max_minutes`.
+    ///
+    /// # Errors
+    /// [`GraceError`] outside 0..=max_minutes.
+    pub fn new(minutes: i64, max_minutes: u32) -> Result<Self, GraceError> {
+        u32::try_from(minutes)
+            .ok()
+            .filter(|m| *m <= max_minutes)
+            .map(Self)
+            .ok_or(GraceError {
+                got: minutes.to_string(),
+                max: max_minutes,
+            })
+    }
+
+    /// Minutes.
+    pub fn minutes(self) -> u32 {
+        self.0
+    }
+
+    /// When a secret retired at `now` stops authenticating.
+    pub fn ends_at(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + Duration::minutes(i64::from(self.0))
+    }
 }
 
 /// The admin's switches and limits.
@@ -224,6 +274,12 @@ pub struct Settings {
     pub max_active_per_user: u32,
     /// Days before expiry the owner is warned (1..=90, default 7).
     pub expiry_warning_days: u32,
+    /// Longest grace period a regeneration may give the previous secret (0..=10080
+    /// minutes, default 1440).
+    pub max_grace_minutes: u32,
+    /// On: a secret rotated away and presented after its grace period revokes the token
+    /// (reason `reuse_detected`). Off: report only (audit and mail), the token stays.
+    pub revoke_on_reuse: bool,
 }
 
 impl Default for Settings {
@@ -233,6 +289,8 @@ impl Default for Settings {
             max_lifetime_days: 180,
             max_active_per_user: 5,
             expiry_warning_days: 7,
+            max_grace_minutes: 1440,
+            revoke_on_reuse: true,
         }
     }
 }
@@ -251,6 +309,9 @@ impl Settings {
         }
         if !(1..=MAX_WARNING_DAYS).contains(&self.expiry_warning_days) {
             return Err(SettingsError::WarningDays(self.expiry_warning_days));
+        }
+        if self.max_grace_minutes > MAX_GRACE_CAP_MINUTES {
+            return Err(SettingsError::MaxGrace(self.max_grace_minutes));
         }
         Ok(self)
     }
@@ -277,6 +338,24 @@ mod tests {
         assert_eq!(TokenName::new("a\nb"), Err(NameError::ControlCharacter));
         assert_eq!(TokenName::new("a\u{7}b"), Err(NameError::ControlCharacter));
         assert_eq!(TokenName::new("Deploy").expect("valid").folded(), "deploy");
+    }
+
+    #[test]
+    fn grace_is_zero_to_max_whole_minutes() {
+        assert_eq!(GracePeriod::new(0, 1440).expect("valid"), GracePeriod::NONE);
+        assert_eq!(GracePeriod::new(1440, 1440).expect("valid").minutes(), 1440);
+        for bad in [-1, 1441, i64::MAX, i64::MIN] {
+            let err = GracePeriod::new(bad, 1440).expect_err("out of range");
+            assert_eq!(
+                err.to_string(),
+                format!("grace_minutes must be a whole number between 0 and 1440, got {bad}")
+            );
+        }
+        let now = DateTime::from_timestamp(1_000_000, 0).expect("valid time");
+        assert_eq!(
+            GracePeriod::new(5, 10).expect("valid").ends_at(now),
+            now + Duration::minutes(5)
+        );
     }
 
     #[test]

@@ -189,9 +189,14 @@ fn every_change_made_here_is_refused_or_seen_on_the_next_request() {
 
     let rotated = two.issue(&member, &["jobs:list"]);
     two.auth(&rotated).unwrap();
-    let fresh = run(two.cached.regenerate_token(&member, rotated.token.id, 10)).unwrap();
-    assert_eq!(two.auth(&rotated).unwrap_err(), AuthError::Unknown);
+    let fresh = run(two
+        .cached
+        .regenerate_token(&member, rotated.token.id, 10, None))
+    .unwrap();
     two.auth(&fresh).unwrap();
+    // No grace period: the old secret is a leak at once, and its use revokes the token.
+    assert_eq!(two.auth(&rotated).unwrap_err(), AuthError::RetiredSecret);
+    assert_eq!(two.auth(&fresh).unwrap_err(), AuthError::Revoked);
 
     let scoped = two.issue(&member, &["jobs:list", "jobs:read"]);
     let principal = two.auth(&scoped).unwrap();

@@ -89,6 +89,15 @@ impl TokenStore for CountingTokens {
             .regenerate(regeneration, active_limit, now, journal)
             .await
     }
+    async fn record_reuse(
+        &self,
+        id: TokenId,
+        revoke: bool,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Token, StoreError> {
+        self.inner.record_reuse(id, revoke, now, journal).await
+    }
     async fn add_scopes(
         &self,
         id: TokenId,

@@ -197,7 +197,9 @@ fn collaborators_may_not_create_or_regenerate_but_may_list_revoke_delete() {
         IP,
     );
     assert!(matches!(
-        run(h.service.regenerate_token(&demoted, issued.token.id, 30)),
+        run(h
+            .service
+            .regenerate_token(&demoted, issued.token.id, 30, None)),
         Err(RegenerateError::Denied(Denied::Role { .. }))
     ));
     assert_eq!(h.list(&demoted, StatusFilter::All), vec!["old"]);
@@ -242,8 +244,10 @@ fn regenerate_replaces_the_secret_and_keeps_the_rest() {
     .expect("create");
     run(h.service.revoke_token(&member, issued.token.id)).expect("revoke");
     h.clock.advance(Duration::days(20));
-    let fresh = run(h.service.regenerate_token(&member, issued.token.id, 60))
-        .expect("regenerate from any status");
+    let fresh = run(h
+        .service
+        .regenerate_token(&member, issued.token.id, 60, None))
+    .expect("regenerate from any status");
     assert_eq!(fresh.token.id, issued.token.id);
     assert_eq!(fresh.token.name, issued.token.name);
     assert_eq!(fresh.token.description, issued.token.description);
@@ -260,7 +264,9 @@ fn regenerate_replaces_the_secret_and_keeps_the_rest() {
     let principal = h.auth(&fresh).expect("new secret works");
     assert_eq!(principal.scopes, issued.token.scopes);
     assert!(matches!(
-        run(h.service.regenerate_token(&member, issued.token.id, 181)),
+        run(h
+            .service
+            .regenerate_token(&member, issued.token.id, 181, None)),
         Err(RegenerateError::InvalidExpiry(_))
     ));
 }
@@ -275,7 +281,10 @@ fn regenerate_counts_against_the_active_limit() {
         h.issue(&member, &format!("t{i}"), &["jobs:list"]);
     }
     assert_eq!(
-        run(h.service.regenerate_token(&member, spare.token.id, 30)).unwrap_err(),
+        run(h
+            .service
+            .regenerate_token(&member, spare.token.id, 30, None))
+        .unwrap_err(),
         RegenerateError::ActiveLimit { limit: 5 }
     );
     let active = h.list(&member, StatusFilter::Only(TokenStatus::Active));
@@ -285,8 +294,10 @@ fn regenerate_counts_against_the_active_limit() {
         .into_iter()
         .find(|t| t.name.as_str() == active[0])
         .expect("an active token");
-    run(h.service.regenerate_token(&member, some_active.id, 30))
-        .expect("regenerating an active token keeps the count");
+    run(h
+        .service
+        .regenerate_token(&member, some_active.id, 30, None))
+    .expect("regenerating an active token keeps the count");
 }
 
 #[test]
@@ -387,7 +398,10 @@ fn switching_pats_off_stops_creation_and_authentication_but_not_cleanup() {
     );
     assert_eq!(h.auth(&issued).unwrap_err(), AuthError::PatsDisabled);
     assert_eq!(
-        run(h.service.regenerate_token(&member, issued.token.id, 30)).unwrap_err(),
+        run(h
+            .service
+            .regenerate_token(&member, issued.token.id, 30, None))
+        .unwrap_err(),
         RegenerateError::PatsDisabled
     );
     assert_eq!(h.list(&member, StatusFilter::All), vec!["ci"]);
@@ -496,7 +510,7 @@ fn a_token_revoked_by_its_owner_comes_back_but_not_one_an_admin_or_a_leak_report
     let own = h.issue(&member, "own", &["jobs:list"]);
     let revoked = run(h.service.revoke_token(&member, own.token.id)).expect("revoke");
     assert_eq!(revoked.revoked_reason, Some(RevocationReason::Owner));
-    let back = run(h.service.regenerate_token(&member, own.token.id, 10)).expect("revived");
+    let back = run(h.service.regenerate_token(&member, own.token.id, 10, None)).expect("revived");
     assert_eq!(back.token.revoked_reason, None);
     h.auth(&back).expect("the new secret works");
 
@@ -504,7 +518,9 @@ fn a_token_revoked_by_its_owner_comes_back_but_not_one_an_admin_or_a_leak_report
     let revoked = run(h.service.revoke_token(&h.admin, by_admin.token.id)).expect("admin");
     assert_eq!(revoked.revoked_reason, Some(RevocationReason::Admin));
     assert!(matches!(
-        run(h.service.regenerate_token(&member, by_admin.token.id, 10)),
+        run(h
+            .service
+            .regenerate_token(&member, by_admin.token.id, 10, None)),
         Err(RegenerateError::RevokedByAdmin)
     ));
 
@@ -515,7 +531,9 @@ fn a_token_revoked_by_its_owner_comes_back_but_not_one_an_admin_or_a_leak_report
     assert_eq!(token.revoked_reason, Some(RevocationReason::LeakReport));
     assert!(!token.may_be_regenerated());
     assert!(matches!(
-        run(h.service.regenerate_token(&member, leaked.token.id, 10)),
+        run(h
+            .service
+            .regenerate_token(&member, leaked.token.id, 10, None)),
         Err(RegenerateError::RevokedAsLeaked)
     ));
     assert_eq!(h.auth(&leaked).unwrap_err(), AuthError::Revoked);

@@ -59,7 +59,7 @@ fn admins_reach_every_users_tokens_and_others_do_not() {
         TokenChangeError::NotFound
     );
     assert_eq!(
-        run(h.service.regenerate_token(&bob, id, 30)).unwrap_err(),
+        run(h.service.regenerate_token(&bob, id, 30, None)).unwrap_err(),
         RegenerateError::NotFound
     );
     assert_eq!(
@@ -69,7 +69,7 @@ fn admins_reach_every_users_tokens_and_others_do_not() {
     assert!(h.auth(&token).is_ok(), "bob changed nothing");
     // An admin may not mint a secret that acts as someone else.
     assert_eq!(
-        run(h.service.regenerate_token(&h.admin, id, 30)).unwrap_err(),
+        run(h.service.regenerate_token(&h.admin, id, 30, None)).unwrap_err(),
         RegenerateError::NotFound
     );
     run(h.service.revoke_token(&h.admin, id)).expect("admin revokes");
@@ -241,12 +241,12 @@ fn a_token_cannot_mint_a_broader_or_longer_lived_token() {
         Err(AddScopesError::Escalation(_)),
     ));
     assert!(matches!(
-        run(h.service.regenerate_token(&actor, child.token.id, 30)),
+        run(h.service.regenerate_token(&actor, child.token.id, 30, None)),
         Err(RegenerateError::Escalation(
             Escalation::OutlivesCaller { .. }
         ))
     ));
-    run(h.service.regenerate_token(&actor, child.token.id, 5))
+    run(h.service.regenerate_token(&actor, child.token.id, 5, None))
         .expect("shorter regeneration is fine");
 }
 
@@ -341,7 +341,7 @@ fn every_lifecycle_change_is_audited_without_the_secret() {
     run(h.service.remove_scope(&member, id, with_scope.scopes[1].id)).expect("remove");
     run(h.service.clear_scopes(&member, id)).expect("clear");
     run(h.service.revoke_token(&member, id)).expect("revoke");
-    let regenerated = run(h.service.regenerate_token(&member, id, 30)).expect("regenerate");
+    let regenerated = run(h.service.regenerate_token(&member, id, 30, None)).expect("regenerate");
     run(h.service.delete_token(&member, id)).expect("delete");
     let history =
         run(h.service.token_events(&h.admin, id, PageRequest::default())).expect("history");

@@ -35,7 +35,10 @@ fn reminders_are_selected_once_per_generation() {
         kinds(&h),
         vec![NoticeKind::ExpiringSoon, NoticeKind::Expired]
     );
-    let fresh = run(h.service.regenerate_token(&member, issued.token.id, 3)).expect("regenerate");
+    let fresh = run(h
+        .service
+        .regenerate_token(&member, issued.token.id, 3, None))
+    .expect("regenerate");
     assert_eq!(fresh.token.generation, 2);
     let due = run(h.service.due_reminders(100)).expect("due");
     assert_eq!(
@@ -163,8 +166,14 @@ fn owners_are_mailed_on_every_regeneration() {
     let h = Harness::new();
     let member = h.member();
     let issued = h.issue(&member, "rotated", &["jobs:list"]);
-    run(h.service.regenerate_token(&member, issued.token.id, 10)).expect("first");
-    run(h.service.regenerate_token(&member, issued.token.id, 20)).expect("second");
+    run(h
+        .service
+        .regenerate_token(&member, issued.token.id, 10, None))
+    .expect("first");
+    run(h
+        .service
+        .regenerate_token(&member, issued.token.id, 20, None))
+    .expect("second");
     run(h.service.send_due_reminders(100)).expect("deliver the outbox");
     let sent = h.notifier.sent();
     let regenerated: Vec<(u32, DateTime<Utc>)> = sent

@@ -85,6 +85,14 @@ fn forwarded_address(entry: &[u8]) -> Option<IpAddr> {
     Some(ip.to_canonical())
 }
 
+/// The request's `User-Agent`, when it is readable text (for the audit log).
+pub fn user_agent(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)?
+        .to_str()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::http::header::{HeaderName, HeaderValue};

@@ -18,7 +18,7 @@ mod problem;
 mod sessions;
 mod state;
 
-pub use client::{client_ip, client_ip_from};
+pub use client::{client_ip, client_ip_from, user_agent};
 pub use cross_site::{refuse_ambient_basic, refuse_cross_site};
 pub use problem::{ApiError, Problem};
 pub use sessions::{SECURE_SESSION_COOKIE, SESSION_COOKIE, random_token};

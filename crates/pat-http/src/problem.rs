@@ -253,6 +253,8 @@ impl ApiError {
             "active_token_limit" => "Active token limit reached",
             "revoked_by_admin" => "Revoked by an administrator",
             "revoked_as_leaked" => "Revoked as leaked",
+            "revoked_for_reuse" => "Revoked because a rotated-away secret was reused",
+            "not_revoked_for_reuse" => "Not revoked for reuse",
             "unsupported_media_type" => "Unsupported media type",
             "rate_limited" => "Too many requests",
             "body_too_large" => "Request body too large",
@@ -416,8 +418,13 @@ impl From<RegenerateError> for ApiError {
             E::NotFound => Self::no_such("token"),
             E::RevokedByAdmin => Self::new(StatusCode::CONFLICT, "revoked_by_admin", detail),
             E::RevokedAsLeaked => Self::new(StatusCode::CONFLICT, "revoked_as_leaked", detail),
+            E::RevokedForReuse => Self::new(StatusCode::CONFLICT, "revoked_for_reuse", detail),
+            E::NotRevokedForReuse => {
+                Self::new(StatusCode::CONFLICT, "not_revoked_for_reuse", detail)
+            }
             E::PatsDisabled => Self::pats_disabled(detail),
             E::InvalidExpiry(_) => Self::unprocessable("invalid_expiry", detail),
+            E::InvalidGrace(_) => Self::unprocessable("invalid_grace", detail),
             E::Escalation(_) => Self::escalation(detail),
             E::ActiveLimit { .. } => Self::active_limit(detail),
             E::Randomness(random) => random.into(),

@@ -160,9 +160,29 @@ pub fn wording(notice: &Notice, now: chrono::DateTime<chrono::Utc>) -> Wording {
         NoticeKind::Regenerated => Wording {
             subject: format!("Your personal access token \"{name}\" was regenerated"),
             headline: format!(
-                "Your personal access token \"{name}\" was given a new secret; the previous one no longer works."
+                "Your personal access token \"{name}\" was given a new secret; the previous one stops working at once, or when the grace period chosen for it ends (the token page says when)."
             ),
             advice: "If you did not regenerate it, revoke it now and change your password."
+                .to_owned(),
+        },
+        NoticeKind::ReuseRevoked => Wording {
+            subject: format!(
+                "Your personal access token \"{name}\" was revoked: an old secret of it was used"
+            ),
+            headline: format!(
+                "A secret your personal access token \"{name}\" had before it was rotated was used again after its grace period, so it has leaked; the token has been revoked."
+            ),
+            advice: "Find where the old secret is still stored or was exposed. An administrator must review and lift the revocation before the token can be regenerated; or create a new token."
+                .to_owned(),
+        },
+        NoticeKind::ReuseReported => Wording {
+            subject: format!(
+                "An old secret of your personal access token \"{name}\" was used"
+            ),
+            headline: format!(
+                "A secret your personal access token \"{name}\" had before it was rotated was used again after its grace period, so it has probably leaked. It was refused; the token itself still works (your administrator has reuse detection in report-only mode)."
+            ),
+            advice: "Find where the old secret is still stored or was exposed, and regenerate or revoke the token if you suspect more than a stale copy."
                 .to_owned(),
         },
     }

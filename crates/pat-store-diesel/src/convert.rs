@@ -82,6 +82,8 @@ pub(crate) struct TokenRow {
     pub hint: String,
     pub expiring_soon_sent_for: Option<i32>,
     pub expired_sent_for: Option<i32>,
+    pub previous_secret_valid_until: Option<i64>,
+    pub reuse_detected_at: Option<i64>,
 }
 
 impl TokenRow {
@@ -104,6 +106,8 @@ impl TokenRow {
             hint: token.hint.clone(),
             expiring_soon_sent_for: token.reminders.expiring_soon_sent_for.map(to_i32),
             expired_sent_for: token.reminders.expired_sent_for.map(to_i32),
+            previous_secret_valid_until: token.previous_secret_valid_until.map(micros),
+            reuse_detected_at: token.reuse_detected_at.map(micros),
         }
     }
 
@@ -140,6 +144,8 @@ impl TokenRow {
                 expiring_soon_sent_for: self.expiring_soon_sent_for.map(generation).transpose()?,
                 expired_sent_for: self.expired_sent_for.map(generation).transpose()?,
             },
+            previous_secret_valid_until: self.previous_secret_valid_until.map(time).transpose()?,
+            reuse_detected_at: self.reuse_detected_at.map(time).transpose()?,
         })
     }
 }
@@ -226,6 +232,8 @@ pub(crate) struct SettingsRow {
     pub max_lifetime_days: i32,
     pub max_active_per_user: i32,
     pub expiry_warning_days: i32,
+    pub max_grace_minutes: i32,
+    pub revoke_on_reuse: i32,
 }
 
 impl SettingsRow {
@@ -236,6 +244,8 @@ impl SettingsRow {
             max_lifetime_days: to_i32(s.max_lifetime_days),
             max_active_per_user: to_i32(s.max_active_per_user),
             expiry_warning_days: to_i32(s.expiry_warning_days),
+            max_grace_minutes: to_i32(s.max_grace_minutes),
+            revoke_on_reuse: i32::from(s.revoke_on_reuse),
         }
     }
 
@@ -246,6 +256,8 @@ impl SettingsRow {
             max_lifetime_days: days(self.max_lifetime_days, "max_lifetime_days")?,
             max_active_per_user: days(self.max_active_per_user, "max_active_per_user")?,
             expiry_warning_days: days(self.expiry_warning_days, "expiry_warning_days")?,
+            max_grace_minutes: days(self.max_grace_minutes, "max_grace_minutes")?,
+            revoke_on_reuse: self.revoke_on_reuse != 0,
         })
     }
 }

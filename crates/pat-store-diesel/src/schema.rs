@@ -31,6 +31,8 @@ diesel::table! {
         hint -> Text,
         expiring_soon_sent_for -> Nullable<Integer>,
         expired_sent_for -> Nullable<Integer>,
+        previous_secret_valid_until -> Nullable<BigInt>,
+        reuse_detected_at -> Nullable<BigInt>,
     }
 }
 
@@ -50,6 +52,8 @@ diesel::table! {
         max_lifetime_days -> Integer,
         max_active_per_user -> Integer,
         expiry_warning_days -> Integer,
+        max_grace_minutes -> Integer,
+        revoke_on_reuse -> Integer,
     }
 }
 

@@ -163,6 +163,7 @@ impl CredentialLookup for MemoryStore {
             token: token.clone(),
             owner: state.users.get(&token.owner).map(|c| c.user.clone()),
             pats_enabled: state.settings.unwrap_or_default().pats_enabled,
+            retired: None,
         }))
     }
 }

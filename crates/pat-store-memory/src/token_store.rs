@@ -141,7 +141,9 @@ impl TokenStore for MemoryStore {
     ) -> Result<Token, StoreError> {
         let mut state = self.write();
         let current = state.token_mut(regeneration.id)?;
-        if let Some(reason) = current.revival_refused() {
+        if let Some(reason) = current.revival_refused()
+            && regeneration.lifts != Some(reason)
+        {
             return Err(StoreError::NotRevivable(reason));
         }
         let owner = current.owner;
@@ -167,6 +169,9 @@ impl TokenStore for MemoryStore {
         token.revoked_reason = None;
         token.generation += 1;
         token.reminders = ReminderState::default();
+        token.previous_secret_valid_until =
+            (regeneration.grace_until > now).then_some(regeneration.grace_until);
+        token.reuse_detected_at = None;
         token.updated_at = now;
         let token = token.clone();
         state.by_hash.remove(&old_hash);
@@ -180,6 +185,29 @@ impl TokenStore for MemoryStore {
             }
         }
         state.retired.insert(old_hash, retired);
+        state.write_journal(journal);
+        Ok(token)
+    }
+
+    async fn record_reuse(
+        &self,
+        id: TokenId,
+        revoke: bool,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Token, StoreError> {
+        let mut state = self.write();
+        let token = state.token_mut(id)?;
+        if revoke && token.revoked_at.is_some() {
+            return Ok(token.clone());
+        }
+        token.reuse_detected_at = Some(now);
+        if revoke {
+            token.revoked_at = Some(now);
+            token.revoked_reason = Some(RevocationReason::ReuseDetected);
+            token.updated_at = now;
+        }
+        let token = token.clone();
         state.write_journal(journal);
         Ok(token)
     }

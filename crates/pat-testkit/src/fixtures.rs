@@ -110,6 +110,8 @@ pub fn token(owner: UserId, name: &str, now: DateTime<Utc>, expires_in: Duration
         secret_hash: secret_hash(),
         hint: hint(),
         reminders: ReminderState::default(),
+        previous_secret_valid_until: None,
+        reuse_detected_at: None,
     }
 }
 
@@ -122,6 +124,7 @@ pub fn regeneration(id: TokenId, now: DateTime<Utc>, expires_in: Duration) -> Re
         expires_at: now + expires_in,
         grace_until: now,
         keep_retired_until: now + expires_in,
+        lifts: None,
     }
 }
 

@@ -4,13 +4,15 @@
 //! [`TokenStore::regenerate`]: pat_core::ports::TokenStore::regenerate
 
 use chrono::Duration;
-use pat_core::model::Role;
-use pat_core::ports::{Journal, RetiredSecret};
+use pat_core::model::{AuditAction, AuditQuery, NoticeKind, PageRequest, RevocationReason, Role};
+use pat_core::ports::{Journal, RetiredSecret, StoreError};
 use pat_core::token::SecretHash;
 
 use crate::Stores;
+use crate::audit::event;
 use crate::fixtures::{at, base_time, regeneration, secret_hash, token, user};
-use crate::support::{ROOMY_LIMIT, insert};
+use crate::outbox::message;
+use crate::support::{ROOMY_LIMIT, fetch, insert, unknown_token_id};
 
 const MONTH: Duration = Duration::days(30);
 
@@ -132,4 +134,140 @@ pub async fn retired_secrets_are_forgotten_with_their_token_or_in_time(stores: S
     assert!(retired(&stores, &kept.secret_hash).await.is_some());
     assert_eq!(forget(at(Duration::days(11))).await, Ok(1));
     assert_eq!(retired(&stores, &kept.secret_hash).await, None);
+}
+
+/// A regeneration with a grace period shows until when the previous secret works; one
+/// without shows none; either clears an earlier reuse sighting.
+pub async fn regenerate_records_the_previous_secrets_grace(stores: Stores) {
+    let owner = user(&stores, Role::Member).await;
+    let t = token(owner.id, "graceful", base_time(), MONTH);
+    insert(&stores, &t).await;
+    let first_at = at(Duration::hours(1));
+    stores
+        .tokens
+        .record_reuse(t.id, false, first_at, &Journal::default())
+        .await
+        .expect("record_reuse must succeed");
+    let mut first = regeneration(t.id, first_at, MONTH);
+    first.grace_until = first_at + Duration::minutes(30);
+    let renewed = stores
+        .tokens
+        .regenerate(&first, ROOMY_LIMIT, first_at, &Journal::default())
+        .await
+        .expect("regenerate must succeed");
+    assert_eq!(
+        renewed.previous_secret_valid_until,
+        Some(first_at + Duration::minutes(30))
+    );
+    assert_eq!(renewed.reuse_detected_at, None, "a new secret starts clean");
+    assert_eq!(fetch(&stores, t.id).await, renewed, "as stored");
+    let second_at = at(Duration::hours(2));
+    let renewed = stores
+        .tokens
+        .regenerate(
+            &regeneration(t.id, second_at, MONTH),
+            ROOMY_LIMIT,
+            second_at,
+            &Journal::default(),
+        )
+        .await
+        .expect("regenerate must succeed");
+    assert_eq!(
+        renewed.previous_secret_valid_until, None,
+        "no grace: the previous secret stopped at once"
+    );
+}
+
+async fn reuse_events(stores: &Stores) -> usize {
+    let query = AuditQuery {
+        action: Some(AuditAction::TokenReuseDetected.as_str().to_owned()),
+        page: PageRequest::new(1, 100).expect("page"),
+        ..AuditQuery::default()
+    };
+    stores
+        .audit
+        .list(&query)
+        .await
+        .expect("AuditLog::list must succeed")
+        .items
+        .len()
+}
+
+fn reuse_journal() -> Journal {
+    Journal::of(event(
+        base_time(),
+        AuditAction::TokenReuseDetected,
+        None,
+        None,
+    ))
+    .with_notice(message(NoticeKind::ReuseRevoked, 0))
+}
+
+/// `record_reuse`: report only notes the time and keeps the token; revoking revokes
+/// with reason `reuse_detected` once (a second revocation writes no journal); only a
+/// regeneration that `lifts` that reason brings the token back.
+pub async fn record_reuse_reports_or_revokes_once(stores: Stores) {
+    let owner = user(&stores, Role::Member).await;
+    let t = token(owner.id, "leaky", base_time(), MONTH);
+    insert(&stores, &t).await;
+    let seen = at(Duration::hours(1));
+    let reported = stores
+        .tokens
+        .record_reuse(t.id, false, seen, &reuse_journal())
+        .await
+        .expect("record_reuse must succeed");
+    assert_eq!(reported.reuse_detected_at, Some(seen));
+    assert_eq!(reported.revoked_at, None, "report only keeps the token");
+    assert_eq!(reuse_events(&stores).await, 1);
+
+    let revoked_at = at(Duration::hours(2));
+    let revoked = stores
+        .tokens
+        .record_reuse(t.id, true, revoked_at, &reuse_journal())
+        .await
+        .expect("record_reuse must succeed");
+    assert_eq!(revoked.revoked_at, Some(revoked_at));
+    assert_eq!(
+        revoked.revoked_reason,
+        Some(RevocationReason::ReuseDetected)
+    );
+    assert_eq!(revoked.reuse_detected_at, Some(revoked_at));
+    assert_eq!(reuse_events(&stores).await, 2);
+    let again = stores
+        .tokens
+        .record_reuse(t.id, true, at(Duration::hours(3)), &reuse_journal())
+        .await
+        .expect("record_reuse must succeed");
+    assert_eq!(again.revoked_at, Some(revoked_at), "revoked once");
+    assert_eq!(reuse_events(&stores).await, 2, "nothing journaled twice");
+
+    let later = at(Duration::hours(4));
+    let refused = stores
+        .tokens
+        .regenerate(
+            &regeneration(t.id, later, MONTH),
+            ROOMY_LIMIT,
+            later,
+            &Journal::default(),
+        )
+        .await;
+    assert_eq!(
+        refused,
+        Err(StoreError::NotRevivable(RevocationReason::ReuseDetected))
+    );
+    let mut lift = regeneration(t.id, later, MONTH);
+    lift.lifts = Some(RevocationReason::ReuseDetected);
+    let back = stores
+        .tokens
+        .regenerate(&lift, ROOMY_LIMIT, later, &Journal::default())
+        .await
+        .expect("a lifting regeneration must succeed");
+    assert_eq!(back.revoked_at, None);
+    assert_eq!(back.revoked_reason, None);
+
+    let unknown = stores
+        .tokens
+        .record_reuse(unknown_token_id(), true, later, &Journal::default())
+        .await;
+    assert_eq!(unknown, Err(StoreError::NotFound));
 }

@@ -175,6 +175,8 @@ macro_rules! conformance_suite {
             regenerate_retires_the_old_secret,
             a_second_regeneration_ends_the_earlier_grace,
             retired_secrets_are_forgotten_with_their_token_or_in_time,
+            regenerate_records_the_previous_secrets_grace,
+            record_reuse_reports_or_revokes_once,
             // checks:end
         }
     };

@@ -106,6 +106,8 @@ pub fn generate(plan: SeedPlan, codec: &TokenCodec, hasher: &TokenHasher) -> See
                 secret_hash: hasher.hash(secret.expose()),
                 hint: secret.hint(),
                 reminders: ReminderState::default(),
+                previous_secret_valid_until: None,
+                reuse_detected_at: None,
             });
         }
     }

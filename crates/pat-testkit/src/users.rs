@@ -357,12 +357,16 @@ pub async fn settings_put_then_get_round_trips(stores: Stores) {
         max_lifetime_days: 366,
         max_active_per_user: 100,
         expiry_warning_days: 1,
+        max_grace_minutes: 10_080,
+        revoke_on_reuse: false,
     };
     let second = Settings {
         pats_enabled: true,
         max_lifetime_days: 1,
         max_active_per_user: 1,
         expiry_warning_days: 90,
+        max_grace_minutes: 0,
+        revoke_on_reuse: true,
     };
     for settings in [first, second, Settings::default()] {
         stores

@@ -42,6 +42,8 @@ struct SettingsPage {
     max_lifetime_days: String,
     max_active_per_user: String,
     expiry_warning_days: String,
+    max_grace_minutes: String,
+    revoke_on_reuse: bool,
     error: Option<String>,
     notice: Option<&'static str>,
 }
@@ -56,6 +58,8 @@ pub async fn settings(who: SignedIn, params: Params) -> PageResult {
         max_lifetime_days: current.max_lifetime_days.to_string(),
         max_active_per_user: current.max_active_per_user.to_string(),
         expiry_warning_days: current.expiry_warning_days.to_string(),
+        max_grace_minutes: current.max_grace_minutes.to_string(),
+        revoke_on_reuse: current.revoke_on_reuse,
         error: None,
         notice: notice(&params),
     })
@@ -67,7 +71,7 @@ fn number(form: &FormData, field: &str, label: &str) -> Result<u32, String> {
         .map_err(|_| format!("{label} must be a whole number, got {raw:?}"))
 }
 
-/// `POST /admin/settings`: saves all four settings at once.
+/// `POST /admin/settings`: saves every setting at once.
 pub async fn save_settings(posted: Posted) -> PageResult {
     let Posted { who, form } = posted;
     let parsed = (|| {
@@ -76,6 +80,8 @@ pub async fn save_settings(posted: Posted) -> PageResult {
             max_lifetime_days: number(&form, "max_lifetime_days", "Maximum lifetime")?,
             max_active_per_user: number(&form, "max_active_per_user", "Maximum active tokens")?,
             expiry_warning_days: number(&form, "expiry_warning_days", "Warning days")?,
+            max_grace_minutes: number(&form, "max_grace_minutes", "Longest grace period")?,
+            revoke_on_reuse: form.checked("revoke_on_reuse"),
         })
     })();
     let error = match parsed {
@@ -100,6 +106,8 @@ pub async fn save_settings(posted: Posted) -> PageResult {
             max_lifetime_days: form.get("max_lifetime_days").to_owned(),
             max_active_per_user: form.get("max_active_per_user").to_owned(),
             expiry_warning_days: form.get("expiry_warning_days").to_owned(),
+            max_grace_minutes: form.get("max_grace_minutes").to_owned(),
+            revoke_on_reuse: form.checked("revoke_on_reuse"),
             error: Some(error),
             notice: None,
         },
@@ -314,6 +322,31 @@ pub async fn revoke_token(posted: Posted, id: Path<String>) -> PageResult {
     Ok(see_other(&format!(
         "/admin/users/{}/tokens?status=all&done=revoked",
         token.owner
+    )))
+}
+
+/// `POST /admin/tokens/{id}/lift-reuse`: after review, lifts a reuse revocation. The
+/// token comes back with a new secret that is shown to nobody (the page discards it):
+/// its owner, mailed, regenerates it to get one only they have seen.
+pub async fn lift_reuse(posted: Posted, id: Path<String>) -> PageResult {
+    let id = token_id(&id)?;
+    let who = posted.who;
+    let days = i64::from(
+        who.state
+            .service
+            .current_settings()
+            .await?
+            .max_lifetime_days
+            .min(30),
+    );
+    let lifted = who
+        .state
+        .service
+        .admin_lift_reuse_revocation(&who.actor, id, days)
+        .await?;
+    Ok(see_other(&format!(
+        "/admin/users/{}/tokens?status=all&done=lifted",
+        lifted.token.owner
     )))
 }
 

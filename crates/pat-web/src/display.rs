@@ -99,6 +99,13 @@ pub struct TokenRow {
     pub hint: String,
     /// 1 plus one per regeneration.
     pub generation: u32,
+    /// Until when the previous secret still works (a grace period), if it does.
+    pub previous_secret_until: Option<Moment>,
+    /// When a secret rotated away was last used after its grace period, if since the
+    /// last regeneration.
+    pub reuse_detected: Option<Moment>,
+    /// Revoked because a secret rotated away was used again.
+    pub revoked_for_reuse: bool,
 }
 
 impl TokenRow {
@@ -135,6 +142,9 @@ impl TokenRow {
                 .unwrap_or_default(),
             hint: token.hint.clone(),
             generation: token.generation,
+            previous_secret_until: token.previous_secret_live_until(now).map(Moment::new),
+            reuse_detected: token.reuse_detected_at.map(Moment::new),
+            revoked_for_reuse: token.revoked_reason == Some(RevocationReason::ReuseDetected),
         }
     }
 

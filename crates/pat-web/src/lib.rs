@@ -111,6 +111,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(admin::revoke_token),
     )
     .route(
+        "/admin/tokens/{id}/lift-reuse",
+        web::post().to(admin::lift_reuse),
+    )
+    .route(
         "/admin/tokens/{id}/delete",
         web::get().to(admin::confirm_delete_token),
     )

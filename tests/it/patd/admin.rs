@@ -10,7 +10,8 @@ pub(super) fn admin_settings_bound_lifetime_and_active_limit(backend: Backend) {
     let app = spawn_app(backend);
     assert_eq!(
         app.settings(),
-        json!({"pats_enabled": true, "max_lifetime_days": 180, "max_active_per_user": 5, "expiry_warning_days": 7})
+        json!({"pats_enabled": true, "max_lifetime_days": 180, "max_active_per_user": 5, "expiry_warning_days": 7,
+            "max_grace_minutes": 1440, "revoke_on_reuse": true})
     );
     let alice = app.user_session("member");
     app.change_settings(&json!({"max_lifetime_days": 30, "max_active_per_user": 1}));

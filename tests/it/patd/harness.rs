@@ -13,12 +13,14 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use diesel::connection::SimpleConnection as _;
 use diesel::{Connection as _, PgConnection, RunQueryDsl as _, SqliteConnection};
+use pat_core::ports::{Clock, ManualClock, SystemClock};
 use serde_json::{Value, json};
 use ureq::http;
 
@@ -91,6 +93,8 @@ pub struct TestApp {
     next_user: Rc<Cell<u32>>,
     port: u16,
     extra_env: Vec<(String, String)>,
+    /// The time an in-process patd (and its peers) tells, when a test moves it.
+    clock: Option<Arc<ManualClock>>,
 }
 
 /// Builds patd in this process against a fresh database; it answers on return.
@@ -101,6 +105,13 @@ pub fn spawn_app(backend: Backend) -> TestApp {
 /// [`spawn_app`] with extra `PATD_*` settings (e.g. SMTP).
 pub fn spawn_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
     spawn(Runs::InProcess, backend, extra_env)
+}
+
+/// [`spawn_app_with`] telling the time by a manual clock that starts now: the test
+/// moves it ([`TestApp::advance_clock`]) to see grace periods end without waiting.
+pub fn spawn_app_with_clock(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    spawn_timed(Runs::InProcess, backend, extra_env, Some(clock))
 }
 
 /// Starts the `patd serve` binary against a fresh database and waits until it answers.
@@ -114,6 +125,15 @@ pub fn spawn_binary_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> Te
 }
 
 fn spawn(runs: Runs, backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
+    spawn_timed(runs, backend, extra_env, None)
+}
+
+fn spawn_timed(
+    runs: Runs,
+    backend: Backend,
+    extra_env: &[(&str, &str)],
+    clock: Option<Arc<ManualClock>>,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("patd.db").display()),
@@ -125,7 +145,14 @@ fn spawn(runs: Runs, backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    launch(runs, dir, database_url, extra_env, Rc::new(Cell::new(0)))
+    launch(
+        runs,
+        dir,
+        database_url,
+        extra_env,
+        Rc::new(Cell::new(0)),
+        clock,
+    )
 }
 
 /// Starts patd with this data folder and database, waits until it answers and logs
@@ -136,9 +163,12 @@ fn launch(
     database_url: String,
     extra_env: Vec<(String, String)>,
     next_user: Rc<Cell<u32>>,
+    clock: Option<Arc<ManualClock>>,
 ) -> TestApp {
     let (server, port) = match runs {
-        Runs::InProcess => start_in_process(dir.path(), &database_url, 0, &extra_env),
+        Runs::InProcess => {
+            start_in_process(dir.path(), &database_url, 0, &extra_env, clock.clone())
+        }
         Runs::Binary => {
             let port = free_port();
             let child = start_patd(dir.path(), &database_url, port, &extra_env);
@@ -155,6 +185,7 @@ fn launch(
         next_user,
         port,
         extra_env,
+        clock,
     };
     app.wait_until_healthy();
     app.admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD);
@@ -181,6 +212,7 @@ fn start_in_process(
     database_url: &str,
     port: u16,
     extra_env: &[(String, String)],
+    clock: Option<Arc<ManualClock>>,
 ) -> (Server, u16) {
     init_test_log();
     let mut pairs = vec![
@@ -205,7 +237,11 @@ fn start_in_process(
                 .build()
                 .expect("a runtime for patd");
             runtime.block_on(async move {
-                match patd::Application::build_with(config, first_admin).await {
+                let clock: Arc<dyn Clock> = match clock {
+                    Some(manual) => manual,
+                    None => Arc::new(SystemClock),
+                };
+                match patd::Application::build_with_clock(config, first_admin, clock).await {
                     Err(err) => {
                         let _ = ready_tx.send(Err(err.to_string()));
                     }
@@ -665,6 +701,7 @@ impl TestApp {
                     &self.database_url,
                     self.port,
                     &self.extra_env,
+                    self.clock.clone(),
                 )
                 .0
             }
@@ -714,7 +751,17 @@ impl TestApp {
             self.database_url.clone(),
             extra_env,
             Rc::clone(&self.next_user),
+            self.clock.clone(),
         )
+    }
+
+    /// Moves the manual clock of an app started with [`spawn_app_with_clock`] (and its
+    /// peers) forward.
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.clock
+            .as_ref()
+            .expect("advance_clock needs spawn_app_with_clock")
+            .advance(by);
     }
 
     /// Runs a `patd` subcommand against this app's data folder and database.

@@ -146,3 +146,48 @@ pub fn patd_mails_regenerations_and_leak_revocations_over_smtp(backend: Backend)
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(smtp.inbox().len(), 3, "one mail each");
 }
+
+/// A secret rotated away and used after its grace period (here none) revokes its token
+/// and mails the owner exactly once, however often it is presented; a previous secret
+/// used within its grace period mails nothing.
+pub fn reuse_after_grace_is_mailed_once_and_reuse_within_grace_not_at_all(backend: Backend) {
+    let smtp = TestSmtpServer::start(free_port(), &[]);
+    let app = spawn_mailing(backend, &smtp);
+    let owner = app.user_session("member");
+    let leaked = app.create_token(&owner, "leaked", 30, &["jobs:list"]);
+    let graceful = app.create_token(&owner, "graceful", 30, &["jobs:list"]);
+    let regenerate = |id: &str, body: serde_json::Value| {
+        app.post(&format!("/api/v1/tokens/{id}/regenerate"), &owner, &body)
+            .expect_json(200)
+    };
+    regenerate(&leaked.id(), json!({"expires_in_days": 30}));
+    regenerate(
+        &graceful.id(),
+        json!({"expires_in_days": 30, "grace_minutes": 60}),
+    );
+    wait_for_mail(&smtp, 4);
+    app.assert_works(&graceful.secret);
+    for _ in 0..3 {
+        app.assert_refused(&leaked.secret);
+    }
+    wait_for_mail(&smtp, 5);
+    std::thread::sleep(Duration::from_secs(3));
+    let inbox = smtp.inbox();
+    let reuse: Vec<_> = inbox
+        .iter()
+        .filter(|m| m.subject().contains("an old secret of it was used"))
+        .collect();
+    assert_eq!(
+        reuse.len(),
+        1,
+        "exactly one reuse mail: {:?}",
+        inbox.iter().map(|m| m.subject()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        reuse[0].subject(),
+        "Your personal access token \"leaked\" was revoked: an old secret of it was used"
+    );
+    assert_eq!(reuse[0].to, [owner.email()]);
+    assert!(!reuse[0].text.contains(&leaked.secret), "never the secret");
+    assert_eq!(inbox.len(), 5, "nothing for the use within grace");
+}

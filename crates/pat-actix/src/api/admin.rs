@@ -16,7 +16,8 @@ pub async fn get_settings(state: Data<ApiState>, caller: Caller) -> ApiResult {
     responses((status = 200, body = SettingsView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn put_settings(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
-    let settings = SettingsView::read(&body)?;
+    let current = state.service.admin_settings(&caller.actor).await?;
+    let settings = SettingsView::read(&body, current)?;
     let saved = state
         .service
         .update_settings(&caller.actor, settings.into())
@@ -118,6 +119,29 @@ pub async fn admin_revoke(state: Data<ApiState>, caller: Caller, id: Path<String
         .admin_revoke_token(&caller.actor, token_id(&id)?)
         .await?;
     token_answer(&state, &token)
+}
+
+/// Lifts a reuse revocation after review: the token, revoked because a secret it had
+/// before was used again, gets a new secret and lifetime and is active again; the owner
+/// is mailed. Only for tokens revoked with reason `reuse_detected` (409
+/// `not_revoked_for_reuse` otherwise).
+#[utoipa::path(post, path = "/api/v1/admin/tokens/{id}/regenerate", tag = "admin", request_body = LiftReuseBody,
+    responses((status = 200, body = IssuedView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn admin_regenerate(
+    state: Data<ApiState>,
+    caller: Caller,
+    id: Path<String>,
+    body: JsonBody,
+) -> ApiResult {
+    let id = token_id(&id)?;
+    let days = LiftReuseBody::read(&body, max_days(&state).await?)?.expires_in_days;
+    let issued = state
+        .service
+        .admin_lift_reuse_revocation(&caller.actor, id, days)
+        .await?;
+    issued_answer(&state, &issued)
 }
 
 /// Deletes any user's token.

@@ -9,11 +9,15 @@ pub const MAX_LEAK_REPORT: usize = 1000;
 /// and token ids when the presented token allows `resource:operation[:target]`.
 #[utoipa::path(get, path = "/api/v1/auth/check", tag = "check",
     params(("resource" = Option<String>, Query), ("operation" = Option<String>, Query), ("target" = Option<String>, Query)),
-    responses((status = 204, headers(("X-Pat-User-Id" = String), ("X-Pat-Token-Id" = String))), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 204, headers(("X-Pat-User-Id" = String), ("X-Pat-Token-Id" = String),
+        ("X-Pat-Token-Generation" = String, description = "the generation of the secret presented: the token's current one, or the previous one during a grace period"))), (status = 401, body = Problem), (status = 403, body = Problem)))]
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn auth_check(state: Data<ApiState>, req: HttpRequest, params: Params) -> ApiResult {
     let token = presented_token(&req)?.ok_or_else(ApiError::unauthenticated)?;
-    let principal = state.service.authenticate(&token, client_ip(&req)).await?;
+    let principal = state
+        .service
+        .authenticate_from(&token, client_ip(&req), pat_http::user_agent(&req))
+        .await?;
     match (param(&params, "resource"), param(&params, "operation")) {
         // Authentication only, yet a token with no scope authorizes nothing: not even
         // "any valid token" (docs/api.md).
@@ -44,6 +48,7 @@ pub async fn auth_check(state: Data<ApiState>, req: HttpRequest, params: Params)
     Ok(HttpResponse::NoContent()
         .insert_header(("X-Pat-User-Id", principal.user.id.to_string()))
         .insert_header(("X-Pat-Token-Id", principal.token_id.to_string()))
+        .insert_header(("X-Pat-Token-Generation", principal.generation.to_string()))
         .finish())
 }
 
@@ -107,6 +112,7 @@ async fn introspect_for(state: &ApiState, caller: Caller, body: &[u8]) -> ApiRes
                 "iat": found.issued_at.timestamp(),
                 "token_type": "Bearer",
                 "token_id": principal.token_id.to_string(),
+                "token_generation": principal.generation,
             })))
         }
         Err(pat_core::AuthError::Storage(e)) => Err(pat_core::AuthError::Storage(e).into()),

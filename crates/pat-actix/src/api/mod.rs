@@ -22,8 +22,8 @@ use crate::caller::{Caller, Via, presented_token};
 use crate::cross_site::JsonBody;
 use crate::views::{
     ChangePasswordBody, CreateTokenBody, DeliveryStatusParam, EventView, IntrospectForm,
-    IssuedView, LeakReportBody, LoginBody, MeView, NewUserBody, OutboxView, PageView,
-    RegenerateBody, RotateBody, ScopesBody, SessionView, SetPasswordBody, SettingsView,
+    IssuedView, LeakReportBody, LiftReuseBody, LoginBody, MeView, NewUserBody, OutboxView,
+    PageView, RegenerateBody, RotateBody, ScopesBody, SessionView, SetPasswordBody, SettingsView,
     TokenStatusParam, TokenView, UpdateTokenBody, UpdateUserBody, UserView,
 };
 use pat_http::ApiState;
@@ -109,6 +109,13 @@ fn list_request(
 
 async fn max_days(state: &ApiState) -> Result<u32, ApiError> {
     Ok(state.service.current_settings().await?.max_lifetime_days)
+}
+
+/// 200 with a new secret: never stored by a cache on the way.
+fn issued_answer(state: &ApiState, issued: &pat_core::IssuedToken) -> ApiResult {
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(IssuedView::new(issued, state.service.now())))
 }
 
 /// 200 with the token as the API shows it (its status as of now).

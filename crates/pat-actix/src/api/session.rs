@@ -41,7 +41,11 @@ pub async fn me(caller: Caller) -> ApiResult {
         Via::Token(principal) => Some(principal),
         Via::Session(_) => None,
     };
-    Ok(HttpResponse::Ok().json(MeView::new(caller.user(), principal)))
+    let mut answer = HttpResponse::Ok();
+    if let Some(principal) = principal {
+        answer.insert_header(("X-Pat-Token-Generation", principal.generation.to_string()));
+    }
+    Ok(answer.json(MeView::new(caller.user(), principal)))
 }
 
 /// The caller's session: what a password change and "sign out everywhere" need, which

@@ -68,21 +68,20 @@ pub async fn revoke_self(state: Data<ApiState>, caller: Caller) -> ApiResult {
 }
 
 /// The presenting token rotates itself (for automation): a new secret and lifetime, up
-/// to the admin's cap; the old secret stops working at once. Needs `tokens:update`.
+/// to the admin's cap; the old secret keeps working for `grace_minutes` (default: it
+/// stops at once). Needs `tokens:update`.
 #[utoipa::path(post, path = "/api/v1/tokens/self/rotate", tag = "tokens", request_body = RotateBody,
     responses((status = 200, body = IssuedView), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn rotate_self(state: Data<ApiState>, caller: Caller, body: JsonBody) -> ApiResult {
     require_token_caller(&caller)?;
-    let days = RotateBody::read(&body, max_days(&state).await?)?.expires_in_days;
+    let asked = RotateBody::read(&body, state.service.current_settings().await?)?;
     let issued = state
         .service
-        .rotate_presented_token(&caller.actor, days)
+        .rotate_presented_token(&caller.actor, asked.expires_in_days, asked.grace_minutes)
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(IssuedView::new(&issued, state.service.now())))
+    issued_answer(&state, &issued)
 }
 
 /// One token.
@@ -142,7 +141,8 @@ pub async fn revoke_token(state: Data<ApiState>, caller: Caller, id: Path<String
     token_answer(&state, &token)
 }
 
-/// Gives a token a new secret and lifetime; the old secret stops working at once.
+/// Gives a token a new secret and lifetime; the old secret keeps working for
+/// `grace_minutes` (default: it stops at once), and any earlier grace period ends.
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/regenerate", tag = "tokens", request_body = RegenerateBody,
     responses((status = 200, body = IssuedView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(level = "debug", skip_all)]
@@ -153,14 +153,17 @@ pub async fn regenerate_token(
     body: JsonBody,
 ) -> ApiResult {
     let id = token_id(&id)?;
-    let days = RegenerateBody::read(&body, max_days(&state).await?)?.expires_in_days;
+    let asked = RegenerateBody::read(&body, state.service.current_settings().await?)?;
     let issued = state
         .service
-        .regenerate_token(&caller.actor, id, days)
+        .regenerate_token(
+            &caller.actor,
+            id,
+            asked.expires_in_days,
+            asked.grace_minutes,
+        )
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(IssuedView::new(&issued, state.service.now())))
+    issued_answer(&state, &issued)
 }
 
 /// A token's history, newest first.

@@ -87,6 +87,10 @@ pub struct RegenerateBody {
     /// New lifetime in whole days, 1 to the admin's maximum (default 180; at most 366).
     #[schema(minimum = 1, maximum = 366)]
     pub expires_in_days: i64,
+    /// Minutes the previous secret keeps working as the token, 0 (the default: it stops
+    /// at once) to the admin's `max_grace_minutes` (default 1440, at most 10080).
+    #[schema(minimum = 0, maximum = 10080)]
+    pub grace_minutes: Option<i64>,
 }
 
 /// `POST /tokens/self/rotate` (an empty body is `{}`).
@@ -96,6 +100,18 @@ pub struct RotateBody {
     /// when that is lower).
     #[schema(minimum = 1, maximum = 366)]
     pub expires_in_days: Option<i64>,
+    /// Minutes the previous secret keeps working as the token, 0 (the default: it stops
+    /// at once) to the admin's `max_grace_minutes` (default 1440, at most 10080).
+    #[schema(minimum = 0, maximum = 10080)]
+    pub grace_minutes: Option<i64>,
+}
+
+/// `POST /admin/tokens/{id}/regenerate`: lifting a reuse revocation.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct LiftReuseBody {
+    /// New lifetime in whole days, 1 to the admin's maximum.
+    #[schema(minimum = 1, maximum = 366)]
+    pub expires_in_days: i64,
 }
 
 /// `POST /tokens/{id}/scopes`.
@@ -314,6 +330,43 @@ impl Fields {
                     format!("{field} is required and must be a whole number"),
                 )
             })
+    }
+
+    /// An optional unsigned number (absent or null is `None`).
+    ///
+    /// # Errors
+    /// `code` when present but not a non-negative whole number.
+    pub fn optional_number(
+        &self,
+        field: &str,
+        code: &'static str,
+    ) -> Result<Option<u32>, ApiError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.number(field, code).map(Some),
+        }
+    }
+
+    /// An optional whole number of minutes for a grace period (absent or null is
+    /// `None`); the range itself is the core's rule, named here too when the value is
+    /// not a whole number.
+    ///
+    /// # Errors
+    /// `invalid_grace` when present but fractional or not a number.
+    pub fn optional_minutes(&self, field: &str, max: u32) -> Result<Option<i64>, ApiError> {
+        let refuse = |got: String| {
+            ApiError::unprocessable(
+                "invalid_grace",
+                format!("{field} must be a whole number between 0 and {max}, got {got}"),
+            )
+        };
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => whole_number(n)
+                .map(Some)
+                .ok_or_else(|| refuse(n.to_string())),
+            Some(other) => Err(refuse(other.to_string())),
+        }
     }
 
     /// A required boolean.

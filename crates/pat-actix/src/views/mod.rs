@@ -84,6 +84,12 @@ pub struct TokenView {
     pub generation: u32,
     /// Last 4 characters of the secret.
     pub hint: String,
+    /// Until when the secret before the last regeneration still works (a grace
+    /// period); null when it no longer does.
+    pub previous_secret_expires_at: Option<String>,
+    /// When a secret rotated away was last used after its grace period (a leak); null
+    /// when not since the last regeneration.
+    pub reuse_detected_at: Option<String>,
 }
 
 impl TokenView {
@@ -104,6 +110,8 @@ impl TokenView {
             last_used_ip: token.last_used_ip.map(|ip| ip.to_string()),
             generation: token.generation,
             hint: token.hint.clone(),
+            previous_secret_expires_at: token.previous_secret_live_until(now).map(time),
+            reuse_detected_at: token.reuse_detected_at.map(time),
         }
     }
 }
@@ -115,6 +123,9 @@ pub struct IssuedView {
     pub token: TokenView,
     /// The secret. Store it now: it is never shown again.
     pub secret: String,
+    /// Until when the previous secret keeps working (the grace period asked for); null
+    /// when it stopped at once.
+    pub previous_secret_expires_at: Option<String>,
 }
 
 impl IssuedView {
@@ -123,6 +134,7 @@ impl IssuedView {
         Self {
             token: TokenView::new(&issued.token, now),
             secret: issued.secret.expose().to_owned(),
+            previous_secret_expires_at: issued.token.previous_secret_live_until(now).map(time),
         }
     }
 }
@@ -168,6 +180,14 @@ pub struct SettingsView {
     /// Days before expiry the owner is mailed, 1..=90.
     #[schema(minimum = 1, maximum = 90)]
     pub expiry_warning_days: u32,
+    /// Longest grace period a regeneration may give the previous secret, 0..=10080
+    /// minutes (absent on `PUT`: unchanged).
+    #[schema(minimum = 0, maximum = 10080, required = false)]
+    pub max_grace_minutes: u32,
+    /// Revoke a token whose rotated-away secret is used after its grace period (off:
+    /// report only; absent on `PUT`: unchanged).
+    #[schema(required = false)]
+    pub revoke_on_reuse: bool,
 }
 
 impl From<Settings> for SettingsView {
@@ -177,6 +197,8 @@ impl From<Settings> for SettingsView {
             max_lifetime_days: s.max_lifetime_days,
             max_active_per_user: s.max_active_per_user,
             expiry_warning_days: s.expiry_warning_days,
+            max_grace_minutes: s.max_grace_minutes,
+            revoke_on_reuse: s.revoke_on_reuse,
         }
     }
 }
@@ -188,6 +210,8 @@ impl From<SettingsView> for Settings {
             max_lifetime_days: s.max_lifetime_days,
             max_active_per_user: s.max_active_per_user,
             expiry_warning_days: s.expiry_warning_days,
+            max_grace_minutes: s.max_grace_minutes,
+            revoke_on_reuse: s.revoke_on_reuse,
         }
     }
 }
@@ -312,6 +336,9 @@ pub struct MeToken {
     pub id: String,
     /// Its scopes.
     pub scopes: Vec<ScopeView>,
+    /// The generation of the secret presented: the token's current one, or the one
+    /// before it during a grace period.
+    pub generation: u32,
 }
 
 /// `GET /me`.
@@ -331,6 +358,7 @@ impl MeView {
             token: principal.map(|p| MeToken {
                 id: p.token_id.to_string(),
                 scopes: p.scopes.iter().map(ScopeView::from).collect(),
+                generation: p.generation,
             }),
         }
     }

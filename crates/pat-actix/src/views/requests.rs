@@ -51,13 +51,16 @@ impl UpdateTokenBody {
 }
 
 impl RegenerateBody {
-    /// Reads `POST /tokens/{id}/regenerate`.
+    /// Reads `POST /tokens/{id}/regenerate`; `limits` are the admin's, named in the
+    /// refusal of a value that is not a whole number.
     ///
     /// # Errors
-    /// 400 `invalid_json`; 422 `invalid_expiry`.
-    pub fn read(body: &[u8], max_days: u32) -> Result<Self, ApiError> {
+    /// 400 `invalid_json`; 422 `invalid_expiry` / `invalid_grace`.
+    pub fn read(body: &[u8], limits: Settings) -> Result<Self, ApiError> {
+        let fields = Fields::parse(body)?;
         Ok(Self {
-            expires_in_days: Fields::parse(body)?.days("expires_in_days", max_days)?,
+            expires_in_days: fields.days("expires_in_days", limits.max_lifetime_days)?,
+            grace_minutes: fields.optional_minutes("grace_minutes", limits.max_grace_minutes)?,
         })
     }
 }
@@ -66,15 +69,29 @@ impl RotateBody {
     /// Reads `POST /tokens/self/rotate`; an empty body is `{}`.
     ///
     /// # Errors
-    /// 400 `invalid_json`; 422 `invalid_expiry`.
-    pub fn read(body: &[u8], max_days: u32) -> Result<Self, ApiError> {
+    /// 400 `invalid_json`; 422 `invalid_expiry` / `invalid_grace`.
+    pub fn read(body: &[u8], limits: Settings) -> Result<Self, ApiError> {
         let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
             body
         };
+        let fields = Fields::parse(body)?;
         Ok(Self {
-            expires_in_days: Fields::parse(body)?.optional_days("expires_in_days", max_days)?,
+            expires_in_days: fields.optional_days("expires_in_days", limits.max_lifetime_days)?,
+            grace_minutes: fields.optional_minutes("grace_minutes", limits.max_grace_minutes)?,
+        })
+    }
+}
+
+impl LiftReuseBody {
+    /// Reads `POST /admin/tokens/{id}/regenerate`.
+    ///
+    /// # Errors
+    /// 400 `invalid_json`; 422 `invalid_expiry`.
+    pub fn read(body: &[u8], max_days: u32) -> Result<Self, ApiError> {
+        Ok(Self {
+            expires_in_days: Fields::parse(body)?.days("expires_in_days", max_days)?,
         })
     }
 }
@@ -186,17 +203,25 @@ impl UpdateUserBody {
 }
 
 impl SettingsView {
-    /// Reads `PUT /admin/settings`: every field is required.
+    /// Reads `PUT /admin/settings`: every field is required but the two added with
+    /// rotation grace periods, which keep their `current` value when absent (clients
+    /// written before them go on working).
     ///
     /// # Errors
     /// 400 `invalid_json`; 422 `invalid_settings`.
-    pub fn read(body: &[u8]) -> Result<Self, ApiError> {
+    pub fn read(body: &[u8], current: Settings) -> Result<Self, ApiError> {
         let fields = Fields::parse(body)?;
         Ok(Self {
             pats_enabled: fields.boolean("pats_enabled", "invalid_settings")?,
             max_lifetime_days: fields.number("max_lifetime_days", "invalid_settings")?,
             max_active_per_user: fields.number("max_active_per_user", "invalid_settings")?,
             expiry_warning_days: fields.number("expiry_warning_days", "invalid_settings")?,
+            max_grace_minutes: fields
+                .optional_number("max_grace_minutes", "invalid_settings")?
+                .unwrap_or(current.max_grace_minutes),
+            revoke_on_reuse: fields
+                .optional_bool("revoke_on_reuse", "invalid_settings")?
+                .unwrap_or(current.revoke_on_reuse),
         })
     }
 }

@@ -35,6 +35,8 @@ pub enum AuditAction {
     PasswordChanged,
     /// A one-time set-password link was issued for a user.
     PasswordLinkIssued,
+    /// A secret rotated away was presented after its grace period: it leaked.
+    TokenReuseDetected,
 }
 
 impl AuditAction {
@@ -56,6 +58,7 @@ impl AuditAction {
             AuditAction::UserUpdated => "user.updated",
             AuditAction::PasswordChanged => "user.password_changed",
             AuditAction::PasswordLinkIssued => "user.password_link_issued",
+            AuditAction::TokenReuseDetected => "token.reuse_detected",
         }
     }
 }
@@ -75,11 +78,14 @@ pub enum AuthFailure {
     PatsDisabled,
     /// The owner is deactivated.
     UserInactive,
+    /// A secret rotated away, presented after its grace period (audited as
+    /// `token.reuse_detected`).
+    RetiredSecret,
 }
 
 impl AuditAction {
     /// Every action without a payload, for parsing stored names.
-    const PLAIN: [AuditAction; 14] = [
+    const PLAIN: [AuditAction; 15] = [
         AuditAction::TokenCreated,
         AuditAction::TokenRegenerated,
         AuditAction::TokenRevoked,
@@ -94,6 +100,7 @@ impl AuditAction {
         AuditAction::UserUpdated,
         AuditAction::PasswordChanged,
         AuditAction::PasswordLinkIssued,
+        AuditAction::TokenReuseDetected,
     ];
 
     /// The authentication failure reason, for `auth.failed`.
@@ -127,6 +134,7 @@ impl FromStr for AuthFailure {
             AuthFailure::Revoked,
             AuthFailure::PatsDisabled,
             AuthFailure::UserInactive,
+            AuthFailure::RetiredSecret,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == s)
@@ -144,6 +152,7 @@ impl AuthFailure {
             AuthFailure::Revoked => "revoked",
             AuthFailure::PatsDisabled => "pats_disabled",
             AuthFailure::UserInactive => "user_inactive",
+            AuthFailure::RetiredSecret => "retired_secret",
         }
     }
 }

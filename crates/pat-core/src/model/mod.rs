@@ -251,9 +251,21 @@ pub struct Token {
     pub hint: String,
     /// Reminders already sent.
     pub reminders: ReminderState,
+    /// Until when the secret the last regeneration retired still authenticates (`None`:
+    /// it stopped at once).
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
+    /// When a secret rotated away was last presented after its grace period (cleared by
+    /// the next regeneration).
+    pub reuse_detected_at: Option<DateTime<Utc>>,
 }
 
 impl Token {
+    /// Until when the previous secret still authenticates, if it does at `now`.
+    pub fn previous_secret_live_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.previous_secret_valid_until
+            .filter(|until| *until > now && self.status(now) == TokenStatus::Active)
+    }
+
     /// Whether its owner may give it a new secret: unless an admin, a leak report or a
     /// reused secret revoked it.
     pub fn may_be_regenerated(&self) -> bool {
@@ -341,6 +353,9 @@ pub struct Principal {
     pub scopes: Arc<[Scope]>,
     /// Its expiry.
     pub expires_at: DateTime<Utc>,
+    /// The generation of the secret presented: the token's current one, or the one
+    /// before during a grace period.
+    pub generation: u32,
 }
 
 impl Principal {

@@ -55,6 +55,11 @@ pub enum NoticeKind {
     LeakRevoked,
     /// The token was given a new secret (security notice).
     Regenerated,
+    /// A secret rotated away was used again, and the token was revoked.
+    ReuseRevoked,
+    /// A secret rotated away was used again; the admin's report-only mode kept the
+    /// token active.
+    ReuseReported,
 }
 
 /// Who a notice goes to.
@@ -104,6 +109,8 @@ impl NoticeKind {
             NoticeKind::Created => "created",
             NoticeKind::LeakRevoked => "leak_revoked",
             NoticeKind::Regenerated => "regenerated",
+            NoticeKind::ReuseRevoked => "reuse_revoked",
+            NoticeKind::ReuseReported => "reuse_reported",
         }
     }
 }
@@ -118,6 +125,8 @@ impl FromStr for NoticeKind {
             NoticeKind::Created,
             NoticeKind::LeakRevoked,
             NoticeKind::Regenerated,
+            NoticeKind::ReuseRevoked,
+            NoticeKind::ReuseReported,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -127,14 +136,14 @@ impl FromStr for NoticeKind {
 
 impl Notice {
     /// The key that makes one notice per token, generation and kind: the outbox keeps
-    /// one message per key, so queueing twice sends once.
+    /// one message per key, so queueing twice sends once. Both reuse notices share one
+    /// key: a generation's reuse is mailed once, whichever mode was in force.
     pub fn dedupe_key(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.kind.as_str(),
-            self.token_id,
-            self.generation
-        )
+        let kind = match &self.kind {
+            NoticeKind::ReuseRevoked | NoticeKind::ReuseReported => "reuse_detected",
+            other => other.as_str(),
+        };
+        format!("{kind}:{}:{}", self.token_id, self.generation)
     }
 }
 

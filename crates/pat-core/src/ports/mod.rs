@@ -126,6 +126,9 @@ pub struct Regeneration {
     pub grace_until: DateTime<Utc>,
     /// Until when the retired secret is remembered.
     pub keep_retired_until: DateTime<Utc>,
+    /// A revocation this regeneration may undo although the owner may not
+    /// ([`Token::revival_refused`]): an admin lifting a reuse revocation after review.
+    pub lifts: Option<RevocationReason>,
 }
 
 /// What a change writes in the same transaction as itself: the audit events that record
@@ -237,8 +240,9 @@ pub trait TokenStore: Send + Sync {
     /// Gives the token a new secret and expiry, clears `revoked_at` and its reason, resets the
     /// reminder state and adds 1 to its generation; retires the old secret into the
     /// [`SecretHistory`] (its hash, the old generation, `grace_until`,
-    /// `keep_retired_until`) and ends, at `now`, the grace period of any secret the token
-    /// retired before — unless its owner already has
+    /// `keep_retired_until`), sets `previous_secret_valid_until` to `grace_until` when
+    /// it is after `now` (else `None`), clears `reuse_detected_at`, and ends, at `now`,
+    /// the grace period of any secret the token retired before — unless its owner already has
     /// `active_limit` *other* active tokens at `now` (atomic, as for [`TokenStore::insert`]),
     /// or it was revoked for a reason its owner may not undo
     /// ([`Token::revival_refused`], checked under the same lock, so a revocation
@@ -247,11 +251,27 @@ pub trait TokenStore: Send + Sync {
     /// # Errors
     /// MUST return [`StoreError::NotFound`] for an unknown id,
     /// [`StoreError::ActiveLimit`] at the limit and [`StoreError::NotRevivable`] for a
-    /// token revoked by an admin, a leak report or reuse detection.
+    /// token revoked by an admin, a leak report or reuse detection (unless
+    /// `regeneration.lifts` names that reason).
     async fn regenerate(
         &self,
         regeneration: &Regeneration,
         active_limit: u32,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Token, StoreError>;
+
+    /// A secret the token retired was presented after its grace period: sets
+    /// `reuse_detected_at` to `now` and, when `revoke`, revokes the token with reason
+    /// `reuse_detected` unless it is revoked already. The journal is written unless
+    /// `revoke` found the token revoked (another instance got there first).
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::NotFound`] for an unknown id.
+    async fn record_reuse(
+        &self,
+        id: TokenId,
+        revoke: bool,
         now: DateTime<Utc>,
         journal: &Journal,
     ) -> Result<Token, StoreError>;
@@ -371,6 +391,9 @@ pub struct CredentialRecord {
     pub owner: Option<User>,
     /// The admin switch: off means no authentication by token.
     pub pats_enabled: bool,
+    /// Set when the hash presented is not the token's current secret but one a
+    /// regeneration retired ([`SecretHistory`]); `None` from [`CredentialLookup`].
+    pub retired: Option<RetiredSecret>,
 }
 
 /// The hot path's one read: a token by its secret hash, with its owner and the admin
@@ -408,6 +431,7 @@ impl CredentialLookup for ComposedLookup {
             token,
             owner,
             pats_enabled,
+            retired: None,
         }))
     }
 }

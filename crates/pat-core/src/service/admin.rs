@@ -33,6 +33,30 @@ impl PatService {
         self.revoke_reached(actor, id, Reach::Admin).await
     }
 
+    /// Lifts a reuse revocation after review (admins only): the token, revoked because a
+    /// secret it had before was presented again, gets a new secret and lifetime as on
+    /// regenerate and is active again; its owner is mailed. The new secret is shown to
+    /// the admin once: hand it over, or let the owner regenerate it to get one only
+    /// they have seen.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-admins, `NotFound`, `NotRevokedForReuse`, and the
+    /// regenerate errors (`InvalidExpiry`, `PatsDisabled`, `ActiveLimit`, ...).
+    pub async fn admin_lift_reuse_revocation(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        expires_in_days: i64,
+    ) -> Result<IssuedToken, RegenerateError> {
+        require_admin(actor, "update")?;
+        let renewal = tokens::Renewal {
+            expires_in_days: Some(expires_in_days),
+            grace_minutes: None,
+            rotation: tokens::Rotation::LiftReuse,
+        };
+        self.regenerate(actor, id, renewal).await
+    }
+
     /// Deletes any user's token (admins only).
     ///
     /// # Errors
@@ -65,11 +89,13 @@ impl PatService {
             None,
             actor.ip,
             format!(
-                "pats_enabled={} max_lifetime_days={} max_active_per_user={} expiry_warning_days={}",
+                "pats_enabled={} max_lifetime_days={} max_active_per_user={} expiry_warning_days={} max_grace_minutes={} revoke_on_reuse={}",
                 settings.pats_enabled,
                 settings.max_lifetime_days,
                 settings.max_active_per_user,
-                settings.expiry_warning_days
+                settings.expiry_warning_days,
+                settings.max_grace_minutes,
+                settings.revoke_on_reuse
             ),
         ));
         self.changing(self.settings.put(&settings, &journal))

@@ -29,10 +29,20 @@ pub(super) struct RepeatedFailure {
 }
 
 /// The token an authentication failure concerns, for its audit record.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct FailedToken {
-    id: TokenId,
-    owner: UserId,
+    /// What the store answered for the presented hash.
+    pub(super) record: Arc<CredentialRecord>,
+}
+
+impl FailedToken {
+    pub(super) fn id(&self) -> TokenId {
+        self.record.token.id
+    }
+
+    pub(super) fn owner(&self) -> UserId {
+        self.record.token.owner
+    }
 }
 
 /// What a checked token lets its holder do.
@@ -42,16 +52,37 @@ fn principal(record: &CredentialRecord, user: User) -> Principal {
         token_id: record.token.id,
         scopes: record.token.scopes.clone(),
         expires_at: record.token.expires_at,
+        generation: record
+            .retired
+            .as_ref()
+            .map_or(record.token.generation, |retired| retired.generation),
     }
 }
 
 /// Why a found record does not authenticate at `now`, if it does not: the admin
-/// switch, revocation, expiry, then the owner.
+/// switch, revocation, a retired secret past its grace period, expiry, then the owner.
 pub(super) fn refusal(record: &CredentialRecord, now: DateTime<Utc>) -> Option<AuthError> {
     if !record.pats_enabled {
         return Some(AuthError::PatsDisabled);
     }
-    match record.token.status(now) {
+    if record
+        .retired
+        .as_ref()
+        .is_some_and(|retired| now >= retired.keep_until)
+    {
+        // Forgotten (a kept answer may outlive the keep time): as any unknown secret.
+        return Some(AuthError::Unknown);
+    }
+    let status = record.token.status(now);
+    if status != TokenStatus::Revoked
+        && record
+            .retired
+            .as_ref()
+            .is_some_and(|retired| now >= retired.grace_until)
+    {
+        return Some(AuthError::RetiredSecret);
+    }
+    match status {
         TokenStatus::Revoked => Some(AuthError::Revoked),
         TokenStatus::Expired => Some(AuthError::Expired),
         TokenStatus::Active if !record.owner.as_ref().is_some_and(|user| user.active) => {
@@ -75,11 +106,25 @@ impl PatService {
         raw: &str,
         ip: Option<IpAddr>,
     ) -> Result<Principal, AuthError> {
+        self.authenticate_from(raw, ip, None).await
+    }
+
+    /// [`PatService::authenticate`] with the client's user agent, which the audit
+    /// records when a secret rotated away is presented again.
+    ///
+    /// # Errors
+    /// [`AuthError`] naming why the token was refused.
+    pub async fn authenticate_from(
+        &self,
+        raw: &str,
+        ip: Option<IpAddr>,
+        user_agent: Option<&str>,
+    ) -> Result<Principal, AuthError> {
         if let Err(retry) = self.failed_auths.check(ip) {
             self.observe(AuthOutcome::RateLimited);
             return Err(AuthError::RateLimited(retry));
         }
-        let result = self.authenticate_unlimited(raw, ip).await;
+        let result = self.authenticate_unlimited(raw, ip, user_agent).await;
         let outcome = match &result {
             Ok(_) => AuthOutcome::Success,
             Err(err) => err
@@ -107,21 +152,26 @@ impl PatService {
         &self,
         raw: &str,
         ip: Option<IpAddr>,
+        user_agent: Option<&str>,
     ) -> Result<Principal, AuthError> {
         let now = self.clock.now();
         match self.verify(raw, ip, now).await {
             Ok(principal) => Ok(principal),
+            Err((AuthError::RetiredSecret, Some(token))) => {
+                // Boxed: keeps the reuse write's state out of the success path's future.
+                Box::pin(self.reuse_detected(&token, ip, user_agent, now)).await?;
+                Err(AuthError::RetiredSecret)
+            }
             Err((err, token)) => {
                 if let Some(reason) = err.failure()
-                    && let Some(detail) = self.failure_to_audit(reason, token, ip, now)
+                    && let Some(detail) = self.failure_to_audit(reason, token.as_ref(), ip, now)
                 {
-                    // Boxed: keeps the audit write's state out of the success path's future.
                     let event = self.event(
                         now,
                         AuditAction::AuthFailed(reason),
                         None,
-                        token.map(|t| t.owner),
-                        token.map(|t| t.id),
+                        token.as_ref().map(FailedToken::owner),
+                        token.as_ref().map(FailedToken::id),
                         ip,
                         detail,
                     );
@@ -138,11 +188,11 @@ impl PatService {
     pub(super) fn failure_to_audit(
         &self,
         reason: AuthFailure,
-        token: Option<FailedToken>,
+        token: Option<&FailedToken>,
         ip: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Option<String> {
-        let key = (reason, token.map(|t| t.id), ip);
+        let key = (reason, token.map(FailedToken::id), ip);
         let mut failures = self
             .failures
             .lock()
@@ -183,13 +233,13 @@ impl PatService {
         now: DateTime<Utc>,
     ) -> Result<Option<Arc<CredentialRecord>>, StoreError> {
         let Some(cache) = &self.cache else {
-            return Ok(self.credentials.lookup(hash).await?.map(Arc::new));
+            return Ok(self.find_credential(hash, now).await?.map(Arc::new));
         };
         match cache.get(hash) {
             Cached::Hit(record) => Ok(record),
-            Cached::Bypass => Ok(self.credentials.lookup(hash).await?.map(Arc::new)),
+            Cached::Bypass => Ok(self.find_credential(hash, now).await?.map(Arc::new)),
             Cached::Miss { epoch } => {
-                let record = self.credentials.lookup(hash).await?.map(Arc::new);
+                let record = self.find_credential(hash, now).await?.map(Arc::new);
                 let accepts = record
                     .as_deref()
                     .is_some_and(|found| refusal(found, now).is_none());
@@ -197,6 +247,39 @@ impl PatService {
                 Ok(record)
             }
         }
+    }
+
+    /// What the store knows of `hash` at `now`: the token whose current secret it is,
+    /// else the token that retired it and still remembers it (marked `retired`). The
+    /// history is read only when the current secrets miss, so a current secret costs
+    /// what it always did.
+    async fn find_credential(
+        &self,
+        hash: &SecretHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        if let Some(record) = self.credentials.lookup(hash).await? {
+            return Ok(Some(record));
+        }
+        let Some(retired) = self
+            .history
+            .find_retired(hash)
+            .await?
+            .filter(|retired| retired.keep_until > now)
+        else {
+            return Ok(None);
+        };
+        let Some(token) = self.tokens.get(retired.token).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .credentials
+            .lookup(&token.secret_hash)
+            .await?
+            .map(|record| CredentialRecord {
+                retired: Some(retired),
+                ..record
+            }))
     }
 
     pub(super) async fn verify(
@@ -239,40 +322,47 @@ impl PatService {
                 .map_err(|e| (e.into(), None))?
             {
                 // The store matched on the hash; confirm in constant time.
-                if record.token.secret_hash == hash {
+                let presented = record
+                    .retired
+                    .as_ref()
+                    .map_or(record.token.secret_hash, |retired| retired.secret_hash);
+                if presented == hash {
                     found = Some((record, hash));
                     break;
                 }
             }
         }
         let (record, hash) = found.ok_or((AuthError::Unknown, None))?;
-        let failed = FailedToken {
-            id: record.token.id,
-            owner: record.token.owner,
-        };
         if let Some(err) = refusal(&record, now) {
-            return Err((err, Some(failed)));
+            return Err((err, Some(FailedToken { record })));
         }
         // Only the owner is copied; the token stays shared with the cache.
-        let user = record
-            .owner
-            .clone()
-            .ok_or((AuthError::UserInactive, Some(failed)))?;
+        let Some(user) = record.owner.clone() else {
+            return Err((AuthError::UserInactive, Some(FailedToken { record })));
+        };
         Ok((record, user, hash))
     }
 
     /// RFC 7662 introspection for a resource server: whether `raw` is an active token,
     /// and its claims. It applies every rule of [`PatService::authenticate`] but is not
     /// a use of the token: last use is not touched (the resource server is not the
-    /// token's user), and a refusal is neither audited nor counted.
+    /// token's user), and a refusal is neither audited nor counted — except a secret
+    /// rotated away and presented after its grace period: someone handed the resource
+    /// server a leaked secret, and reuse detection acts as on authentication.
     ///
     /// # Errors
     /// The [`AuthError`] that makes the token inactive.
     pub async fn introspect(&self, raw: &str) -> Result<Introspection, AuthError> {
-        let (record, user, _) = self
-            .check_credential(raw, self.clock.now())
-            .await
-            .map_err(|(err, _)| err)?;
+        let now = self.clock.now();
+        let (record, user, _) = match self.check_credential(raw, now).await {
+            Ok(checked) => checked,
+            // A resource server was handed a leaked secret: that is a use of it.
+            Err((AuthError::RetiredSecret, Some(token))) => {
+                self.reuse_detected(&token, None, None, now).await?;
+                return Err(AuthError::RetiredSecret);
+            }
+            Err((err, _)) => return Err(err),
+        };
         Ok(Introspection {
             issued_at: record.token.created_at,
             principal: principal(&record, user),

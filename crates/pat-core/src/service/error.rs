@@ -23,6 +23,9 @@ pub enum AuthError {
     /// The owner is deactivated.
     #[error("the token's owner is deactivated")]
     UserInactive,
+    /// A secret its token retired by rotation, presented after the grace period: a leak.
+    #[error("the secret was rotated away")]
+    RetiredSecret,
     /// The address failed too often: refused unchecked until its window ends.
     #[error("too many failed token authentications from this address; {0}")]
     RateLimited(#[from] crate::limits::RetryAfter),
@@ -41,6 +44,7 @@ impl AuthError {
             AuthError::Revoked => Some(AuthFailure::Revoked),
             AuthError::PatsDisabled => Some(AuthFailure::PatsDisabled),
             AuthError::UserInactive => Some(AuthFailure::UserInactive),
+            AuthError::RetiredSecret => Some(AuthFailure::RetiredSecret),
             AuthError::RateLimited(_) | AuthError::Storage(_) => None,
         }
     }
@@ -244,12 +248,26 @@ pub enum RegenerateError {
         "this token was revoked because its secret was found exposed; it cannot be regenerated — create a new one"
     )]
     RevokedAsLeaked,
+    /// A secret the token had before was used after its grace period, so reuse detection
+    /// revoked it: only an administrator may bring it back, after review.
+    #[error(
+        "this token was revoked because a secret it had before was used again after rotation (it leaked); an administrator must review it and lift the revocation (POST /api/v1/admin/tokens/{{id}}/regenerate, or the token's admin page)"
+    )]
+    RevokedForReuse,
+    /// An admin asked to lift a reuse revocation from a token that has none.
+    #[error(
+        "this token was not revoked for reuse; only such a token is lifted by an administrator"
+    )]
+    NotRevokedForReuse,
     /// Personal access tokens are switched off.
     #[error("personal access tokens are disabled by the administrator")]
     PatsDisabled,
     /// Bad `expires_in_days`.
     #[error(transparent)]
     InvalidExpiry(#[from] ExpiryError),
+    /// Bad `grace_minutes`.
+    #[error(transparent)]
+    InvalidGrace(#[from] GraceError),
     /// A token caller asked for more than it holds.
     #[error(transparent)]
     Escalation(#[from] Escalation),
@@ -275,9 +293,12 @@ impl From<StoreError> for RegenerateError {
             StoreError::NotRevivable(RevocationReason::Admin | RevocationReason::Owner) => {
                 RegenerateError::RevokedByAdmin
             }
-            StoreError::NotRevivable(
-                RevocationReason::LeakReport | RevocationReason::ReuseDetected,
-            ) => RegenerateError::RevokedAsLeaked,
+            StoreError::NotRevivable(RevocationReason::LeakReport) => {
+                RegenerateError::RevokedAsLeaked
+            }
+            StoreError::NotRevivable(RevocationReason::ReuseDetected) => {
+                RegenerateError::RevokedForReuse
+            }
             other => RegenerateError::Storage(other),
         }
     }

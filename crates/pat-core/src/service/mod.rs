@@ -11,6 +11,7 @@ mod ids;
 mod last_use;
 mod notices;
 mod passwords;
+mod reuse;
 mod scopes;
 mod session_error;
 mod sessions;
@@ -34,8 +35,8 @@ use crate::model::{
     TokenStatus, User, UserId,
 };
 use crate::policy::{
-    Description, DescriptionError, ExpiryError, LAST_USED_WRITE_INTERVAL, Lifetime,
-    MAX_SCOPES_PER_TOKEN, NameError, Settings, SettingsError, TokenName,
+    Description, DescriptionError, ExpiryError, GraceError, GracePeriod, LAST_USED_WRITE_INTERVAL,
+    Lifetime, MAX_SCOPES_PER_TOKEN, NameError, Settings, SettingsError, TokenName,
 };
 use crate::ports::{
     AttemptCounter, AuditLog, AuthObserver, AuthOutcome, Cause, Clock, ComposedLookup,

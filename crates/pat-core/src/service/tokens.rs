@@ -19,11 +19,24 @@ pub const DEFAULT_ROTATION_DAYS: i64 = 30;
 
 /// Who gives a token its new secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rotation {
+pub(super) enum Rotation {
     /// Its owner (a session, or another of their tokens: which may not outlive itself).
     ByOwner,
     /// The token itself, for automation: up to the admin's cap.
     Itself,
+    /// An administrator, after review, bringing back a token reuse detection revoked.
+    LiftReuse,
+}
+
+/// What a regeneration asks for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Renewal {
+    /// The new lifetime (`None`: [`DEFAULT_ROTATION_DAYS`], capped).
+    pub(super) expires_in_days: Option<i64>,
+    /// How long the old secret keeps working (`None`: not at all).
+    pub(super) grace_minutes: Option<i64>,
+    /// Who asks.
+    pub(super) rotation: Rotation,
 }
 
 pub(super) fn refuse_escalation(
@@ -97,6 +110,8 @@ impl PatService {
             secret_hash: self.hasher.hash(secret.expose()),
             hint: secret.hint(),
             reminders: Default::default(),
+            previous_secret_valid_until: None,
+            reuse_detected_at: None,
         };
         let journal = Journal::of(self.token_event(
             actor,
@@ -276,29 +291,37 @@ impl PatService {
     }
 
     /// Gives a token a new secret and lifetime; same name, description and scopes; the
-    /// old secret stops working at once, and the owner is mailed. An active, expired or
-    /// owner-revoked token may be regenerated; one an admin or a leak report revoked
-    /// may not.
+    /// owner is mailed. The old secret keeps working as the token for `grace_minutes`
+    /// (0 or `None`: it stops at once; at most the admin's `max_grace_minutes`; only a
+    /// token active now gets a grace period), and any earlier grace period ends now. An
+    /// active, expired or owner-revoked token may be regenerated; one an admin, a leak
+    /// report or reuse detection revoked may not.
     ///
     /// # Errors
-    /// `NotFound`, `RevokedByAdmin`, `RevokedAsLeaked`, `InvalidExpiry`, `PatsDisabled`,
-    /// `ForbiddenRole`, `ActiveLimit`, `MissingScope`/`ScopeEscalation` (token callers).
+    /// `NotFound`, `RevokedByAdmin`, `RevokedAsLeaked`, `RevokedForReuse`,
+    /// `InvalidExpiry`, `InvalidGrace`, `PatsDisabled`, `ForbiddenRole`, `ActiveLimit`,
+    /// `MissingScope`/`ScopeEscalation` (token callers).
     pub async fn regenerate_token(
         &self,
         actor: &Actor,
         id: TokenId,
         expires_in_days: i64,
+        grace_minutes: Option<i64>,
     ) -> Result<IssuedToken, RegenerateError> {
-        self.regenerate(actor, id, Some(expires_in_days), Rotation::ByOwner)
-            .await
+        let renewal = Renewal {
+            expires_in_days: Some(expires_in_days),
+            grace_minutes,
+            rotation: Rotation::ByOwner,
+        };
+        self.regenerate(actor, id, renewal).await
     }
 
     /// Self-rotation for automation (GitLab's `self/rotate`): the presenting token gives
     /// itself a new secret and lifetime — `expires_in_days`, else
-    /// [`DEFAULT_ROTATION_DAYS`] — at most the admin's cap. It needs `tokens:update`,
-    /// like regenerate; unlike a token regenerating another, its new expiry may pass its
-    /// current one (that is the point), but never the cap. The old secret stops working
-    /// at once and the owner is mailed.
+    /// [`DEFAULT_ROTATION_DAYS`] — at most the admin's cap, with an optional grace
+    /// period for the old secret as on regenerate. It needs `tokens:update`, like
+    /// regenerate; unlike a token regenerating another, its new expiry may pass its
+    /// current one (that is the point), but never the cap. The owner is mailed.
     ///
     /// # Errors
     /// As [`PatService::regenerate_token`]; `NotFound` when the caller did not
@@ -307,48 +330,79 @@ impl PatService {
         &self,
         actor: &Actor,
         expires_in_days: Option<i64>,
+        grace_minutes: Option<i64>,
     ) -> Result<IssuedToken, RegenerateError> {
         let Credential::Token { token_id, .. } = &actor.credential else {
             return Err(RegenerateError::NotFound);
         };
-        self.regenerate(actor, *token_id, expires_in_days, Rotation::Itself)
-            .await
+        let renewal = Renewal {
+            expires_in_days,
+            grace_minutes,
+            rotation: Rotation::Itself,
+        };
+        self.regenerate(actor, *token_id, renewal).await
     }
 
-    async fn regenerate(
+    pub(super) async fn regenerate(
         &self,
         actor: &Actor,
         id: TokenId,
-        expires_in_days: Option<i64>,
-        rotation: Rotation,
+        renewal: Renewal,
     ) -> Result<IssuedToken, RegenerateError> {
         refuse_collaborator(actor, "regenerate tokens")?;
-        let token = self
-            .load(actor, id, TokenOp::Update, Reach::OwnerOnly)
-            .await?;
-        refuse_revival(&token)?;
+        let lifting = renewal.rotation == Rotation::LiftReuse;
+        let token = if lifting {
+            self.load(actor, id, TokenOp::Update, Reach::Admin).await?
+        } else {
+            self.load(actor, id, TokenOp::Update, Reach::OwnerOnly)
+                .await?
+        };
+        let lifts = lifting.then_some(RevocationReason::ReuseDetected);
+        if lifting && token.revoked_reason != lifts {
+            return Err(RegenerateError::NotRevokedForReuse);
+        }
+        if !lifting {
+            refuse_revival(&token)?;
+        }
         let settings = self
             .enabled_settings()
             .await?
             .ok_or(RegenerateError::PatsDisabled)?;
-        let days = expires_in_days
+        let days = renewal
+            .expires_in_days
             .unwrap_or_else(|| DEFAULT_ROTATION_DAYS.min(i64::from(settings.max_lifetime_days)));
         let lifetime = Lifetime::new(days, settings.max_lifetime_days)?;
+        let grace = match renewal.grace_minutes {
+            Some(minutes) => GracePeriod::new(minutes, settings.max_grace_minutes)?,
+            None => GracePeriod::NONE,
+        };
         let now = self.clock.now();
         let expires_at = lifetime.expires_at(now);
         let specs: Vec<ScopeSpec> = token.scopes.iter().map(|s| s.spec.clone()).collect();
-        if rotation == Rotation::ByOwner {
+        if renewal.rotation == Rotation::ByOwner {
             refuse_escalation(actor, &specs, expires_at)?;
         }
+        // Only a secret that worked until now is retired by this rotation: it gets the
+        // grace period, and a later use of it is a leak. One that had stopped (revoked,
+        // expired) is not brought back by a grace period, and its later use is refused
+        // as any dead secret is, not taken for reuse: it is remembered for no time.
+        let active = token.status(now) == TokenStatus::Active;
+        let grace = if active { grace } else { GracePeriod::NONE };
+        let keep_retired_until = if active {
+            // As long as the old secret could have lived: a later use is a leak.
+            now + chrono::Duration::days(i64::from(settings.max_lifetime_days))
+        } else {
+            now
+        };
         let secret = self.new_secret()?;
         let regeneration = Regeneration {
             id,
             secret_hash: self.hasher.hash(secret.expose()),
             hint: secret.hint(),
             expires_at,
-            grace_until: now,
-            // As long as the old secret could have lived: a later use is a leak.
-            keep_retired_until: now + chrono::Duration::days(i64::from(settings.max_lifetime_days)),
+            grace_until: grace.ends_at(now),
+            keep_retired_until,
+            lifts,
         };
         // The new secret's hint, not the generation number: it is known before the
         // write, and it is what the owner sees on the token page.
@@ -357,23 +411,42 @@ impl PatService {
             generation: token.generation + 1,
             ..token.clone()
         };
-        let how = match rotation {
+        let how = match renewal.rotation {
             Rotation::ByOwner => "new secret",
             Rotation::Itself => "rotated itself: new secret",
+            Rotation::LiftReuse => "reuse revocation lifted by an administrator: new secret",
+        };
+        let previous = if grace == GracePeriod::NONE {
+            "previous secret stopped".to_owned()
+        } else {
+            format!(
+                "previous secret valid until {}",
+                regeneration
+                    .grace_until
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
         };
         // The owner is told of every new secret, as of every new token.
+        let owner = if token.owner == actor.user.id {
+            actor.user.clone()
+        } else {
+            self.users
+                .get(token.owner)
+                .await?
+                .ok_or(RegenerateError::NotFound)?
+        };
         let journal = Journal::of(self.token_event(
             actor,
             now,
             AuditAction::TokenRegenerated,
             &token,
             format!(
-                "{how} {}, expires {}",
+                "{how} {}, expires {}; {previous}",
                 regeneration.hint,
                 expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ),
         ))
-        .with_notice(self.message(notice(NoticeKind::Regenerated, &actor.user, &renewed), now)?);
+        .with_notice(self.message(notice(NoticeKind::Regenerated, &owner, &renewed), now)?);
         let token = self
             .changing(self.tokens.regenerate(
                 &regeneration,

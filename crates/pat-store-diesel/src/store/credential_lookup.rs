@@ -50,5 +50,6 @@ pub(super) fn lookup_in(
         token: token.into_token(scopes)?,
         owner: owner.map(UserRow::into_user).transpose()?,
         pats_enabled: settings.pats_enabled,
+        retired: None,
     }))
 }

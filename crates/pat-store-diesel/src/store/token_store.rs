@@ -228,7 +228,9 @@ impl TokenStore for DieselStore {
         let regeneration = regeneration.clone();
         self.token_write(regeneration.id, journal, move |conn, key| {
             let current = existing_token(conn, key)?;
-            if let Some(reason) = current.revival_refused() {
+            if let Some(reason) = current.revival_refused()
+                && regeneration.lifts != Some(reason)
+            {
                 return Err(StoreError::NotRevivable(reason).into());
             }
             let owner = current.owner.to_string();
@@ -250,10 +252,48 @@ impl TokenStore for DieselStore {
                     tokens::generation.eq(tokens::generation + 1),
                     tokens::expiring_soon_sent_for.eq(None::<i32>),
                     tokens::expired_sent_for.eq(None::<i32>),
+                    tokens::previous_secret_valid_until.eq((regeneration.grace_until > now)
+                        .then_some(micros(regeneration.grace_until))),
+                    tokens::reuse_detected_at.eq(None::<i64>),
                     tokens::updated_at.eq(micros(now)),
                 ))
                 .execute(conn)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn record_reuse(
+        &self,
+        id: TokenId,
+        revoke: bool,
+        now: DateTime<Utc>,
+        journal: &Journal,
+    ) -> Result<Token, StoreError> {
+        self.token_write(id, journal, move |conn, key| {
+            if !revoke {
+                let noted = diesel::update(tokens::table.find(key))
+                    .set(tokens::reuse_detected_at.eq(micros(now)))
+                    .execute(conn)?;
+                if noted == 0 {
+                    existing_token(conn, key)?;
+                }
+                return Ok(true);
+            }
+            let revoked =
+                diesel::update(tokens::table.find(key).filter(tokens::revoked_at.is_null()))
+                    .set((
+                        tokens::revoked_at.eq(micros(now)),
+                        tokens::revoked_reason.eq(RevocationReason::ReuseDetected.as_str()),
+                        tokens::reuse_detected_at.eq(micros(now)),
+                        tokens::updated_at.eq(micros(now)),
+                    ))
+                    .execute(conn)?;
+            if revoked == 0 {
+                // Unknown (NotFound), or revoked before: kept as it is, nothing journaled.
+                existing_token(conn, key)?;
+            }
+            Ok(revoked == 1)
         })
         .await
     }

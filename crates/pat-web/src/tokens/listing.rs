@@ -13,6 +13,9 @@ pub fn notice(params: &HashMap<String, String>) -> Option<&'static str> {
     Some(match params.get("done")?.as_str() {
         "revoked" => "The token was revoked. Requests using it are refused from now on.",
         "deleted" => "The token was deleted.",
+        "lifted" => {
+            "The reuse revocation was lifted: the token is active with a new secret nobody has seen. Its owner was mailed and must regenerate it to use it again."
+        }
         "deleted_all" => "All your tokens were deleted.",
         "scopes" => "The token's scopes were changed.",
         "settings" => "Settings saved.",

@@ -317,6 +317,8 @@ struct TokenPage {
     events: Vec<EventRow>,
     max_days: u32,
     default_days: u32,
+    /// The admin's longest grace period for the previous secret (0: none offered).
+    max_grace_minutes: u32,
     operations: Vec<(&'static str, &'static str)>,
     resources: Vec<String>,
     may_regenerate: bool,
@@ -355,7 +357,8 @@ async fn token_page(
             PageRequest::new(1, HISTORY_SIZE).map_err(WebError::invalid_page)?,
         )
         .await?;
-    let max_days = service.current_settings().await?.max_lifetime_days;
+    let settings = service.current_settings().await?;
+    let max_days = settings.max_lifetime_days;
     let resources = match service.catalog().names() {
         Some(names) => names
             .filter(|n| who.role() == Role::Admin || *n != "admin")
@@ -374,6 +377,7 @@ async fn token_page(
             events: events.items.iter().map(EventRow::from).collect(),
             max_days,
             default_days: DEFAULT_DAYS.min(max_days),
+            max_grace_minutes: settings.max_grace_minutes,
             operations: operation_options(),
             resources,
             may_regenerate: who.role() != Role::Collaborator,
@@ -407,7 +411,7 @@ pub async fn revoke(posted: Posted, id: Path<String>) -> PageResult {
 }
 
 /// `POST /tokens/{id}/regenerate`: a new secret with a new expiry; the old one stops
-/// working at once.
+/// working at once, or when the grace period asked for ends.
 pub async fn regenerate(posted: Posted, id: Path<String>) -> PageResult {
     let id = token_id(&id)?;
     let Posted { who, form } = posted;
@@ -415,8 +419,17 @@ pub async fn regenerate(posted: Posted, id: Path<String>) -> PageResult {
         regenerate: Some(message),
         ..TokenPageErrors::default()
     };
-    let days = match days_field(form.get("expires_in_days")) {
-        Ok(days) => days,
+    let asked = days_field(form.get("expires_in_days")).and_then(|days| {
+        let grace = match form.get("grace_minutes").trim() {
+            "" => None,
+            raw => Some(raw.parse::<i64>().map_err(|_| {
+                format!("enter a whole number of minutes for the grace period, got {raw:?}")
+            })?),
+        };
+        Ok((days, grace))
+    });
+    let (days, grace) = match asked {
+        Ok(asked) => asked,
         Err(message) => {
             return token_page(
                 &who,
@@ -432,7 +445,7 @@ pub async fn regenerate(posted: Posted, id: Path<String>) -> PageResult {
     match who
         .state
         .service
-        .regenerate_token(&who.actor, id, days)
+        .regenerate_token(&who.actor, id, days, grace)
         .await
     {
         Ok(issued) => {
@@ -446,7 +459,11 @@ pub async fn regenerate(posted: Posted, id: Path<String>) -> PageResult {
             )
             .await
         }
-        Err(err @ (RegenerateError::InvalidExpiry(_) | RegenerateError::ActiveLimit { .. })) => {
+        Err(
+            err @ (RegenerateError::InvalidExpiry(_)
+            | RegenerateError::InvalidGrace(_)
+            | RegenerateError::ActiveLimit { .. }),
+        ) => {
             let status = ApiError::from(err.clone()).status();
             token_page(&who, id, status, refused(err.to_string()), None, None).await
         }
