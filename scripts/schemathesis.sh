@@ -38,10 +38,11 @@ csrf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrf_tok
 curl -sf -b "$data/jar" -H "X-CSRF-Token: $csrf" -H 'content-type: application/json' \
   -d '{"name":"schemathesis","expires_in_days":30,"scopes":["*:*"]}' "$url/api/v1/tokens" >"$data/token.json"
 secret=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret"])' "$data/token.json")
-# The document can only state static bounds (expires_in_days <= 366); make the
-# server's policy the same, so a schema-valid lifetime is a policy-valid one.
+# The document can only state static bounds (expires_in_days <= 366, grace_minutes <=
+# 10080); make the server's policy the same, so a schema-valid lifetime or grace period
+# is a policy-valid one.
 curl -sf -b "$data/jar" -H "X-CSRF-Token: $csrf" -H 'content-type: application/json' -X PUT \
-  -d '{"pats_enabled":true,"max_lifetime_days":366,"max_active_per_user":100,"expiry_warning_days":7}' \
+  -d '{"pats_enabled":true,"max_lifetime_days":366,"max_active_per_user":100,"expiry_warning_days":7,"max_grace_minutes":10080}' \
   "$url/api/v1/admin/settings" >/dev/null
 
 # Not generated, because each would take away the credentials under test (they have

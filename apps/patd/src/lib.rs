@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 mod request_log;
+pub mod rotate;
 pub mod server;
 pub mod wiring;
 

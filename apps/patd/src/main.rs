@@ -52,6 +52,9 @@ enum Command {
     },
     /// Print a new random server key (base64) for PATD_TOKEN_KEY.
     Keygen,
+    /// Rotate the token in PATD_TOKEN through a running patd (for CI jobs): prints the
+    /// new secret, and nothing else, on stdout.
+    RotateSelf(patd::rotate::RotateSelf),
 }
 
 fn init_logging(format: LogFormat) {
@@ -63,6 +66,31 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
+    }
+}
+
+/// `patd rotate-self`: needs no configuration, only patd's address and the token.
+fn rotate_self(args: &patd::rotate::RotateSelf) -> ExitCode {
+    let Some(token) = std::env::var("PATD_TOKEN").ok().filter(|t| !t.is_empty()) else {
+        eprintln!("patd: {}", patd::rotate::RotateError::NoToken);
+        return ExitCode::from(2);
+    };
+    match patd::rotate::rotate_self(args, &token) {
+        Ok(rotated) => {
+            println!("{}", rotated.secret);
+            eprintln!(
+                "patd: rotated; the new secret expires {}",
+                rotated.expires_at
+            );
+            if let Some(until) = rotated.previous_secret_expires_at {
+                eprintln!("patd: the previous secret keeps working until {until}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("patd: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -79,6 +107,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Some(Command::RotateSelf(rotate)) = &args.command {
+        return rotate_self(rotate);
     }
     let config = match Config::load(&args.config) {
         Ok(config) => config,
@@ -106,7 +137,7 @@ fn main() -> ExitCode {
             Command::Token(command) => cli::token(&config, command).await,
             Command::Settings(command) => cli::settings(&config, command).await,
             Command::Notify { once } => cli::notify(&config, once).await,
-            Command::Keygen => Ok(()),
+            Command::Keygen | Command::RotateSelf(_) => Ok(()),
         }
     });
     match result {

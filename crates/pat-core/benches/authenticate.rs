@@ -1,5 +1,6 @@
 //! `authenticate` (parse + HMAC + in-memory lookup + checks) against one bare
-//! HMAC-SHA256 of the same token string, in the same run.
+//! HMAC-SHA256 of the same token string, in the same run; and a previous secret during
+//! its grace period (found in the secret history after the current secrets miss).
 //!
 //! Run: `cargo bench -p pat-core --bench authenticate`
 
@@ -87,6 +88,37 @@ fn bench(c: &mut Criterion) {
         }
     }
     ready(plain.authenticate(&secret, None)).expect("the token authenticates");
+    // One more token regenerated with a grace period: its previous secret is found in
+    // the secret history, read only when the current secrets miss.
+    let rotating = ready(plain.create_user(
+        None,
+        NewUser {
+            email: "rotating@example.com".to_owned(),
+            name: "Rotating".to_owned(),
+            role: Role::Member,
+        },
+        None,
+    ))
+    .expect("user");
+    let rotating = Actor::session(rotating, None);
+    let before = ready(plain.create_token(
+        &rotating,
+        CreateTokenRequest {
+            name: "rotating".to_owned(),
+            expires_in_days: 90,
+            scopes: vec!["jobs:list".into()],
+            ..Default::default()
+        },
+    ))
+    .expect("token");
+    ready(plain.regenerate_token(&rotating, before.token.id, 90, Some(60))).expect("regenerated");
+    let previous = before.secret.expose().to_owned();
+    assert_eq!(
+        ready(plain.authenticate(&previous, None))
+            .expect("works in its grace")
+            .generation,
+        1
+    );
     let cached = service(&store, true);
     let service = plain;
     ready(cached.authenticate(&secret, None)).expect("the token authenticates");
@@ -116,6 +148,13 @@ fn bench(c: &mut Criterion) {
     // The default in patd: the verification cache answers a token checked before.
     group.bench_function("authenticate_cached", |b| {
         b.iter(|| black_box(ready(cached.authenticate(black_box(&secret), None)).is_ok()))
+    });
+    // A previous secret in its grace period: a current-secret miss, then the history.
+    group.bench_function("authenticate_previous_secret_memory", |b| {
+        b.iter(|| black_box(ready(service.authenticate(black_box(&previous), None)).is_ok()))
+    });
+    group.bench_function("authenticate_previous_secret_cached", |b| {
+        b.iter(|| black_box(ready(cached.authenticate(black_box(&previous), None)).is_ok()))
     });
     group.finish();
 }

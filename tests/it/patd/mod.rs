@@ -138,6 +138,7 @@ on_every_backend![
     rotation::grace_minutes_are_checked_against_the_admins_cap,
     rotation::report_only_mode_keeps_the_token,
     rotation::another_instance_sees_grace_and_reuse_within_the_bound,
+    rotation::the_cli_rotates_the_token_it_runs_with,
     mail::reuse_after_grace_is_mailed_once_and_reuse_within_grace_not_at_all,
     crash::crash_kill_9_under_load_loses_nothing_acknowledged,
     abuse::abuse_failed_token_authentications_from_one_address_get_429_even_for_a_valid_token,

@@ -372,3 +372,61 @@ pub(super) fn another_instance_sees_grace_and_reuse_within_the_bound(backend: Ba
         "reuse_detected"
     );
 }
+
+/// `patd rotate-self`, the command a CI job runs: the token from `PATD_TOKEN`, the new
+/// secret alone on stdout; a grace period keeps the old one working; refusals and
+/// missing input exit non-zero with patd's reason, changing nothing.
+pub(super) fn the_cli_rotates_the_token_it_runs_with(backend: Backend) {
+    let app = spawn_app(backend);
+    let owner = app.user_session("member");
+    let ci = app.create_token(&owner, "ci", 7, &["tokens:update", "jobs:list"]);
+    let run = |token: &str, args: &[&str]| {
+        let mut all = vec!["rotate-self", "--url", app.address.as_str()];
+        all.extend_from_slice(args);
+        let out = app.cli_with(&all, &[("PATD_TOKEN", token)]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(
+        &ci.secret,
+        &["--expires-in-days", "20", "--grace-minutes", "10"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        !stdout.contains(char::is_whitespace),
+        "only the secret on stdout: {stdout:?}"
+    );
+    assert_eq!(generation_of(&app, &stdout), 2, "the new secret works");
+    assert_eq!(
+        generation_of(&app, &ci.secret),
+        1,
+        "the old one during its grace"
+    );
+    assert!(stderr.contains("keeps working until"), "{stderr}");
+    assert_eq!(reply_days(&app.token(&owner, &ci.id())), 20);
+
+    let (code, _, stderr) = run(&stdout, &["--grace-minutes", "99999"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("invalid_grace") && stderr.contains("between 0 and 1440"),
+        "{stderr}"
+    );
+    let read_only = app.create_token(&owner, "read only", 7, &["tokens:read"]);
+    let (code, _, stderr) = run(&read_only.secret, &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("missing_scope"), "{stderr}");
+    app.assert_works(&read_only.secret);
+    let (code, _, stderr) = run("", &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("PATD_TOKEN"), "{stderr}");
+    let out = app.cli_with(
+        &["rotate-self", "--url", "ftp://patd.example"],
+        &[("PATD_TOKEN", stdout.as_str())],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https://"));
+    assert_eq!(generation_of(&app, &stdout), 2, "refusals changed nothing");
+}

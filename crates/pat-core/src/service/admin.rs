@@ -49,10 +49,10 @@ impl PatService {
         expires_in_days: i64,
     ) -> Result<IssuedToken, RegenerateError> {
         require_admin(actor, "update")?;
-        let renewal = tokens::Renewal {
+        let renewal = rotation::Renewal {
             expires_in_days: Some(expires_in_days),
             grace_minutes: None,
-            rotation: tokens::Rotation::LiftReuse,
+            rotation: rotation::Rotation::LiftReuse,
         };
         self.regenerate(actor, id, renewal).await
     }

@@ -1,8 +1,8 @@
 //! `PatService`: every use case, over the ports. This file holds the service, its
 //! builder and the access rules every family shares (`load`, admin reach, the token
 //! scope a PAT needs); each use-case family has a room of its own: `authenticate`,
-//! `tokens`, `scopes`, `admin`, `users`, `notices`, with `ids` (randomness, ids, audit
-//! events) and `error`.
+//! `tokens`, `rotation`, `reuse`, `scopes`, `admin`, `users`, `notices`, `sessions`,
+//! `passwords`, with `ids` (randomness, ids, audit events) and `error`.
 
 mod admin;
 mod authenticate;
@@ -12,6 +12,7 @@ mod last_use;
 mod notices;
 mod passwords;
 mod reuse;
+mod rotation;
 mod scopes;
 mod session_error;
 mod sessions;
@@ -57,10 +58,10 @@ pub use error::{
 };
 use notices::notice;
 pub use notices::{MAX_DELIVERY_ATTEMPTS, ReminderRun, retry_delay};
+pub use rotation::DEFAULT_ROTATION_DAYS;
 use scopes::describe_scopes;
 pub use session_error::{LimitError, PasswordChangeError, SignInError};
 pub use sessions::{LiveSession, SignedIn};
-pub use tokens::DEFAULT_ROTATION_DAYS;
 use tokens::refuse_escalation;
 
 /// A token secret just issued, and its token. The only value holding a secret.

@@ -201,19 +201,7 @@ impl TokenStore for DieselStore {
         journal: &Journal,
     ) -> Result<Token, StoreError> {
         self.token_write(id, journal, move |conn, key| {
-            let revoked =
-                diesel::update(tokens::table.find(key).filter(tokens::revoked_at.is_null()))
-                    .set((
-                        tokens::revoked_at.eq(micros(now)),
-                        tokens::revoked_reason.eq(reason.as_str()),
-                        tokens::updated_at.eq(micros(now)),
-                    ))
-                    .execute(conn)?;
-            if revoked == 0 {
-                // Unknown (NotFound), or revoked before: kept as it is, nothing journaled.
-                existing_token(conn, key)?;
-            }
-            Ok(revoked == 1)
+            revoke_in(conn, key, reason, now)
         })
         .await
     }
@@ -271,29 +259,17 @@ impl TokenStore for DieselStore {
         journal: &Journal,
     ) -> Result<Token, StoreError> {
         self.token_write(id, journal, move |conn, key| {
-            if !revoke {
-                let noted = diesel::update(tokens::table.find(key))
-                    .set(tokens::reuse_detected_at.eq(micros(now)))
-                    .execute(conn)?;
-                if noted == 0 {
-                    existing_token(conn, key)?;
-                }
-                return Ok(true);
+            // Revoked before (another instance got there first): nothing to note again.
+            if revoke && !revoke_in(conn, key, RevocationReason::ReuseDetected, now)? {
+                return Ok(false);
             }
-            let revoked =
-                diesel::update(tokens::table.find(key).filter(tokens::revoked_at.is_null()))
-                    .set((
-                        tokens::revoked_at.eq(micros(now)),
-                        tokens::revoked_reason.eq(RevocationReason::ReuseDetected.as_str()),
-                        tokens::reuse_detected_at.eq(micros(now)),
-                        tokens::updated_at.eq(micros(now)),
-                    ))
-                    .execute(conn)?;
-            if revoked == 0 {
-                // Unknown (NotFound), or revoked before: kept as it is, nothing journaled.
+            let noted = diesel::update(tokens::table.find(key))
+                .set(tokens::reuse_detected_at.eq(micros(now)))
+                .execute(conn)?;
+            if noted == 0 {
                 existing_token(conn, key)?;
             }
-            Ok(revoked == 1)
+            Ok(true)
         })
         .await
     }
@@ -509,6 +485,28 @@ impl DieselStore {
         })
         .await
     }
+}
+
+/// Revokes `key` for `reason` unless it is revoked already; whether it did. An unknown
+/// id is `NotFound`.
+fn revoke_in(
+    conn: &mut AnyConnection,
+    key: &str,
+    reason: RevocationReason,
+    now: DateTime<Utc>,
+) -> Result<bool, TxError> {
+    let revoked = diesel::update(tokens::table.find(key).filter(tokens::revoked_at.is_null()))
+        .set((
+            tokens::revoked_at.eq(micros(now)),
+            tokens::revoked_reason.eq(reason.as_str()),
+            tokens::updated_at.eq(micros(now)),
+        ))
+        .execute(conn)?;
+    if revoked == 0 {
+        // Unknown (NotFound), or revoked before: kept as it is, nothing journaled.
+        existing_token(conn, key)?;
+    }
+    Ok(revoked == 1)
 }
 
 /// One conditional UPDATE: concurrent uses write at most once per interval. Returns the
