@@ -12,9 +12,10 @@ use actix_web::http::StatusCode;
 use libfuzzer_sys::fuzz_target;
 use pat_actix::ApiError;
 use pat_actix::views::{
-    CreateTokenBody, Fields, LeakReportBody, LoginBody, NewUserBody, RegenerateBody,
-    ScopesBody, SettingsView, UpdateTokenBody, UpdateUserBody,
+    CreateTokenBody, Fields, LeakReportBody, LiftReuseBody, LoginBody, NewUserBody,
+    RegenerateBody, RotateBody, ScopesBody, SettingsView, UpdateTokenBody, UpdateUserBody,
 };
+use pat_core::policy::Settings;
 use serde_json::Value;
 
 /// The fields the API's handlers read.
@@ -53,12 +54,14 @@ fn refused_as_bad_input<T>(read: Result<T, ApiError>) {
 fuzz_target!(|body: &[u8]| {
     refused_as_bad_input(CreateTokenBody::read(body, 180).map(CreateTokenBody::into_domain));
     refused_as_bad_input(UpdateTokenBody::read(body));
-    refused_as_bad_input(RegenerateBody::read(body, 180));
+    refused_as_bad_input(RegenerateBody::read(body, Settings::default()));
+    refused_as_bad_input(RotateBody::read(body, Settings::default()));
+    refused_as_bad_input(LiftReuseBody::read(body, 180));
     refused_as_bad_input(ScopesBody::read(body));
     refused_as_bad_input(LoginBody::read(body));
     refused_as_bad_input(NewUserBody::read(body).and_then(NewUserBody::try_into_domain));
     refused_as_bad_input(UpdateUserBody::read(body).and_then(UpdateUserBody::try_into_domain));
-    refused_as_bad_input(SettingsView::read(body));
+    refused_as_bad_input(SettingsView::read(body, Settings::default()));
     refused_as_bad_input(LeakReportBody::read(body));
     let reference = serde_json::from_slice::<Value>(body);
     let fields = match Fields::parse(body) {

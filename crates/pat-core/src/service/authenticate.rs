@@ -175,6 +175,7 @@ impl PatService {
                         ip,
                         detail,
                     );
+                    // Boxed: keeps the audit write's state out of the success path's future.
                     Box::pin(self.audit.record(&event)).await?;
                 }
                 Err(err)
