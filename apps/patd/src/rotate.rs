@@ -28,8 +28,10 @@ pub enum RotateError {
     /// `PATD_TOKEN` is not set.
     #[error("set PATD_TOKEN to the token to rotate (it is not read from the command line)")]
     NoToken,
-    /// The URL is not http(s).
-    #[error("--url must start with https:// (or http:// on a private network), got {0:?}")]
+    /// The URL is not https (or http to this machine or a private address).
+    #[error(
+        "--url must start with https:// (http:// only to localhost or a private address, where the token cannot be read on the way), got {0:?}"
+    )]
     Url(String),
     /// The request did not get an answer.
     #[error("cannot reach patd at {url}: {cause}")]
@@ -68,7 +70,11 @@ pub struct Rotated {
 /// [`RotateError`] naming what went wrong; nothing changed unless patd answered 200.
 pub fn rotate_self(args: &RotateSelf, token: &str) -> Result<Rotated, RotateError> {
     let base = args.url.trim_end_matches('/');
-    if !(base.starts_with("https://") || base.starts_with("http://")) {
+    let allowed = base.starts_with("https://")
+        || base
+            .strip_prefix("http://")
+            .is_some_and(|rest| is_local_host(rest.split('/').next().unwrap_or_default()));
+    if !allowed {
         return Err(RotateError::Url(args.url.clone()));
     }
     let url = format!("{base}/api/v1/tokens/self/rotate");
@@ -108,6 +114,25 @@ pub fn rotate_self(args: &RotateSelf, token: &str) -> Result<Rotated, RotateErro
     })
 }
 
+/// Whether `authority` (`host[:port]`) is this machine or a private address, where
+/// plain HTTP does not carry the token across networks.
+fn is_local_host(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unique_local(),
+        Err(_) => false,
+    }
+}
+
 /// An HTTP client that trusts the system's root certificates and answers every status.
 fn agent() -> ureq::Agent {
     let roots: Vec<ureq::tls::Certificate<'static>> = rustls_native_certs::load_native_certs()
@@ -125,4 +150,32 @@ fn agent() -> ureq::Agent {
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_host;
+
+    #[test]
+    fn plain_http_only_to_this_machine_or_a_private_address() {
+        for local in [
+            "localhost:8080",
+            "127.0.0.1:9",
+            "10.1.2.3",
+            "192.168.0.1:80",
+            "[::1]:8080",
+            "[fd00::1]",
+        ] {
+            assert!(is_local_host(local), "{local}");
+        }
+        for remote in [
+            "patd.example",
+            "patd.example:80",
+            "8.8.8.8",
+            "[2001:db8::1]:80",
+            "",
+        ] {
+            assert!(!is_local_host(remote), "{remote}");
+        }
+    }
 }

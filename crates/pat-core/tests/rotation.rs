@@ -387,3 +387,89 @@ fn a_resource_server_handed_a_rotated_away_secret_triggers_reuse_detection() {
     let token = run(h.service.get_token(&member, first.token.id)).expect("token");
     assert_eq!(token.revoked_reason, Some(RevocationReason::ReuseDetected));
 }
+
+#[test]
+fn a_previous_secret_may_use_its_token_but_not_rotate_it() {
+    let h = Harness::new();
+    let member = h.member();
+    let old = h.issue(&member, "ci", &["tokens:update", "jobs:list"]);
+    let new = run(h
+        .service
+        .rotate_presented_token(&h.as_pat(&old), None, Some(60)))
+    .expect("rotated with grace");
+    let previous = h.auth(&old).expect("works in its grace");
+    assert!(previous.previous_secret);
+    assert_eq!(
+        previous.expires_at,
+        start() + Duration::minutes(60),
+        "its grace end, not the token's new expiry (a resource server may cache until exp)"
+    );
+    let as_previous = Actor::from_principal(&previous, IP);
+    assert!(matches!(
+        run(h
+            .service
+            .rotate_presented_token(&as_previous, Some(90), None)),
+        Err(RegenerateError::Denied(Denied::PreviousSecret))
+    ));
+    assert!(matches!(
+        run(h
+            .service
+            .regenerate_token(&as_previous, old.token.id, 30, None)),
+        Err(RegenerateError::Denied(Denied::PreviousSecret))
+    ));
+    assert_eq!(
+        h.auth(&new).expect("current").generation,
+        2,
+        "nothing changed"
+    );
+}
+
+#[test]
+fn a_revocation_ends_a_grace_period_without_making_its_secret_a_leak() {
+    let h = Harness::new();
+    let member = h.member();
+    let old = h.issue(&member, "ci", &["jobs:list"]);
+    run(h
+        .service
+        .regenerate_token(&member, old.token.id, 30, Some(60)))
+    .expect("regenerated");
+    run(h.service.revoke_token(&member, old.token.id)).expect("revoked");
+    let back = run(h
+        .service
+        .regenerate_token(&member, old.token.id, 30, Some(60)))
+    .expect("brought back");
+    assert_eq!(back.token.previous_secret_valid_until, None);
+    assert_eq!(
+        h.auth(&old),
+        Err(AuthError::Unknown),
+        "stopped by the revocation: refused, not reuse"
+    );
+    assert!(h.auth(&back).is_ok(), "the token was not revoked for reuse");
+}
+
+#[test]
+fn an_admin_token_lifts_only_what_it_could_grant() {
+    let h = Harness::new();
+    let member = h.member();
+    let first = h.issue(&member, "ci", &["jobs:list"]);
+    run(h
+        .service
+        .regenerate_token(&member, first.token.id, 30, None))
+    .expect("regenerated");
+    assert_eq!(h.auth(&first), Err(AuthError::RetiredSecret));
+    let admin_pat = h.issue(&h.admin, "admin ops", &["admin:update"]);
+    assert!(matches!(
+        run(h
+            .service
+            .admin_lift_reuse_revocation(&h.as_pat(&admin_pat), first.token.id, 30)),
+        Err(RegenerateError::Escalation(_))
+    ));
+    let broad = h.issue(&h.admin, "admin all", &["admin:update", "jobs:list"]);
+    assert!(
+        run(h
+            .service
+            .admin_lift_reuse_revocation(&h.as_pat(&broad), first.token.id, 30))
+        .is_ok(),
+        "a token holding the scopes may"
+    );
+}

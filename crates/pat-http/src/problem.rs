@@ -337,6 +337,7 @@ impl From<Denied> for ApiError {
             Denied::Role { .. } => Self::new(StatusCode::FORBIDDEN, "forbidden_role", detail),
             Denied::MissingScope { required } => Self::missing_scope(required, detail),
             Denied::OwnPassword => Self::new(StatusCode::FORBIDDEN, "own_password", detail),
+            Denied::PreviousSecret => Self::new(StatusCode::FORBIDDEN, "previous_secret", detail),
         }
     }
 }

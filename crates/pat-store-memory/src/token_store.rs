@@ -154,13 +154,20 @@ impl TokenStore for MemoryStore {
         }
         let token = state.token_mut(regeneration.id)?;
         let old_hash = *token.secret_hash.as_bytes();
+        // Checked under the lock: a secret that stopped meanwhile (revoked) is not
+        // brought back by a grace period, nor remembered as one rotation retired.
+        let live = token.status(now) == TokenStatus::Active;
         let retired = RetiredSecret {
             secret_hash: token.secret_hash,
             token: token.id,
             generation: token.generation,
             retired_at: now,
-            grace_until: regeneration.grace_until,
-            keep_until: regeneration.keep_retired_until,
+            grace_until: if live { regeneration.grace_until } else { now },
+            keep_until: if live {
+                regeneration.keep_retired_until
+            } else {
+                now
+            },
         };
         token.secret_hash = regeneration.secret_hash;
         token.hint = regeneration.hint.clone();
@@ -170,7 +177,7 @@ impl TokenStore for MemoryStore {
         token.generation += 1;
         token.reminders = ReminderState::default();
         token.previous_secret_valid_until =
-            (regeneration.grace_until > now).then_some(regeneration.grace_until);
+            (retired.grace_until > now).then_some(retired.grace_until);
         token.reuse_detected_at = None;
         token.updated_at = now;
         let token = token.clone();
@@ -178,10 +185,14 @@ impl TokenStore for MemoryStore {
         state
             .by_hash
             .insert(*token.secret_hash.as_bytes(), token.id);
-        // One previous secret in grace at a time: earlier ones end now.
+        // One previous secret in grace at a time: earlier ones end now (and one that
+        // stopped with a revocation of the token is forgotten: not reuse).
         for earlier in state.retired.values_mut() {
             if earlier.token == token.id && earlier.grace_until > now {
                 earlier.grace_until = now;
+                if !live {
+                    earlier.keep_until = now;
+                }
             }
         }
         state.retired.insert(old_hash, retired);

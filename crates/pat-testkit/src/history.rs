@@ -176,6 +176,34 @@ pub async fn regenerate_records_the_previous_secrets_grace(stores: Stores) {
         renewed.previous_secret_valid_until, None,
         "no grace: the previous secret stopped at once"
     );
+
+    // Revoked between the caller's read and the write: checked under the lock, the
+    // revoked secret gets no grace and is remembered for no time (it is not reuse).
+    let revoked = token(owner.id, "revoked meanwhile", base_time(), MONTH);
+    insert(&stores, &revoked).await;
+    let third_at = at(Duration::hours(3));
+    stores
+        .tokens
+        .revoke(
+            revoked.id,
+            RevocationReason::Owner,
+            third_at,
+            &Journal::default(),
+        )
+        .await
+        .expect("revoke must succeed");
+    let mut late = regeneration(revoked.id, third_at, MONTH);
+    late.grace_until = third_at + Duration::minutes(30);
+    let back = stores
+        .tokens
+        .regenerate(&late, ROOMY_LIMIT, third_at, &Journal::default())
+        .await
+        .expect("regenerate must succeed");
+    assert_eq!(back.previous_secret_valid_until, None);
+    let kept = retired(&stores, &revoked.secret_hash)
+        .await
+        .expect("recorded");
+    assert_eq!((kept.grace_until, kept.keep_until), (third_at, third_at));
 }
 
 async fn reuse_events(stores: &Stores) -> usize {

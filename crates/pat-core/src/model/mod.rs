@@ -304,6 +304,9 @@ pub enum Credential {
         scopes: Arc<[Scope]>,
         /// Its expiry: nothing it creates may outlive it.
         expires_at: DateTime<Utc>,
+        /// The secret presented is the one before the last regeneration, in its grace
+        /// period: it may use the token, not rotate it.
+        previous_secret: bool,
     },
 }
 
@@ -336,6 +339,7 @@ impl Actor {
                 token_id: principal.token_id,
                 scopes: principal.scopes.clone(),
                 expires_at: principal.expires_at,
+                previous_secret: principal.previous_secret,
             },
             ip,
         }
@@ -351,11 +355,14 @@ pub struct Principal {
     pub token_id: TokenId,
     /// Its scopes.
     pub scopes: Arc<[Scope]>,
-    /// Its expiry.
+    /// Until when the secret presented works: the token's expiry, or for a previous
+    /// secret the end of its grace period if that comes first.
     pub expires_at: DateTime<Utc>,
     /// The generation of the secret presented: the token's current one, or the one
     /// before during a grace period.
     pub generation: u32,
+    /// Whether the secret presented is the one before the last regeneration.
+    pub previous_secret: bool,
 }
 
 impl Principal {

@@ -242,7 +242,10 @@ pub trait TokenStore: Send + Sync {
     /// [`SecretHistory`] (its hash, the old generation, `grace_until`,
     /// `keep_retired_until`), sets `previous_secret_valid_until` to `grace_until` when
     /// it is after `now` (else `None`), clears `reuse_detected_at`, and ends, at `now`,
-    /// the grace period of any secret the token retired before — unless its owner already has
+    /// the grace period of any secret the token retired before. A token not active at
+    /// `now` when read under the lock (revoked meanwhile, expired) gets no grace period:
+    /// its secret and any earlier one still in grace are kept until `now` only (a secret
+    /// stopped by revocation is not reuse). All of it unless its owner already has
     /// `active_limit` *other* active tokens at `now` (atomic, as for [`TokenStore::insert`]),
     /// or it was revoked for a reason its owner may not undo
     /// ([`Token::revival_refused`], checked under the same lock, so a revocation

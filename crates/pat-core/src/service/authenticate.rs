@@ -51,11 +51,17 @@ fn principal(record: &CredentialRecord, user: User) -> Principal {
         user,
         token_id: record.token.id,
         scopes: record.token.scopes.clone(),
-        expires_at: record.token.expires_at,
+        expires_at: record
+            .retired
+            .as_ref()
+            .map_or(record.token.expires_at, |retired| {
+                record.token.expires_at.min(retired.grace_until)
+            }),
         generation: record
             .retired
             .as_ref()
             .map_or(record.token.generation, |retired| retired.generation),
+        previous_secret: record.retired.is_some(),
     }
 }
 

@@ -75,6 +75,11 @@ pub enum Denied {
         "your own password is changed with the current one (your profile, or PUT /api/v1/me/password)"
     )]
     OwnPassword,
+    /// A previous secret, in its grace period, asked to rotate or regenerate a token.
+    #[error(
+        "a previous secret in its grace period may use the token but not rotate or regenerate tokens; use the current secret"
+    )]
+    PreviousSecret,
 }
 
 /// The randomness source failed: no secret or id could be made.

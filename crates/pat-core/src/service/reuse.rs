@@ -11,8 +11,9 @@ const MAX_USER_AGENT_CHARS: usize = 200;
 impl PatService {
     /// Acts on a retired secret presented after its grace period (`token.record.retired`
     /// is set). Revocation is written every time (until it holds); the report-only
-    /// record at most once per [`FAILURE_AUDIT_WINDOW`] per token and address, so a
-    /// client replaying the old secret cannot turn each request into a write.
+    /// record at most once per [`FAILURE_AUDIT_WINDOW`] per token — judged by the
+    /// token's stored `reuse_detected_at`, so neither new addresses nor other instances
+    /// let a client replaying the old secret turn each request into a write.
     pub(super) async fn reuse_detected(
         &self,
         token: &FailedToken,
@@ -25,11 +26,11 @@ impl PatService {
             return Ok(());
         };
         let revoke = self.settings.get().await?.revoke_on_reuse;
-        if !revoke
-            && self
-                .failure_to_audit(AuthFailure::RetiredSecret, Some(token), ip, now)
-                .is_none()
-        {
+        let reported_lately = record
+            .token
+            .reuse_detected_at
+            .is_some_and(|at| now - at < FAILURE_AUDIT_WINDOW);
+        if !revoke && reported_lately {
             return Ok(());
         }
         let agent: String = user_agent

@@ -100,6 +100,14 @@ impl PatService {
         renewal: Renewal,
     ) -> Result<IssuedToken, RegenerateError> {
         refuse_collaborator(actor, "regenerate tokens")?;
+        if let Credential::Token {
+            previous_secret: true,
+            ..
+        } = actor.credential
+        {
+            // A leaked previous secret must not turn its grace period into a new secret.
+            return Err(Denied::PreviousSecret.into());
+        }
         let lifting = renewal.rotation == Rotation::LiftReuse;
         let token = if lifting {
             self.load(actor, id, TokenOp::Update, Reach::Admin).await?
@@ -129,7 +137,10 @@ impl PatService {
         let now = self.clock.now();
         let expires_at = lifetime.expires_at(now);
         let specs: Vec<ScopeSpec> = token.scopes.iter().map(|s| s.spec.clone()).collect();
-        if renewal.rotation == Rotation::ByOwner {
+        // A token rotating itself may pass its own expiry (up to the cap); an owner's
+        // other token, or an admin's token lifting a revocation, may not mint more than
+        // it holds.
+        if renewal.rotation != Rotation::Itself {
             refuse_escalation(actor, &specs, expires_at)?;
         }
         // Only a secret that worked until now is retired by this rotation: it gets the

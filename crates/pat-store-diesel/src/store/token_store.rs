@@ -229,7 +229,7 @@ impl TokenStore for DieselStore {
                 }
                 .into());
             }
-            super::history::retire(conn, &current, &regeneration, now)?;
+            let grace_until = super::history::retire(conn, &current, &regeneration, now)?;
             diesel::update(tokens::table.find(key))
                 .set((
                     tokens::secret_hash.eq(hash_text(&regeneration.secret_hash)),
@@ -240,8 +240,8 @@ impl TokenStore for DieselStore {
                     tokens::generation.eq(tokens::generation + 1),
                     tokens::expiring_soon_sent_for.eq(None::<i32>),
                     tokens::expired_sent_for.eq(None::<i32>),
-                    tokens::previous_secret_valid_until.eq((regeneration.grace_until > now)
-                        .then_some(micros(regeneration.grace_until))),
+                    tokens::previous_secret_valid_until
+                        .eq((grace_until > now).then_some(micros(grace_until))),
                     tokens::reuse_detected_at.eq(None::<i64>),
                     tokens::updated_at.eq(micros(now)),
                 ))
