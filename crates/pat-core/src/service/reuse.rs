@@ -70,11 +70,16 @@ impl PatService {
                 .map_err(|err| StoreError::Other(err.0))?;
             journal = journal.with_notice(message);
         }
-        self.changing(
-            self.tokens
-                .record_reuse(record.token.id, revoke, now, &journal),
-        )
-        .await?;
-        Ok(())
+        match self
+            .changing(
+                self.tokens
+                    .record_reuse(record.token.id, revoke, now, &journal),
+            )
+            .await
+        {
+            // Deleted meanwhile: nothing left to revoke, and the 401 stands.
+            Ok(_) | Err(StoreError::NotFound) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 }
