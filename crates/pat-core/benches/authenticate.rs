@@ -156,6 +156,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("authenticate_previous_secret_cached", |b| {
         b.iter(|| black_box(ready(cached.authenticate(black_box(&previous), None)).is_ok()))
     });
+    // Issue 20's per-request rule: is the client in the token's allowlist? The worst
+    // case: 20 ranges, the address in none of them.
+    let ranges: Vec<String> = (0..20).map(|i| format!("10.{i}.0.0/16")).collect();
+    let allowlist = pat_core::allowlist::IpAllowlist::parse(&ranges).expect("ranges");
+    let outside: std::net::IpAddr = "192.0.2.1".parse().expect("address");
+    group.bench_function("allowlist_20_ranges_miss", |b| {
+        b.iter(|| black_box(allowlist.allows(black_box(outside))))
+    });
     group.finish();
 }
 

@@ -37,6 +37,7 @@
 //! # });
 //! ```
 
+pub mod allowlist;
 pub mod cache;
 pub mod limits;
 pub mod model;
