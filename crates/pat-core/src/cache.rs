@@ -309,6 +309,9 @@ mod tests {
                 reminders: Default::default(),
                 previous_secret_valid_until: None,
                 reuse_detected_at: None,
+                allowed_ips: Default::default(),
+                ip_policy: Default::default(),
+                not_before: None,
             },
             owner: Some(User {
                 id: owner,

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use pat_core::allowlist::{IpAllowlist, IpPolicy};
 use pat_core::model::{
     AuditAction, AuditEvent, DeliveryStatus, EventId, MessageId, Notice, NoticeKind, OutboxMessage,
     Recipient, ReminderState, RevocationReason, Role, ScopeId, Token, TokenId, User, UserId,
@@ -49,6 +50,12 @@ fn ip(text: Option<String>) -> Result<Option<IpAddr>, StoreError> {
         .transpose()
 }
 
+/// A stored allowlist: comma-separated ranges, empty for anywhere.
+fn allowlist(text: &str) -> Result<IpAllowlist, StoreError> {
+    let ranges: Vec<&str> = text.split(',').filter(|r| !r.is_empty()).collect();
+    IpAllowlist::parse(&ranges).map_err(|_| corrupt("allowed ips", text))
+}
+
 fn generation(value: i32) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| corrupt("generation", &value.to_string()))
 }
@@ -84,6 +91,9 @@ pub(crate) struct TokenRow {
     pub expired_sent_for: Option<i32>,
     pub previous_secret_valid_until: Option<i64>,
     pub reuse_detected_at: Option<i64>,
+    pub allowed_ips: String,
+    pub ip_policy: String,
+    pub not_before: Option<i64>,
 }
 
 impl TokenRow {
@@ -108,6 +118,9 @@ impl TokenRow {
             expired_sent_for: token.reminders.expired_sent_for.map(to_i32),
             previous_secret_valid_until: token.previous_secret_valid_until.map(micros),
             reuse_detected_at: token.reuse_detected_at.map(micros),
+            allowed_ips: token.allowed_ips.to_string(),
+            ip_policy: token.ip_policy.as_str().to_owned(),
+            not_before: token.not_before.map(micros),
         }
     }
 
@@ -146,6 +159,10 @@ impl TokenRow {
             },
             previous_secret_valid_until: self.previous_secret_valid_until.map(time).transpose()?,
             reuse_detected_at: self.reuse_detected_at.map(time).transpose()?,
+            allowed_ips: allowlist(&self.allowed_ips)?,
+            ip_policy: IpPolicy::from_str(&self.ip_policy)
+                .map_err(|_| corrupt("ip policy", &self.ip_policy))?,
+            not_before: self.not_before.map(time).transpose()?,
         })
     }
 }

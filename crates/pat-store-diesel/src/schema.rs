@@ -33,6 +33,9 @@ diesel::table! {
         expired_sent_for -> Nullable<Integer>,
         previous_secret_valid_until -> Nullable<BigInt>,
         reuse_detected_at -> Nullable<BigInt>,
+        allowed_ips -> Text,
+        ip_policy -> Text,
+        not_before -> Nullable<BigInt>,
     }
 }
 

@@ -35,7 +35,7 @@ pat_testkit::conformance_suite!(
 async fn postgres_migrations_run_twice_are_a_no_op() {
     let store = fresh_store();
     assert_eq!(store.backend(), Backend::Postgres);
-    assert_eq!(store.migrate().await.expect("first run").len(), 9);
+    assert_eq!(store.migrate().await.expect("first run").len(), 10);
     assert!(store.migrate().await.expect("second run").is_empty());
 }
 
@@ -56,7 +56,7 @@ async fn a_postgres_database_at_the_first_migration_upgrades_in_place() {
     );
     let raw = diesel::PgConnection::establish(&url).expect("open");
     // revoked_reason, server_key (PostgreSQL announces changes with NOTIFY: no counter).
-    common::upgrade::upgrade_from_version_one(&store, raw, 5).await;
+    common::upgrade::upgrade_from_version_one(&store, raw, 6).await;
     let storage = store.storage();
     let id = TokenId(common::upgrade::TOKEN_ID.parse().expect("uuid"));
     let token = storage

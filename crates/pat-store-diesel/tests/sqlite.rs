@@ -72,7 +72,7 @@ async fn a_database_at_the_first_migration_upgrades_in_place() {
     let raw =
         diesel::SqliteConnection::establish(path.to_str().expect("utf-8 path")).expect("open");
     // revoked_reason, server_key, change_counter.
-    common::upgrade::upgrade_from_version_one(&store, raw, 6).await;
+    common::upgrade::upgrade_from_version_one(&store, raw, 7).await;
     let storage = store.storage();
     let id = TokenId(common::upgrade::TOKEN_ID.parse().expect("uuid"));
     let token = storage

@@ -112,6 +112,9 @@ pub fn token(owner: UserId, name: &str, now: DateTime<Utc>, expires_in: Duration
         reminders: ReminderState::default(),
         previous_secret_valid_until: None,
         reuse_detected_at: None,
+        allowed_ips: Default::default(),
+        ip_policy: Default::default(),
+        not_before: None,
     }
 }
 

@@ -108,6 +108,9 @@ pub fn generate(plan: SeedPlan, codec: &TokenCodec, hasher: &TokenHasher) -> See
                 reminders: ReminderState::default(),
                 previous_secret_valid_until: None,
                 reuse_detected_at: None,
+                allowed_ips: Default::default(),
+                ip_policy: Default::default(),
+                not_before: None,
             });
         }
     }

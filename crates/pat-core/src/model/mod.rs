@@ -257,6 +257,12 @@ pub struct Token {
     /// When a secret rotated away was last presented after its grace period (cleared by
     /// the next regeneration).
     pub reuse_detected_at: Option<DateTime<Utc>>,
+    /// Where the token may be used from (empty: anywhere).
+    pub allowed_ips: crate::allowlist::IpAllowlist,
+    /// What a request from outside `allowed_ips` meets.
+    pub ip_policy: crate::allowlist::IpPolicy,
+    /// Refused until then, if set (before `expires_at`).
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 impl Token {

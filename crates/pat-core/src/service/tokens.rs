@@ -77,6 +77,9 @@ impl PatService {
             reminders: Default::default(),
             previous_secret_valid_until: None,
             reuse_detected_at: None,
+            allowed_ips: Default::default(),
+            ip_policy: Default::default(),
+            not_before: None,
         };
         let journal = Journal::of(self.token_event(
             actor,

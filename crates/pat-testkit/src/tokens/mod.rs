@@ -42,6 +42,14 @@ pub async fn insert_then_get_round_trips(stores: Stores) {
     ]
     .into();
     stored.hint = "Zz9_".to_owned();
+    stored.allowed_ips = pat_core::allowlist::IpAllowlist::parse(&[
+        "203.0.113.0/24",
+        "2001:db8::/48",
+        "198.51.100.7",
+    ])
+    .expect("ranges");
+    stored.ip_policy = pat_core::allowlist::IpPolicy::Report;
+    stored.not_before = Some(base_time() + Duration::hours(1));
     stores
         .tokens
         .insert(&stored, 5, base_time(), &Journal::default())
