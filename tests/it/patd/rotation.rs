@@ -314,10 +314,7 @@ pub(super) fn report_only_mode_keeps_the_token(backend: Backend) {
             &app.admin,
         )
         .expect_json(200);
-    assert_eq!(
-        audit["total_items"], 1,
-        "once a minute per address: {audit}"
-    );
+    assert_eq!(audit["total_items"], 1, "once a minute per token: {audit}");
     assert!(
         audit["items"][0]["detail"]
             .as_str()
